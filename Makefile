@@ -12,6 +12,7 @@ DEVICE ?= auto
 SEED   ?= 0
 DATA   ?= synthetic
 DATA_PATH ?=
+DATASETS ?= our,kaggle,vision,daxing
 OUT    ?= figures
 NB     ?=
 PYTEST_ARGS ?=
@@ -47,12 +48,12 @@ test: venv
 
 reproduce: venv
 	$(BIN)/python -m csi.reproduce --scale $(SCALE) --device $(DEVICE) --seed $(SEED) \
-		--data $(DATA) --data-path "$(DATA_PATH)" --out $(OUT)
+		--data $(DATA) --data-path "$(DATA_PATH)" --datasets $(DATASETS) --out $(OUT)
 
 figure: venv
 	@test -n "$(NB)" || (echo "usage: make figure NB=06 [SCALE=cpu]"; exit 2)
 	$(BIN)/python -m csi.reproduce --scale $(SCALE) --device $(DEVICE) --seed $(SEED) \
-		--data $(DATA) --data-path "$(DATA_PATH)" --out $(OUT) --only $(NB)
+		--data $(DATA) --data-path "$(DATA_PATH)" --datasets $(DATASETS) --out $(OUT) --only $(NB)
 
 bench: venv
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

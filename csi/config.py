@@ -99,7 +99,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     import torch
 
     random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
+    np.random.seed(int(seed) % 2**32)  # noqa: NPY002 - seeds legacy global users too
     torch.manual_seed(int(seed))
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -1,0 +1,359 @@
+"""Evaluation metrics of the paper (Eq. 9-12): closed-set accuracy, verification counts, ROC, AUC.
+
+Definitions used throughout (the standard ones):
+
+* a *positive* is a (image, camera) pair where the image was taken by the camera; ``labels`` is 1/True for
+  positives and 0/False for negatives;
+* a pair is *accepted* (predicted positive) when its ``score >= threshold``;
+* TP = positives accepted, FN = positives rejected, FP = negatives accepted, TN = negatives rejected.
+
+The paper's text (Sec. 4.2.2) swaps the wording of FN and TN: it calls "images that did not belong to the
+camera and were classified as not belonging" FN, and "images taken by the camera but classified as not
+taken by it" TN. With that wording Eq. 9-11 would not be accuracy, FPR and TPR; the formulas only make sense
+with the standard definitions above, which this module uses.
+
+References
+----------
+Wang et al. (2021), Eq. 9 (ACC), Eq. 10-11 (FPR, TPR), Eq. 12 (AUC by the Mann-Whitney rank formula),
+Table 3 (closed-set accuracy), Fig. 4-5 (AUC, ROC).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+__all__ = [
+    "closed_set_accuracy",
+    "closed_set_predictions",
+    "verification_counts",
+    "accuracy",
+    "roc_curve",
+    "auc_mann_whitney",
+    "confusion_matrix",
+]
+
+
+def _scores_1d(scores, name: str = "scores") -> np.ndarray:
+    arr = np.asarray(scores)
+    if arr.dtype == object or arr.dtype.kind not in "uifb":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN at index {int(np.flatnonzero(np.isnan(arr))[0])}")
+    return arr
+
+
+def _labels_1d(labels, n: int, name: str = "labels") -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"scores and {name} have different lengths: {n} and {arr.shape[0]}")
+    if arr.dtype == bool:
+        return arr
+    if arr.dtype == object or arr.dtype.kind not in "uif":
+        raise TypeError(f"{name} must be bool or 0/1, got dtype {arr.dtype}")
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        raise ValueError(f"{name} must be bool or 0/1, found {arr[bad][0]!r} at index {int(np.flatnonzero(bad)[0])}")
+    return arr.astype(bool)
+
+
+def _both_classes(labels: np.ndarray, name: str = "labels") -> tuple[int, int]:
+    n_pos = int(labels.sum())
+    n_neg = int(labels.size - n_pos)
+    if n_pos == 0 or n_neg == 0:
+        only = "positives" if n_neg == 0 else "negatives"
+        raise ValueError(f"{name} contains a single class (only {only}); ROC/AUC need both")
+    return n_pos, n_neg
+
+
+def closed_set_predictions(scores) -> np.ndarray:
+    """Predicted camera index of each image: the argmax of its row of scores.
+
+    Parameters
+    ----------
+    scores : array_like
+        ``(n_images, n_cameras)`` float scores (correlation or PCE of each image with each fingerprint).
+        Ties go to the lowest camera index (``numpy.argmax``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_images,)`` ``int64`` indices in ``[0, n_cameras)``.
+
+    References
+    ----------
+    Table 3: "the camera whose fingerprint correlates best counts as the source".
+
+    Examples
+    --------
+    >>> closed_set_predictions([[0.1, 0.3], [0.5, 0.2]])
+    array([1, 0])
+    """
+    arr = np.asarray(scores)
+    if arr.dtype == object or arr.dtype.kind not in "uifb":
+        raise TypeError(f"scores must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"scores must be a non-empty (n_images, n_cameras) array, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        row = int(np.flatnonzero(np.isnan(arr).any(axis=1))[0])
+        raise ValueError(f"scores contains NaN (row {row})")
+    return np.argmax(arr, axis=1).astype(np.int64)
+
+
+def closed_set_accuracy(scores, true_index) -> float:
+    """Closed-set identification accuracy: the share of images whose best-scoring camera is the true one.
+
+    Parameters
+    ----------
+    scores : array_like
+        ``(n_images, n_cameras)`` float scores; higher means more likely the source.
+    true_index : array_like
+        ``(n_images,)`` ints in ``[0, n_cameras)``: column of each image's true camera.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+
+    References
+    ----------
+    Eq. 9 as Table 3 uses it (argmax over the cameras).
+
+    Examples
+    --------
+    >>> closed_set_accuracy([[0.1, 0.3], [0.5, 0.2], [0.0, 0.1]], [1, 0, 0])
+    0.6666666666666666
+    """
+    pred = closed_set_predictions(scores)
+    n_cams = np.shape(scores)[1]
+    true = np.asarray(true_index)
+    if true.ndim != 1 or true.shape[0] != pred.shape[0]:
+        raise ValueError(f"true_index must have shape ({pred.shape[0]},), got {true.shape}")
+    if true.dtype.kind not in "ui" or true.dtype == bool:
+        raise TypeError(f"true_index must hold ints, got dtype {true.dtype}")
+    if (true < 0).any() or (true >= n_cams).any():
+        raise ValueError(f"true_index values must be in [0, {n_cams}), got min {true.min()} max {true.max()}")
+    return float(np.mean(pred == true))
+
+
+def verification_counts(scores, labels, threshold: float) -> dict[str, int]:
+    """TP/FP/TN/FN of a thresholded detector, with the standard definitions.
+
+    A pair is accepted when ``score >= threshold``. TP: positive accepted; FN: positive rejected;
+    FP: negative accepted; TN: negative rejected. (The paper's text swaps the FN and TN descriptions; see
+    the module notes.)
+
+    Parameters
+    ----------
+    scores : array_like
+        ``(n,)`` float scores, no NaN.
+    labels : array_like
+        ``(n,)`` bool or 0/1: 1 if the image comes from the camera.
+    threshold : float
+        Decision threshold (e.g. a correlation value, or PCE 60).
+
+    Returns
+    -------
+    dict
+        ``{"TP": int, "FP": int, "TN": int, "FN": int}``, summing to ``n``.
+
+    References
+    ----------
+    Sec. 4.2.2 definitions used by Eq. 9-11.
+
+    Examples
+    --------
+    >>> verification_counts([0.9, 0.2, 0.6, 0.1], [1, 1, 0, 0], 0.5)
+    {'TP': 1, 'FP': 1, 'TN': 1, 'FN': 1}
+    """
+    s = _scores_1d(scores)
+    y = _labels_1d(labels, s.size)
+    t = float(threshold)
+    if np.isnan(t):
+        raise ValueError("threshold is NaN")
+    accept = s >= t
+    return {
+        "TP": int(np.sum(accept & y)),
+        "FP": int(np.sum(accept & ~y)),
+        "TN": int(np.sum(~accept & ~y)),
+        "FN": int(np.sum(~accept & y)),
+    }
+
+
+def accuracy(counts) -> float:
+    """ACC = (TP + TN) / (TP + FN + TN + FP).
+
+    Parameters
+    ----------
+    counts : mapping
+        With non-negative integer keys ``"TP"``, ``"FP"``, ``"TN"``, ``"FN"`` (see :func:`verification_counts`).
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+
+    References
+    ----------
+    Eq. 9.
+
+    Examples
+    --------
+    >>> accuracy({"TP": 3, "FP": 1, "TN": 4, "FN": 2})
+    0.7
+    """
+    try:
+        tp, fp, tn, fn = (counts[k] for k in ("TP", "FP", "TN", "FN"))
+    except (KeyError, TypeError):
+        raise ValueError(f"counts must be a mapping with keys TP, FP, TN, FN, got {counts!r}") from None
+    values = (tp, fp, tn, fn)
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values):
+        raise ValueError(f"counts must be non-negative ints, got {dict(zip(('TP', 'FP', 'TN', 'FN'), values, strict=True))}")
+    total = tp + fp + tn + fn
+    if total == 0:
+        raise ValueError("counts are all zero; accuracy is undefined")
+    return float((tp + tn) / total)
+
+
+def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve: FPR (Eq. 10) and TPR (Eq. 11) at every distinct score used as threshold.
+
+    Parameters
+    ----------
+    scores : array_like
+        ``(n,)`` float scores, no NaN.
+    labels : array_like
+        ``(n,)`` bool or 0/1, both classes present.
+
+    Returns
+    -------
+    fpr, tpr, thresholds : numpy.ndarray
+        ``(m + 1,)`` ``float64`` each, for the ``m`` distinct scores in decreasing order. The first point is
+        ``(0, 0)`` with threshold ``+inf`` (nothing accepted); the last is ``(1, 1)``. Point ``i`` accepts
+        ``score >= thresholds[i]``. Same as ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``.
+
+    References
+    ----------
+    Eq. 10-11; Fig. 5.
+
+    Examples
+    --------
+    >>> fpr, tpr, thr = roc_curve([0.9, 0.2, 0.6, 0.1], [1, 1, 0, 0])
+    >>> fpr.tolist(), tpr.tolist()
+    ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
+    """
+    s = _scores_1d(scores)
+    y = _labels_1d(labels, s.size)
+    n_pos, n_neg = _both_classes(y)
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted = s[order]
+    y_sorted = y[order]
+    # Last index of each run of equal scores: all pairs with that score switch together.
+    last = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), s_sorted.size - 1]
+    tp = np.cumsum(y_sorted)[last]
+    fp = (last + 1) - tp
+    fpr = np.r_[0.0, fp / n_neg]
+    tpr = np.r_[0.0, tp / n_pos]
+    thresholds = np.r_[np.inf, s_sorted[last]]
+    return fpr, tpr, thresholds
+
+
+def auc_mann_whitney(scores, labels) -> float:
+    """Area under the ROC curve by the Mann-Whitney rank formula.
+
+    ``AUC = (sum_{i in positives} rank_i - M (M + 1) / 2) / (M N)`` with ``M`` positives, ``N`` negatives and
+    ``rank_i`` the *ascending* rank of score ``i`` among all ``M + N`` scores (1 = lowest), tied scores
+    sharing their average rank. This equals the trapezoidal area under :func:`roc_curve`, ties included.
+    (The paper says "descending rank"; with descending ranks the formula gives ``1 - AUC``.)
+
+    Parameters
+    ----------
+    scores : array_like
+        ``(n,)`` float scores, no NaN.
+    labels : array_like
+        ``(n,)`` bool or 0/1, both classes present.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``; 0.5 for a detector that cannot separate the classes.
+
+    References
+    ----------
+    Eq. 12; Fig. 4 and 6.
+
+    Examples
+    --------
+    >>> auc_mann_whitney([0.9, 0.2, 0.6, 0.1], [1, 1, 0, 0])
+    0.75
+    """
+    s = _scores_1d(scores)
+    y = _labels_1d(labels, s.size)
+    m, n = _both_classes(y)
+    ranks = rankdata(s, method="average")
+    return float((ranks[y].sum() - m * (m + 1) / 2.0) / (m * n))
+
+
+def confusion_matrix(true, pred, labels=None) -> pd.DataFrame:
+    """Confusion matrix as a labelled DataFrame: rows are true cameras, columns predicted ones.
+
+    Parameters
+    ----------
+    true, pred : array_like
+        ``(n,)`` camera names or indices of each image (same length, no missing values).
+    labels : sequence, optional
+        Row/column order. Default: the sorted union of ``true`` and ``pred``. A value of ``true`` or
+        ``pred`` outside ``labels`` is an error.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``(len(labels), len(labels))`` ``int64`` counts; index named ``"true"``, columns ``"predicted"``.
+        The diagonal sum over ``n`` is the closed-set accuracy.
+
+    References
+    ----------
+    Table 3 (closed-set identification), Fig. 3.
+
+    Examples
+    --------
+    >>> confusion_matrix(["a", "b", "b"], ["a", "a", "b"]).to_numpy().tolist()
+    [[1, 0], [1, 1]]
+    """
+    t = np.asarray(true, dtype=object).ravel()
+    p = np.asarray(pred, dtype=object).ravel()
+    if t.size != p.size:
+        raise ValueError(f"true and pred have different lengths: {t.size} and {p.size}")
+    if t.size == 0:
+        raise ValueError("true and pred are empty")
+    for name, v in (("true", t), ("pred", p)):
+        missing = pd.isna(v)
+        if missing.any():
+            raise ValueError(f"{name} has a missing value at index {int(np.flatnonzero(missing)[0])}")
+    if labels is None:
+        labels = sorted(set(t.tolist()) | set(p.tolist()), key=lambda v: (str(type(v)), v))
+    labels = list(labels)
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels contains duplicates")
+    pos = {lab: i for i, lab in enumerate(labels)}
+    for name, v in (("true", t), ("pred", p)):
+        unknown = [x for x in v.tolist() if x not in pos]
+        if unknown:
+            raise ValueError(f"{name} has values not in labels: {sorted(set(map(str, unknown)))[:5]}")
+    ti = np.fromiter((pos[x] for x in t.tolist()), dtype=np.int64, count=t.size)
+    pi = np.fromiter((pos[x] for x in p.tolist()), dtype=np.int64, count=p.size)
+    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(counts, (ti, pi), 1)
+    return pd.DataFrame(
+        counts,
+        index=pd.Index(labels, name="true"),
+        columns=pd.Index(labels, name="predicted"),
+    )

@@ -1,0 +1,205 @@
+"""Run the numbered notebooks with papermill and record a manifest (``make reproduce``).
+
+Usage
+-----
+``python -m csi.reproduce --scale cpu --out figures`` runs every ``notebooks/NN_*.ipynb`` in order. Each notebook
+writes its figures and tables into ``<out>/<NN_name>/``; the executed copy goes to ``<out>/executed/`` and
+``<out>/manifest.json`` records the scale, seed, data source, git commit, package versions, device and the run
+time of each notebook. ``--only 06`` (or ``--only 04,06``) reruns single notebooks and updates their manifest
+entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from csi.config import DEVICES, SCALES, check_choice
+
+log = logging.getLogger("csi.reproduce")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+PACKAGES = (
+    "torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "PyWavelets", "scikit-learn",
+    "scikit-image", "pillow", "papermill",
+)
+SOURCES = ("synthetic", "vision", "kaggle", "daxing", "dresden", "fodb", "folder")
+
+
+def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
+    """Return the numbered notebooks, optionally only those whose names start with one of ``only``'s prefixes.
+
+    Parameters
+    ----------
+    only : str
+        Comma-separated prefixes such as ``"06"`` or ``"04,06"``; empty means all.
+    folder : Path
+        Folder holding ``NN_name.ipynb`` files.
+
+    Raises
+    ------
+    ValueError
+        If a prefix matches no notebook, or the folder holds none.
+    """
+    books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not books:
+        raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    if not only:
+        return books
+    chosen = []
+    for prefix in (s.strip() for s in only.split(",") if s.strip()):
+        hits = [b for b in books if b.name.startswith(prefix)]
+        if not hits:
+            names = ", ".join(b.stem for b in books)
+            raise ValueError(f"--only {prefix!r} matches no notebook; have: {names}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return sorted(chosen)
+
+
+def _git_commit() -> dict:
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain"))}
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _device_info(device: str) -> dict:
+    import torch
+
+    from csi.config import select_device
+
+    resolved = select_device(device)
+    info = {"requested": device, "resolved": resolved, "cpu": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads()}
+    if resolved == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "synthetic",
+        data_path: str = "", datasets: str = "our,kaggle,vision,daxing", out: str | Path = "figures",
+        only: str = "", data_root: str | Path = "data") -> dict:
+    """Execute the notebooks with papermill and write ``<out>/manifest.json``.
+
+    Parameters
+    ----------
+    scale, device, seed, source, data_path, datasets
+        Passed to every notebook's ``parameters`` cell (see ``csi.experiments.setup``).
+    out : path
+        Output folder, relative to the current directory or absolute.
+    only : str
+        Comma-separated notebook prefixes; empty runs all.
+    data_root : path
+        Where synthetic data and caches live.
+
+    Returns
+    -------
+    dict
+        The manifest that was written.
+    """
+    import papermill
+
+    check_choice("scale", scale, SCALES)
+    check_choice("device", device, DEVICES)
+    check_choice("source", source, SOURCES)
+    if source != "synthetic" and not data_path:
+        raise ValueError(f"source {source!r} needs --data-path pointing at your copy of the dataset")
+    books = list_notebooks(only)
+    out = Path(out).resolve()
+    data_root = Path(data_root).resolve()
+    (out / "executed").mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if (only and manifest_path.exists()) else {}
+    params = {"scale": scale, "source": source, "data_path": str(data_path), "datasets": datasets,
+              "device": device, "seed": int(seed), "out_dir": str(out), "data_root": str(data_root)}
+    manifest.update({
+        "scale": scale, "seed": int(seed), "source": source, "datasets": datasets,
+        "data_path": str(data_path) if source != "synthetic" else "",
+        "git": _git_commit(), "versions": _versions(), "device": _device_info(device),
+        "platform": platform.platform(),
+    })
+    manifest.setdefault("notebooks", {})
+    started = time.perf_counter()
+    failed = None
+    for i, nb in enumerate(books, 1):
+        target = out / "executed" / nb.name
+        log.info("[%d/%d] %s (scale=%s, seed=%s)", i, len(books), nb.stem, scale, seed)
+        t0 = time.perf_counter()
+        status = "ok"
+        try:
+            papermill.execute_notebook(
+                str(nb), str(target), parameters=params, kernel_name="python3", cwd=str(nb.parent),
+                progress_bar=True, log_output=False,
+            )
+        except Exception as exc:  # papermill raises PapermillExecutionError; keep the manifest honest
+            status = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            failed = (nb, target, exc)
+        seconds = round(time.perf_counter() - t0, 1)
+        manifest["notebooks"][nb.stem] = {
+            "seconds": seconds, "status": status,
+            "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
+        log.info("    %s in %.1f s", status, seconds)
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        if failed:
+            break
+    manifest["total_seconds"] = round(sum(v["seconds"] for v in manifest["notebooks"].values()), 1)
+    manifest["this_run_seconds"] = round(time.perf_counter() - started, 1)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    if failed:
+        nb, target, exc = failed
+        raise RuntimeError(f"notebook {nb.name} failed; the executed copy with the traceback is {target}") from exc
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m csi.reproduce", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", default="cpu", choices=SCALES)
+    ap.add_argument("--device", default="auto", choices=DEVICES)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", dest="source", default="synthetic", choices=SOURCES,
+                    help="synthetic (default) or the loader for your real dataset")
+    ap.add_argument("--data-path", default="", help="root folder of the real dataset")
+    ap.add_argument("--datasets", default="our,kaggle,vision,daxing", help="synthetic recipes to run")
+    ap.add_argument("--out", default="figures")
+    ap.add_argument("--data-root", default="data")
+    ap.add_argument("--only", default="", help="comma-separated notebook prefixes, e.g. 06")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        manifest = run(args.scale, args.device, args.seed, args.source, args.data_path, args.datasets,
+                       args.out, args.only, args.data_root)
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, entry in manifest["notebooks"].items():
+        print(f"{name:32s} {entry['seconds']:8.1f} s  {entry['status']}")
+    print(f"{'total':32s} {manifest['total_seconds']:8.1f} s -> {Path(args.out) / 'manifest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Run configuration and the reproduce driver's argument checks."""
+
+import json
+
+import pytest
+
+from csi import config, reproduce
+
+
+def test_check_choice_names_parameter():
+    assert config.check_scale("smoke") == "smoke"
+    with pytest.raises(ValueError, match="unknown scale 'huge'"):
+        config.check_scale("huge")
+
+
+def test_check_keys_lists_unknown():
+    config.check_keys("option", {"a": 1}, ["a", "b"])
+    with pytest.raises(ValueError, match="unknown option: zz"):
+        config.check_keys("option", {"a": 1, "zz": 2}, ["a", "b"])
+
+
+def test_select_device_cpu_and_bad():
+    assert config.select_device("cpu") == "cpu"
+    assert config.select_device("auto") in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="unknown device"):
+        config.select_device("tpu")
+
+
+def test_seed_everything_is_reproducible():
+    import random
+
+    import torch
+
+    config.seed_everything(3)
+    a = (random.random(), torch.rand(3))
+    config.seed_everything(3)
+    b = (random.random(), torch.rand(3))
+    assert a[0] == b[0] and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match="seed"):
+        config.seed_everything(-1)
+
+
+def test_reproduce_only_prefix(tmp_path):
+    for name in ("00_a.ipynb", "06_b.ipynb", "06x_c.ipynb", "notes.ipynb"):
+        (tmp_path / name).write_text(json.dumps({}))
+    assert [p.name for p in reproduce.list_notebooks("", tmp_path)] == ["00_a.ipynb", "06_b.ipynb"]
+    assert [p.name for p in reproduce.list_notebooks("06", tmp_path)] == ["06_b.ipynb"]
+    with pytest.raises(ValueError, match="matches no notebook"):
+        reproduce.list_notebooks("07", tmp_path)
+    with pytest.raises(ValueError, match="no numbered notebooks"):
+        reproduce.list_notebooks("", tmp_path / "missing")
+
+
+def test_reproduce_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="unknown scale"):
+        reproduce.run(scale="huge", out=tmp_path)
+    with pytest.raises(ValueError, match="needs --data-path"):
+        reproduce.run(scale="smoke", source="vision", out=tmp_path)
+    assert reproduce.main(["--scale", "smoke", "--data", "vision", "--out", str(tmp_path)]) == 1
