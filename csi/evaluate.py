@@ -1,0 +1,655 @@
+"""The one evaluation API: residual extractors, the evaluation table, and every metric from that table.
+
+:func:`evaluate` turns a method (``"wavelet"``, ``"dncnn"``, ``"csi-cnn"`` or any callable
+``image -> (H, W) residual``), a set of test images and the camera fingerprints into one tidy table
+with a row per image and candidate camera (``image, true_device, candidate_device, ncc, pce``). Closed-set
+accuracy (Table 3), ROC (Fig. 5), AUC (Fig. 4) and correlation matrices (Table 2, Fig. 3) are all computed
+from that table by the functions below, so every notebook scores every method the same way.
+
+One detector for all methods: the residual ``W`` of the (centre-cropped) query is correlated with the
+camera fingerprint ``K`` (the paper's rho; ``reference="K"``) or with ``I * K`` (``reference="IK"``, the
+established PRNU detector), resampled and cropped identically for every method. The same gray
+conversion and post-processing options (CFA zero-mean, DFT Wiener) apply to every extractor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .config import check_choice, check_keys, select_device
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "METHODS",
+    "REFERENCES",
+    "Extractor",
+    "align_fingerprint",
+    "fingerprint_window",
+    "get_extractor",
+    "evaluate",
+    "score_matrix",
+    "accuracy_table",
+    "roc_table",
+    "auc_table",
+    "correlation_matrix",
+    "confusion",
+]
+
+METHODS: tuple[str, ...] = ("wavelet", "dncnn", "csi-cnn")
+REFERENCES: tuple[str, ...] = ("K", "IK")
+#: Gray weights (the reference PRNU code's RGB -> gray), used for the image intensity of ``reference="IK"``.
+_GRAY = np.array([0.29893602, 0.58704307, 0.11402090], np.float32)
+_CACHE_VERSION = "1"
+#: Options of :func:`get_extractor` (besides method, checkpoint, device).
+EXTRACTOR_OPTIONS: tuple[str, ...] = ("sigma", "levels", "wavelet", "zero_mean", "wiener", "tile")
+
+
+def align_fingerprint(K: np.ndarray, shape: Sequence[int], rtol: float = 0.02) -> np.ndarray:
+    """Bring a camera fingerprint to a query image's size and orientation.
+
+    * same shape: ``K`` itself;
+    * portrait query, landscape ``K``: ``K`` rotated (:func:`csi.prnu.match_orientation`);
+    * smaller query with the same aspect ratio (within ``rtol``; a platform's downscaled copy):
+      :func:`csi.prnu.resample_fingerprint` to the query's size;
+    * smaller query with another aspect ratio (a crop of the sensor, e.g. Kaggle's 512x512 test
+      crops): the centre crop of ``K``.
+
+    Parameters
+    ----------
+    K : numpy.ndarray
+        ``(H, W)`` float fingerprint.
+    shape : (int, int)
+        ``(h, w)`` of the query image.
+    rtol : float
+        Relative aspect-ratio tolerance for "same aspect ratio" (resizers round sizes to pixels).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(h, w)`` float32; a new array unless ``K`` already had that shape.
+
+    Raises
+    ------
+    ValueError
+        If the query is larger than the fingerprint.
+
+    Examples
+    --------
+    >>> K = np.zeros((60, 80), np.float32)
+    >>> align_fingerprint(K, (60, 80)).shape
+    (60, 80)
+    >>> align_fingerprint(K, (50, 50)).shape
+    (50, 50)
+    """
+    K = np.asarray(K)
+    if K.ndim != 2:
+        raise ValueError(f"K must be 2-D (H, W), got shape {K.shape}")
+    h, w = (int(s) for s in shape[:2])
+    if (h, w) == K.shape:
+        return K.astype(np.float32, copy=False)
+    if (h > w) != (K.shape[0] > K.shape[1]) and h != w and K.shape[0] != K.shape[1]:
+        from .prnu import match_orientation
+
+        K = match_orientation(np.broadcast_to(np.float32(0), (h, w)), K)
+        if (h, w) == K.shape:
+            return K.astype(np.float32, copy=False)
+    H, W = K.shape
+    if h > H or w > W:
+        raise ValueError(f"query of shape {(h, w)} is larger than the fingerprint {K.shape}")
+    if abs((h / w) / (H / W) - 1.0) <= rtol:
+        from .prnu import resample_fingerprint
+
+        return np.asarray(resample_fingerprint(K, (h, w)), np.float32)
+    y0, x0 = (H - h) // 2, (W - w) // 2
+    return np.ascontiguousarray(K[y0:y0 + h, x0:x0 + w], dtype=np.float32)
+
+
+def fingerprint_window(K: np.ndarray, image_shape: Sequence[int], box: Sequence[int]) -> np.ndarray:
+    """The part of camera fingerprint ``K`` that lines up with ``image[y0:y1, x0:x1]``.
+
+    The fingerprint is first aligned to the whole image (:func:`align_fingerprint`). A camera whose
+    fingerprint cannot be aligned (a smaller sensor than the image: it cannot be the source) still gets a
+    score for the closed-set argmax: its centre window of the box's size is used, or, if even that does
+    not fit, its whole centre (the caller then compares the common centre of residual and window).
+
+    Parameters
+    ----------
+    K : numpy.ndarray
+        ``(H, W)`` float fingerprint.
+    image_shape : (int, int)
+        ``(h, w)`` of the full query image.
+    box : (y0, y1, x0, x1)
+        Crop of the query that the residual was computed on.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(y1 - y0, x1 - x0)`` float32 when aligned; otherwise possibly smaller.
+
+    Examples
+    --------
+    >>> K = np.arange(48, dtype=np.float32).reshape(6, 8)
+    >>> fingerprint_window(K, (6, 8), (1, 3, 2, 5)).tolist()
+    [[10.0, 11.0, 12.0], [18.0, 19.0, 20.0]]
+    """
+    y0, y1, x0, x1 = (int(v) for v in box)
+    try:
+        return np.ascontiguousarray(align_fingerprint(K, image_shape)[y0:y1, x0:x1])
+    except ValueError:
+        K = np.asarray(K, np.float32)
+        h, w = min(y1 - y0, K.shape[0]), min(x1 - x0, K.shape[1])
+        a, b = (K.shape[0] - h) // 2, (K.shape[1] - w) // 2
+        return np.ascontiguousarray(K[a:a + h, b:b + w])
+
+
+def _common_centre(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre crops of ``a`` and ``b`` to their common shape (no copy when the shapes agree)."""
+    if a.shape == b.shape:
+        return a, b
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+
+    def cut(x):
+        y, z = (x.shape[0] - h) // 2, (x.shape[1] - w) // 2
+        return x[y:y + h, z:z + w]
+
+    return cut(a), cut(b)
+
+
+class Extractor:
+    """A residual extractor: ``extractor(image) -> (H, W) float32``, with a :attr:`key` for caching.
+
+    Parameters
+    ----------
+    fn : callable
+        ``(H, W, 3)`` uint8/float 0-255 image -> ``(H, W)`` residual.
+    key : str or None
+        Stable description of the method and its options; None disables on-disk caching.
+    name : str
+    """
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], key: str | None, name: str):
+        self.fn, self.key, self.name = fn, key, name
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        img = np.asarray(image)
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"image must have shape (H, W, 3), got {img.shape}")
+        out = np.asarray(self.fn(img), dtype=np.float32)
+        if out.shape != img.shape[:2]:
+            raise ValueError(f"extractor {self.name!r} returned shape {out.shape}, expected {img.shape[:2]}")
+        return out
+
+    def __repr__(self) -> str:
+        return f"Extractor({self.name!r}, key={self.key!r})"
+
+
+def _file_digest(path: str | os.PathLike) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _cnn_runner(model: torch.nn.Module, dev: str, tile: int | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Fast inference: BN folded, channels-last, inference mode, tiles of ``tile`` pixels."""
+    from .models import export_inference_model, predict_tiled
+
+    fast = export_inference_model(model).to(dev).to(memory_format=torch.channels_last)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            x = x.to(dev).contiguous(memory_format=torch.channels_last)
+            return predict_tiled(fast, x, tile=tile if dev == "cpu" else None).float().cpu()
+
+    return run
+
+
+def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None = None, device: str = "auto",
+                  *, sigma: float = 5.0, levels: int = 4, wavelet: str = "db4", zero_mean: bool = True,
+                  wiener: bool = True, tile: int | None = 512) -> Extractor:
+    """Residual extractor for a method; every method gets the same gray conversion and post-processing.
+
+    * ``"wavelet"``: :func:`csi.prnu.noise_residual` (Mihcak wavelet filter per channel, Eq. 3-4,
+      then gray / zero-mean / DFT-Wiener).
+    * ``"dncnn"``: the trained DnCNN's noise estimate per colour channel (x 255), then
+      :func:`csi.prnu.rgb_to_gray` and :func:`csi.prnu.postprocess`.
+    * ``"csi-cnn"``: CSI-CNN's one-channel output, then :func:`csi.prnu.postprocess`.
+    * a callable ``image -> (H, W)``: used as is (its ``cache_key`` attribute, if any, enables caching).
+
+    CNNs run through the fast path (BatchNorm folded into the convolutions, channels-last, inference
+    mode; images larger than ``tile`` go in exact halo tiles so memory stays bounded); it equals plain
+    eager float32 within 1e-4 and is 2.4-4x faster on a 512x512 crop (benchmarks/bench_models.py).
+
+    Parameters
+    ----------
+    method : {"wavelet", "dncnn", "csi-cnn"} or callable
+    checkpoint : path or None
+        Checkpoint of the trained network (``"dncnn"`` and ``"csi-cnn"``), e.g. from
+        :func:`csi.train.get_or_train`.
+    device : {"auto", "cpu", "cuda", "mps"}
+    sigma, levels, wavelet : wavelet filter options (``"wavelet"`` only).
+    zero_mean, wiener : bool
+        Post-processing applied to every method's gray residual.
+    tile : int or None
+        CNN tile side on CPU (None: always one pass). 512 keeps a 512x512 crop in one pass (measured
+        fastest) and bounds the activations of larger images (128 channels x 512^2 x 4 B = 128 MB).
+
+    Returns
+    -------
+    Extractor
+        ``(H, W, 3)`` image, uint8 or float on 0-255 -> ``(H, W)`` float32 residual.
+
+    References
+    ----------
+    Wang et al. (2021), Eq. 3-4 and Sec. 4.2.1.
+
+    Examples
+    --------
+    >>> ex = get_extractor(lambda im: im[..., 1] - im[..., 1].mean())
+    >>> ex(np.zeros((8, 8, 3), np.uint8)).shape
+    (8, 8)
+    """
+    if callable(method) and not isinstance(method, str):
+        key = getattr(method, "cache_key", None)
+        name = getattr(method, "__name__", type(method).__name__)
+        return Extractor(method, None if key is None else f"callable:{key}", name)
+    check_choice("method", method, METHODS)
+    post = {"zero_mean": bool(zero_mean), "wiener": bool(wiener)}
+    if method == "wavelet":
+        from .prnu import noise_residual
+
+        opts = {"sigma": float(sigma), "levels": int(levels), "wavelet": str(wavelet), **post}
+
+        def wav(img: np.ndarray) -> np.ndarray:
+            return noise_residual(img, **opts)
+
+        return Extractor(wav, "wavelet:" + json.dumps(opts, sort_keys=True), "wavelet")
+    if checkpoint is None:
+        raise ValueError(f"method {method!r} needs a checkpoint (see csi.train.get_or_train)")
+    from .models import CSICNN, DnCNN
+    from .train import load_model
+
+    dev = select_device(device)
+    model = load_model(checkpoint, device="cpu")
+    want = CSICNN if method == "csi-cnn" else DnCNN
+    if not isinstance(model, want):
+        raise ValueError(f"checkpoint {checkpoint} holds a {type(model).__name__}, not a {want.__name__}")
+    run = _cnn_runner(model, dev, tile)
+    key = f"{method}:{_file_digest(checkpoint)}:" + json.dumps(post, sort_keys=True)
+
+    def to_tensor(img: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+        return t.div_(255.0).unsqueeze(0)
+
+    from .prnu import postprocess, rgb_to_gray
+
+    if method == "csi-cnn":
+        def csicnn(img: np.ndarray) -> np.ndarray:
+            r = run(to_tensor(img))[0, 0].numpy()
+            return postprocess(r, **post)
+
+        return Extractor(csicnn, key, "csi-cnn")
+
+    def dncnn(img: np.ndarray) -> np.ndarray:
+        x = to_tensor(img)
+        noise = torch.cat([run(x[:, c:c + 1]) for c in range(3)], 1)[0]  # (3, H, W) on 0-1
+        res = noise.permute(1, 2, 0).numpy() * 255.0
+        return postprocess(rgb_to_gray(res), **post)
+
+    return Extractor(dncnn, key, "dncnn")
+
+
+def _crop_box(shape: tuple[int, int], crop: int | tuple[int, int] | None) -> tuple[int, int, int, int]:
+    h, w = shape
+    if crop is None:
+        return 0, h, 0, w
+    ch, cw = (crop, crop) if isinstance(crop, (int, np.integer)) else crop
+    ch, cw = min(int(ch), h), min(int(cw), w)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return y0, y0 + ch, x0, x0 + cw
+
+
+def _check_crop(crop: Any) -> None:
+    if crop is None:
+        return
+    vals = (crop,) if isinstance(crop, (int, np.integer)) else tuple(crop) if isinstance(crop, (tuple, list)) else None
+    if vals is None or len(vals) not in (1, 2) or any(not isinstance(v, (int, np.integer)) or v < 8 for v in vals):
+        raise ValueError(f"crop must be None, an int >= 8 or a pair (h, w) of such ints, got {crop!r}")
+
+
+def _residual_cache_path(cache_dir: Path, key: str, path: str, box: tuple[int, ...]) -> Path:
+    st = os.stat(path)
+    ident = json.dumps([_CACHE_VERSION, os.path.abspath(path), st.st_mtime_ns, st.st_size, list(box)])
+    method_dir = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return cache_dir / method_dir / (hashlib.sha1(ident.encode()).hexdigest()[:24] + ".npy")
+
+
+def evaluate(method: str | Callable | Extractor, images_df: pd.DataFrame, fingerprints: Mapping[str, np.ndarray],
+             crop: int | tuple[int, int] | None = 512, *, reference: str = "K",
+             checkpoint: str | os.PathLike | None = None, device: str = "auto",
+             cache_dir: str | os.PathLike | None = "data/cache/residuals",
+             extractor_options: Mapping[str, Any] | None = None, pce_search: int = 0,
+             progress: bool = True) -> pd.DataFrame:
+    """Score every test image against every camera fingerprint: the one evaluation table.
+
+    For each image (decoded once with :func:`csi.io.read_rgb`, landscape): the centre crop (``crop``,
+    clamped to the image; ``None`` = whole image) is passed to the extractor; each fingerprint is aligned
+    to the image (:func:`align_fingerprint`: rotated for portrait, resampled for a platform's downscaled
+    copy) and cropped at the same place; then ``ncc`` (the paper's rho, :func:`csi.prnu.ncc`) and
+    ``pce`` (:func:`csi.prnu.pce`) of the residual with the reference (``K``, or ``I * K`` with ``I`` the
+    gray crop). Residuals are cached on disk per method configuration, file (path, mtime, size) and
+    crop, so no notebook recomputes them. Unreadable images are skipped and listed in
+    ``table.attrs["skipped"]``.
+
+    Parameters
+    ----------
+    method : {"wavelet", "dncnn", "csi-cnn"}, callable or Extractor
+    images_df : pandas.DataFrame
+        Columns ``path`` and ``device`` (true camera); a ``platform`` column is carried into the table.
+    fingerprints : dict str -> ndarray
+        ``(H, W)`` float32 camera fingerprints.
+    crop : int, (int, int) or None
+        Centre crop (the paper uses centre crops); None evaluates the whole image (CNNs run in tiles).
+    reference : {"K", "IK"}
+        Correlate with K (paper) or with I*K; applied equally to every method.
+    checkpoint : path or None
+        For ``"dncnn"`` / ``"csi-cnn"``.
+    device : {"auto", "cpu", "cuda", "mps"}
+    cache_dir : path or None
+        Residual cache; None disables it.
+    extractor_options : dict or None
+        Passed to :func:`get_extractor` (``sigma, levels, wavelet, zero_mean, wiener, tile``).
+    pce_search : int
+        PCE peak search radius (0: peak at zero shift).
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (image, candidate camera): ``image`` (path str), ``true_device``,
+        ``candidate_device``, ``ncc`` (float in [-1, 1]), ``pce`` (float), ``method`` and, if present in
+        ``images_df``, ``platform``. ``attrs``: ``skipped`` (list of (path, reason)), ``method``,
+        ``reference``, ``crop``.
+
+    References
+    ----------
+    Wang et al. (2021), Sec. 4.2-4.3 (correlation with the Eq. 5 fingerprint, centre crops).
+
+    Examples
+    --------
+    >>> import tempfile, PIL.Image
+    >>> d = Path(tempfile.mkdtemp()); rng = np.random.default_rng(0)
+    >>> PIL.Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(d / "a.png")
+    >>> K = {"cam": rng.normal(size=(32, 32)).astype(np.float32), "other": rng.normal(size=(32, 32)).astype(np.float32)}
+    >>> t = evaluate(lambda im: im[..., 0] - 128.0, pd.DataFrame({"path": [str(d / "a.png")], "device": ["cam"]}),
+    ...              K, crop=None, cache_dir=None, progress=False)
+    >>> list(t.columns[:5]), len(t)
+    (['image', 'true_device', 'candidate_device', 'ncc', 'pce'], 2)
+    """
+    from .io import ImageReadError, read_rgb
+    from .prnu import ncc, pce
+
+    check_choice("reference", reference, REFERENCES)
+    _check_crop(crop)
+    if not isinstance(images_df, pd.DataFrame) or not {"path", "device"} <= set(images_df.columns):
+        raise ValueError("images_df must be a DataFrame with columns 'path' and 'device'")
+    if not isinstance(fingerprints, Mapping) or not fingerprints:
+        raise ValueError("fingerprints must be a non-empty dict device -> (H, W) array")
+    for dev, K in fingerprints.items():
+        if np.ndim(K) != 2:
+            raise ValueError(f"fingerprints[{dev!r}] must be 2-D (H, W), got shape {np.shape(K)}")
+    opts = dict(extractor_options or {})
+    check_keys("extractor_options", opts, EXTRACTOR_OPTIONS)
+    if isinstance(method, Extractor):
+        extractor = method
+    else:
+        extractor = get_extractor(method, checkpoint=checkpoint, device=device, **opts)
+    cache = Path(cache_dir) if cache_dir is not None and extractor.key is not None else None
+    cams = list(fingerprints)
+    unknown = sorted(set(images_df["device"].astype(str)) - set(cams))
+    if unknown:
+        log.warning("images of cameras without a fingerprint (scored as negatives only): %s", ", ".join(unknown))
+    has_platform = "platform" in images_df.columns
+    aligned: dict[tuple, np.ndarray] = {}
+    rows: list[dict] = []
+    skipped: list[tuple[str, str]] = []
+    hits = 0
+    for rec in tqdm(images_df.itertuples(index=False), total=len(images_df), disable=not progress,
+                    desc=f"evaluate {extractor.name}"):
+        path, true = str(rec.path), str(rec.device)
+        try:
+            img = read_rgb(path)
+        except ImageReadError as exc:
+            skipped.append((path, exc.reason if hasattr(exc, "reason") else str(exc)))
+            continue
+        box = _crop_box(img.shape[:2], crop)
+        y0, y1, x0, x1 = box
+        part = img[y0:y1, x0:x1]
+        W = None
+        cfile = _residual_cache_path(cache, extractor.key, path, box) if cache is not None else None
+        if cfile is not None and cfile.exists():
+            try:
+                W = np.load(cfile)
+                hits += 1
+            except (OSError, ValueError):
+                W = None
+        if W is None:
+            W = extractor(part)
+            if cfile is not None:
+                cfile.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cfile.with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, W)
+                os.replace(tmp, cfile)
+        intensity = None
+        if reference == "IK":
+            intensity = part.astype(np.float32) @ _GRAY
+        for cam in cams:
+            k = (cam, img.shape[:2], box)
+            if k not in aligned:
+                aligned[k] = fingerprint_window(fingerprints[cam], img.shape[:2], box)
+                if aligned[k].shape != W.shape:
+                    log.warning("%s: fingerprint of %r does not cover the image (sensor too small); "
+                                "scored on the common centre %s", path, cam, aligned[k].shape)
+            ref = aligned[k] if intensity is None else np.multiply(*_common_centre(intensity, aligned[k]))
+            Wc, refc = _common_centre(W, ref)
+            row = {"image": path, "true_device": true, "candidate_device": cam,
+                   "ncc": float(ncc(Wc, refc)), "pce": float(pce(Wc, refc, search=pce_search))}
+            rows.append(row)
+        if has_platform:
+            for r in rows[-len(cams):]:
+                r["platform"] = rec.platform
+    if skipped:
+        log.warning("evaluate skipped %d of %d images: %s", len(skipped), len(images_df),
+                    "; ".join(f"{p}: {r}" for p, r in skipped[:5]))
+    if cache is not None:
+        log.info("residual cache: %d of %d images reused", hits, len(images_df) - len(skipped))
+    cols = ["image", "true_device", "candidate_device", "ncc", "pce"]
+    table = pd.DataFrame(rows, columns=cols + (["platform"] if has_platform else []))
+    table.insert(5, "method", extractor.name)
+    table.attrs.update({"skipped": skipped, "method": extractor.name, "reference": reference,
+                        "crop": crop})
+    return table
+
+
+def _check_table(table: pd.DataFrame, score: str) -> None:
+    need = {"image", "true_device", "candidate_device", score}
+    if not isinstance(table, pd.DataFrame) or not need <= set(table.columns):
+        raise ValueError(f"table must be an evaluate() DataFrame with columns {sorted(need)}")
+    check_choice("score", score, ("ncc", "pce"))
+
+
+def score_matrix(table: pd.DataFrame, score: str = "ncc") -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Scores as a matrix.
+
+    Returns
+    -------
+    scores : numpy.ndarray
+        ``(n_images, n_cameras)`` float64.
+    true_index : numpy.ndarray
+        ``(n_images,)`` int, column of the true camera, -1 if it is not a candidate.
+    cameras : list of str
+        Column order (sorted).
+    images : list of str
+        Row order.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"image": ["a", "a"], "true_device": ["x", "x"], "candidate_device": ["x", "y"],
+    ...                   "ncc": [0.3, 0.1]})
+    >>> s, ti, cams, ims = score_matrix(t)
+    >>> s.tolist(), ti.tolist(), cams
+    ([[0.3, 0.1]], [0], ['x', 'y'])
+    """
+    _check_table(table, score)
+    piv = table.pivot_table(index="image", columns="candidate_device", values=score, aggfunc="first", sort=True)
+    if piv.isna().any().any():
+        raise ValueError("table is incomplete: some image lacks a score for some candidate camera")
+    true = table.drop_duplicates("image").set_index("image")["true_device"].reindex(piv.index)
+    cams = [str(c) for c in piv.columns]
+    pos = {c: i for i, c in enumerate(cams)}
+    ti = np.array([pos.get(str(t), -1) for t in true], dtype=int)
+    return piv.to_numpy(np.float64), ti, cams, [str(i) for i in piv.index]
+
+
+def _groups(table: pd.DataFrame, by: Sequence[str] | str | None):
+    if by is None:
+        by = [c for c in ("method", "platform") if c in table.columns]
+    elif isinstance(by, str):
+        by = [by]
+    by = list(by)
+    if not by:
+        yield (), table
+        return
+    for key, sub in table.groupby(by, sort=False):
+        yield (key if isinstance(key, tuple) else (key,)), sub
+
+
+def accuracy_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str | None = None) -> pd.DataFrame:
+    """Closed-set accuracy (Table 3): an image counts as correct when its own camera scores highest.
+
+    Parameters
+    ----------
+    table : DataFrame from :func:`evaluate` (several may be concatenated).
+    score : {"ncc", "pce"}
+    by : column name(s) to group by; default the ``method`` and ``platform`` columns present.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``*by, acc, n_images``; images whose camera is not a candidate are left out (logged).
+
+    References
+    ----------
+    Wang et al. (2021), Eq. 9 and Table 3 (argmax rule).
+    """
+    from .metrics import closed_set_accuracy
+
+    _check_table(table, score)
+    out = []
+    for key, sub in _groups(table, by):
+        s, ti, _, _ = score_matrix(sub, score)
+        keep = ti >= 0
+        if not keep.all():
+            log.warning("accuracy: %d images whose camera has no fingerprint are left out", int((~keep).sum()))
+        acc = float(closed_set_accuracy(s[keep], ti[keep])) if keep.any() else float("nan")
+        out.append((*key, acc, int(keep.sum())))
+    return pd.DataFrame(out, columns=[*_by_names(table, by), "acc", "n_images"])
+
+
+def _by_names(table: pd.DataFrame, by) -> list[str]:
+    if by is None:
+        return [c for c in ("method", "platform") if c in table.columns]
+    return [by] if isinstance(by, str) else list(by)
+
+
+def _labels(sub: pd.DataFrame) -> np.ndarray:
+    return (sub["true_device"].astype(str) == sub["candidate_device"].astype(str)).to_numpy()
+
+
+def auc_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str | None = None) -> pd.DataFrame:
+    """AUC (Fig. 4): every (image, candidate) row is a sample, positive when the candidate is the source.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``*by, auc, n_pos, n_neg``.
+
+    References
+    ----------
+    Wang et al. (2021), Eq. 12 (Mann-Whitney), Fig. 4.
+    """
+    from .metrics import auc_mann_whitney
+
+    _check_table(table, score)
+    out = []
+    for key, sub in _groups(table, by):
+        lab = _labels(sub)
+        auc = float(auc_mann_whitney(sub[score].to_numpy(np.float64), lab)) if 0 < lab.sum() < len(lab) else float("nan")
+        out.append((*key, auc, int(lab.sum()), int((~lab).sum())))
+    return pd.DataFrame(out, columns=[*_by_names(table, by), "auc", "n_pos", "n_neg"])
+
+
+def roc_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str | None = None) -> pd.DataFrame:
+    """ROC curves (Fig. 5) in long form.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``*by, fpr, tpr, threshold``.
+
+    References
+    ----------
+    Wang et al. (2021), Eq. 10-11, Fig. 5.
+    """
+    from .metrics import roc_curve
+
+    _check_table(table, score)
+    parts = []
+    names = _by_names(table, by)
+    for key, sub in _groups(table, by):
+        fpr, tpr, thr = roc_curve(sub[score].to_numpy(np.float64), _labels(sub))
+        part = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
+        for n, k in zip(names, key, strict=True):
+            part.insert(len(part.columns) - 3, n, k)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*names, "fpr", "tpr", "threshold"])
+
+
+def correlation_matrix(table: pd.DataFrame, score: str = "ncc") -> pd.DataFrame:
+    """Mean score of each true camera's images with each candidate fingerprint (Table 2, Fig. 3).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``true_device``, columns ``candidate_device``, float means.
+
+    References
+    ----------
+    Wang et al. (2021), Table 2.
+    """
+    _check_table(table, score)
+    return table.pivot_table(index="true_device", columns="candidate_device", values=score, aggfunc="mean")
+
+
+def confusion(table: pd.DataFrame, score: str = "ncc") -> pd.DataFrame:
+    """Confusion matrix of the argmax decisions (rows true camera, columns predicted camera)."""
+    from .metrics import confusion_matrix
+
+    s, ti, cams, _ = score_matrix(table, score)
+    keep = ti >= 0
+    true = [cams[i] for i in ti[keep]]
+    pred = [cams[i] for i in s[keep].argmax(1)]
+    return confusion_matrix(true, pred, labels=cams)

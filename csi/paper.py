@@ -1,0 +1,511 @@
+"""The paper's published numbers and the helpers that put them beside this run's.
+
+The numbers live in ``data/paper/*.csv`` (transcribed by hand from Wang et al. 2021; see
+``data/paper/README.md``). This module loads them, renames the paper's labels to the companion's keys
+(``"WeiBo"`` -> ``"weibo"``, ``"CSI-CNN"`` -> ``"csi-cnn"``), builds side-by-side tables, writes tables and
+figures to disk, and phrases comparisons as sentences computed from the numbers, so that a notebook's
+discussion stays true whatever the numbers are.
+
+References
+----------
+Wang, Y., Sun, Q., Rong, D., Li, S. and Xu, L. D. (2021). Image Source Identification Using Convolutional
+Neural Networks in IoT Environment. Wireless Communications and Mobile Computing. Tables 1-3.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: Folder holding the transcribed CSV files (relative to this package, so it works from any checkout).
+PAPER_DIR: Path = Path(__file__).resolve().parent.parent / "data" / "paper"
+
+#: Files under :data:`PAPER_DIR`, by short name.
+TABLES: dict[str, str] = {
+    "table1": "table1.csv",
+    "table2": "table2.csv",
+    "table3": "table3.csv",
+    "claims": "claims.csv",
+    "datasets": "datasets.csv",
+}
+
+#: The authors' five phones, in Table 2's order.
+CAMERAS: tuple[str, ...] = ("Honor 10", "iPhone 6", "Nubia Z17", "Redmi note8", "Galaxy S5")
+
+#: The three algorithms, as the companion names them, in Table 3's column order.
+METHODS: tuple[str, ...] = ("csi-cnn", "wavelet", "dncnn")
+
+#: Display names for methods, datasets and platforms.
+METHOD_LABELS: dict[str, str] = {"csi-cnn": "CSI-CNN", "wavelet": "Wavelet", "dncnn": "DnCNN"}
+DATASET_LABELS: dict[str, str] = {"our": "Our", "kaggle": "Kaggle", "vision": "Vision", "daxing": "Daxing"}
+PLATFORM_LABELS: dict[str, str] = {
+    "original": "Original", "twitter": "Twitter", "facebook": "Facebook", "instagram": "Instagram",
+    "wechat": "WeChat", "weibo": "WeiBo",
+}
+
+#: Table 3's column name for each method.
+METHOD_COLUMNS: dict[str, str] = {"csi-cnn": "csi_cnn", "wavelet": "wavelet", "dncnn": "dncnn"}
+
+
+def load_table(name: str, folder: str | Path | None = None) -> pd.DataFrame:
+    """Read one transcribed table as printed.
+
+    Parameters
+    ----------
+    name : {"table1", "table2", "table3", "claims", "datasets"}
+        Which file of ``data/paper/``.
+    folder : path, optional
+        Folder to read from instead of :data:`PAPER_DIR` (for tests and forks).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The CSV as printed in the paper (labels unchanged).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown or the file is missing.
+
+    Examples
+    --------
+    >>> int(load_table("table1")["parameters"].sum())
+    47628
+    """
+    if name not in TABLES:
+        raise ValueError(f"unknown paper table {name!r}; expected one of {', '.join(map(repr, TABLES))}")
+    path = Path(folder if folder is not None else PAPER_DIR) / TABLES[name]
+    if not path.is_file():
+        raise ValueError(f"paper table file {path} does not exist")
+    return pd.read_csv(path)
+
+
+def table1(folder: str | Path | None = None) -> pd.DataFrame:
+    """Table 1: CSI-CNN's rows and their parameter counts (30 rows, 47,628 parameters in all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``row`` (int, 1-based order), ``stage`` (``"1"``, ``"sub"``, ``"2"``), ``layer`` (str as
+        printed), ``formula`` (str, empty for parameter-free rows), ``parameters`` (int >= 0).
+
+    References
+    ----------
+    Wang et al. (2021), Table 1.
+
+    Examples
+    --------
+    >>> t = table1()
+    >>> len(t), int(t.parameters.sum())
+    (30, 47628)
+    """
+    t = load_table("table1", folder)
+    t["stage"] = t["stage"].astype(str)
+    t["formula"] = t["formula"].fillna("")
+    return t
+
+
+def table2(folder: str | Path | None = None) -> pd.DataFrame:
+    """Table 2: mean correlation of each camera's test images with each camera's fingerprint.
+
+    Returns
+    -------
+    pandas.DataFrame
+        5 x 6 float frame: index ``image_camera`` (the test images' camera, :data:`CAMERAS`), columns the five
+        fingerprints' cameras (CSI-CNN residuals) plus ``"Wavelet"`` (wavelet residuals, own camera only).
+        Values are correlations in [-1, 1].
+
+    References
+    ----------
+    Wang et al. (2021), Table 2 (200 test images per camera, the authors' 5-phone set).
+
+    Examples
+    --------
+    >>> float(table2().loc["Galaxy S5", "Galaxy S5"])
+    0.261
+    """
+    return load_table("table2", folder).set_index("image_camera")
+
+
+def table3(folder: str | Path | None = None, long: bool = False) -> pd.DataFrame:
+    """Table 3: closed-set accuracy for 4 datasets x 5 platforms x 3 algorithms.
+
+    Parameters
+    ----------
+    folder : path, optional
+        Alternative folder for the CSV.
+    long : bool
+        If false, the printed layout with keys renamed: columns ``dataset``, ``platform``, ``csi-cnn``,
+        ``wavelet``, ``dncnn`` (20 rows). If true, one row per value: ``dataset``, ``platform``, ``method``,
+        ``acc`` (60 rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Keys use the companion's names: dataset in ``our, kaggle, vision, daxing``; platform in
+        ``twitter, facebook, instagram, wechat, weibo``; accuracies are floats in [0, 1].
+
+    References
+    ----------
+    Wang et al. (2021), Table 3.
+
+    Examples
+    --------
+    >>> table3(long=True).shape
+    (60, 4)
+    """
+    t = load_table("table3", folder)
+    t["dataset"] = t["dataset"].map(_inverse(DATASET_LABELS, "dataset"))
+    t["platform"] = t["platform"].map(_inverse(PLATFORM_LABELS, "platform"))
+    t = t.rename(columns={v: k for k, v in METHOD_COLUMNS.items()})
+    if not long:
+        return t
+    return (t.melt(id_vars=["dataset", "platform"], value_vars=list(METHODS), var_name="method", value_name="acc")
+            .reset_index(drop=True))
+
+
+def claims(folder: str | Path | None = None) -> pd.DataFrame:
+    """The paper's qualitative claims (for Figs. 3-6, which print no numbers, and about Tables 2-3).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``item`` (e.g. ``"fig4"``) with columns ``section``, ``claim``, ``check``.
+
+    Examples
+    --------
+    >>> "fig6" in claims().index
+    True
+    """
+    return load_table("claims", folder).set_index("item")
+
+
+def datasets(folder: str | Path | None = None) -> pd.DataFrame:
+    """The paper's dataset sizes (Sec. 4.1) as printed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``dataset`` (``our, kaggle, vision, daxing``) with nullable integer columns ``devices``,
+        ``models``, ``brands``, ``images`` and the sentence ``as_printed``.
+
+    Examples
+    --------
+    >>> int(datasets().loc["daxing", "images"])
+    43400
+    """
+    t = load_table("datasets", folder).set_index("dataset")
+    for c in ("devices", "models", "brands", "images"):
+        t[c] = t[c].astype("Int64")
+    return t
+
+
+def _inverse(labels: dict[str, str], what: str):
+    inv = {v: k for k, v in labels.items()}
+
+    def f(value: str) -> str:
+        if value not in inv:
+            raise ValueError(f"paper table has an unknown {what} {value!r}")
+        return inv[value]
+
+    return f
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Side-by-side tables
+# ----------------------------------------------------------------------------------------------------------
+
+
+def side_by_side(ours: pd.DataFrame, published: pd.DataFrame, keys: Sequence[str], column: str = "method",
+                 value: str = "acc", order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Join this run's long table with the paper's: ``paper_<m>``, ``ours_<m>``, ``delta_<m>`` per method.
+
+    Parameters
+    ----------
+    ours, published : pandas.DataFrame
+        Long tables with columns ``keys + [column, value]``; one row per key combination and method.
+        Neither is modified.
+    keys : sequence of str
+        Row keys, e.g. ``("dataset", "platform")``.
+    column : str
+        Column whose values become column groups (default ``"method"``).
+    value : str
+        The numeric column (default ``"acc"``).
+    order : sequence of str, optional
+        Order of the column groups; default: the paper's order of appearance.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per key combination present in either table (outer join, NaN where one side is missing),
+        columns ``keys``, then for each method ``paper_<m>``, ``ours_<m>``, ``delta_<m>`` (ours - paper).
+        Method names have ``-`` replaced by ``_`` in column names (``ours_csi_cnn``).
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing or a key combination appears twice in one table.
+
+    Examples
+    --------
+    >>> paper = table3(long=True)
+    >>> ours = paper.assign(acc=paper.acc - 0.1)
+    >>> float(side_by_side(ours, paper, ["dataset", "platform"])["delta_wavelet"].round(3).iloc[0])
+    -0.1
+    """
+    keys = list(keys)
+    for name, frame in (("ours", ours), ("published", published)):
+        missing = [c for c in [*keys, column, value] if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} table lacks column(s) {', '.join(missing)}")
+        if frame.duplicated([*keys, column]).any():
+            raise ValueError(f"{name} table has duplicate rows for the same {', '.join([*keys, column])}")
+    order = list(order) if order is not None else list(dict.fromkeys([*published[column], *ours[column]]))
+    p = published.pivot(index=keys, columns=column, values=value)
+    o = ours.pivot(index=keys, columns=column, values=value)
+    idx = p.index.union(o.index, sort=False) if len(p) else o.index
+    out = pd.DataFrame(index=idx)
+    for m in order:
+        tag = str(m).replace("-", "_")
+        pv = p[m].reindex(idx) if m in p.columns else pd.Series(np.nan, index=idx)
+        ov = o[m].reindex(idx) if m in o.columns else pd.Series(np.nan, index=idx)
+        out[f"paper_{tag}"] = pv.astype(float)
+        out[f"ours_{tag}"] = ov.astype(float)
+        out[f"delta_{tag}"] = (ov - pv).astype(float)
+    return out.reset_index()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sentences computed from numbers
+# ----------------------------------------------------------------------------------------------------------
+
+
+def count_wins(a: Iterable[float], b: Iterable[float], tol: float = 0.0) -> dict[str, int]:
+    """Count pairs where ``a`` beats, ties or loses to ``b``.
+
+    Parameters
+    ----------
+    a, b : iterable of float
+        Paired scores of equal length (higher is better). NaN pairs are counted as ``missing``.
+    tol : float
+        Differences with ``|a - b| <= tol`` count as ties.
+
+    Returns
+    -------
+    dict
+        ``{"wins", "ties", "losses", "missing", "n"}`` with ``n`` the number of comparable pairs.
+
+    Examples
+    --------
+    >>> count_wins([0.9, 0.5, 0.7], [0.8, 0.5, 0.9])
+    {'wins': 1, 'ties': 1, 'losses': 1, 'missing': 0, 'n': 3}
+    """
+    a = np.asarray(list(a), dtype=float)
+    b = np.asarray(list(b), dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same length, got {a.size} and {b.size}")
+    ok = ~(np.isnan(a) | np.isnan(b))
+    d = a[ok] - b[ok]
+    return {"wins": int((d > tol).sum()), "ties": int((np.abs(d) <= tol).sum()),
+            "losses": int((d < -tol).sum()), "missing": int((~ok).sum()), "n": int(ok.sum())}
+
+
+def wins_sentence(a: Iterable[float], b: Iterable[float], name_a: str, name_b: str, over: str = "conditions",
+                  where: str = "in this run", tol: float = 0.0) -> str:
+    """Phrase :func:`count_wins` as a sentence, e.g. "CSI-CNN beats Wavelet on 2 of 5 platforms in this run."
+
+    Examples
+    --------
+    >>> wins_sentence([0.9, 0.4], [0.8, 0.5], "CSI-CNN", "Wavelet", "platforms")
+    'CSI-CNN beats Wavelet on 1 of 2 platforms in this run (1 loss).'
+    """
+    c = count_wins(a, b, tol)
+    if c["n"] == 0:
+        return f"{name_a} and {name_b} have no comparable {over} {where}."
+    extra = []
+    if c["ties"]:
+        extra.append(_plural(c["ties"], "tie"))
+    if c["losses"]:
+        extra.append(_plural(c["losses"], "loss", "losses"))
+    if c["missing"]:
+        extra.append(f"{c['missing']} missing")
+    tail = f" ({', '.join(extra)})" if extra else ""
+    return f"{name_a} beats {name_b} on {c['wins']} of {c['n']} {over} {where}{tail}."
+
+
+def delta_sentence(ours: Iterable[float], published: Iterable[float], what: str = "values") -> str:
+    """Summarise ``ours - published`` as a sentence (mean, range, how many are higher).
+
+    Examples
+    --------
+    >>> delta_sentence([0.5, 0.9], [0.7, 0.8], "accuracies")
+    'Our accuracies differ from the paper by -0.050 on average (from -0.200 to +0.100); 1 of 2 are higher than published.'
+    """
+    o = np.asarray(list(ours), dtype=float)
+    p = np.asarray(list(published), dtype=float)
+    if o.shape != p.shape:
+        raise ValueError(f"ours and published must have the same length, got {o.size} and {p.size}")
+    ok = ~(np.isnan(o) | np.isnan(p))
+    if not ok.any():
+        return f"No {what} can be compared with the paper in this run."
+    d = o[ok] - p[ok]
+    return (f"Our {what} differ from the paper by {d.mean():+.3f} on average (from {d.min():+.3f} to "
+            f"{d.max():+.3f}); {int((d > 0).sum())} of {d.size} are higher than published.")
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Writing tables and figures
+# ----------------------------------------------------------------------------------------------------------
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f", index: bool = False) -> str:
+    """Render a DataFrame as a GitHub-flavoured Markdown table (no ``tabulate`` needed).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Any frame; it is not modified.
+    floatfmt : str
+        Format spec for floats (NaN is written as an empty cell).
+    index : bool
+        Include the index as the first column(s).
+
+    Returns
+    -------
+    str
+        The table, ending with a newline. ``|`` inside cells is escaped.
+
+    Examples
+    --------
+    >>> print(to_markdown(pd.DataFrame({"a": [1.5], "b": ["x"]}), floatfmt=".1f"), end="")
+    | a | b |
+    |---:|---|
+    | 1.5 | x |
+    """
+    frame = df.reset_index() if index else df
+    cols = [str(c) for c in frame.columns]
+
+    def cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if math.isnan(v) else format(float(v), floatfmt)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in cols) + " |",
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    for row in frame.itertuples(index=False, name=None):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = ".4f",
+               index: bool = False) -> dict[str, Path]:
+    """Write ``df`` as ``<folder>/<name>.csv`` and ``<folder>/<name>.md``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table (not modified).
+    folder : path
+        Output folder; created if needed.
+    name : str
+        File stem: letters, digits, ``_`` and ``-`` only.
+    floatfmt : str
+        Float format of the Markdown copy (the CSV keeps full precision).
+    index : bool
+        Write the index too.
+
+    Returns
+    -------
+    dict
+        ``{"csv": Path, "md": Path}``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> paths = save_table(pd.DataFrame({"a": [1]}), tempfile.mkdtemp(), "t")
+    >>> sorted(paths)
+    ['csv', 'md']
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    folder = _out_folder(folder, name)
+    paths = {"csv": folder / f"{name}.csv", "md": folder / f"{name}.md"}
+    df.to_csv(paths["csv"], index=index)
+    paths["md"].write_text(to_markdown(df, floatfmt=floatfmt, index=index))
+    log.info("wrote %s (.csv, .md)", folder / name)
+    return paths
+
+
+def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150,
+                close: bool = True) -> list[Path]:
+    """Save a matplotlib figure as ``<folder>/<name>.<fmt>`` for each format.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to save.
+    folder : path
+        Output folder; created if needed.
+    name : str
+        File stem: letters, digits, ``_`` and ``-`` only.
+    formats : sequence of str
+        Any of ``png``, ``pdf``, ``svg``.
+    dpi : int
+        Resolution of raster formats.
+    close : bool
+        Close the figure in pyplot afterwards (it can still be displayed, e.g. as a notebook cell's value).
+
+    Returns
+    -------
+    list of Path
+        The written files.
+
+    Examples
+    --------
+    >>> import tempfile, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(); _ = ax.plot([0, 1])
+    >>> [p.suffix for p in save_figure(fig, tempfile.mkdtemp(), "line")]
+    ['.png', '.pdf']
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    bad = [f for f in formats if f not in ("png", "pdf", "svg")]
+    if bad or not formats:
+        raise ValueError(f"formats must be a non-empty subset of png, pdf, svg; got {list(formats)}")
+    folder = _out_folder(folder, name)
+    paths = []
+    for fmt in formats:
+        path = folder / f"{name}.{fmt}"
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        paths.append(path)
+    log.info("wrote %s (%s)", folder / name, ", ".join(formats))
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return paths
+
+
+def _out_folder(folder: str | Path, name: str) -> Path:
+    if not isinstance(name, str) or not name or not all(ch.isalnum() or ch in "_-" for ch in name):
+        raise ValueError(f"name must be a non-empty file stem of letters, digits, '_' or '-', got {name!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,105 @@
+"""The paper's loss (Eq. 6-8) and the MSE of ref. [20] against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from csi.losses import DEFAULT_PHI, cosine_loss, cosine_similarity, mse_loss
+
+
+def test_cosine_similarity_by_hand():
+    x = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, 0.0]])
+    y = torch.tensor([[4.0, 3.0], [-2.0, 0.0], [1.0, 1.0]])
+    # 24/25, -1, zero vector -> 0
+    assert torch.allclose(cosine_similarity(x, y), torch.tensor([24 / 25, -1.0, 0.0]), atol=1e-6)
+
+
+def test_cosine_loss_hand_values():
+    # rho values: 0.6, -0.6, 0.6, -0.6, 1, -1 (vectors chosen so rho is exact)
+    a = torch.tensor([3.0, 4.0])
+    b_pos = torch.tensor([5.0, 0.0])  # rho(a, b_pos) = 3/5
+    x = torch.stack([a, a, a, a, a, a]).reshape(6, 1, 1, 2)
+    y = torch.stack([b_pos, -b_pos, b_pos, -b_pos, a, -a]).reshape(6, 1, 1, 2)
+    label = torch.tensor([1, 1, 0, 0, 1, 0])
+    phi = -0.5
+    per = cosine_loss(x, y, label, phi=phi, reduction="none")
+    expected = [
+        1 - 0.6,  # Eq. 8
+        1 + 0.6,  # Eq. 8, negative rho gives > 1
+        0.6,  # Eq. 7, rho > 0: |rho|
+        -0.6 * phi + 0.6,  # Eq. 7, rho < 0: rho*phi + |rho| = 0.9
+        0.0,
+        -1.0 * phi + 1.0,
+    ]
+    assert np.allclose(per.numpy(), expected, atol=1e-6)
+    assert cosine_loss(x, y, label, phi=phi).item() == pytest.approx(np.mean(expected), abs=1e-6)
+
+
+def test_default_phi_punishes_negative_correlation_harder():
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    y = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])  # rho = +/- 1/sqrt(2)
+    per = cosine_loss(x, y, torch.tensor([0, 0]), reduction="none")
+    r = 1 / math.sqrt(2)
+    assert DEFAULT_PHI < 0
+    assert per[0].item() == pytest.approx(r)
+    assert per[1].item() == pytest.approx(r * (1 - DEFAULT_PHI))
+    assert per[1] > per[0]
+
+
+def _slow_reference(x, y, label, phi):
+    """Eq. 6 from the formula, one sample at a time, in float64 numpy."""
+    out = []
+    for xi, yi, li in zip(x, y, label, strict=True):
+        xi, yi = xi.ravel().astype(np.float64), yi.ravel().astype(np.float64)
+        den = np.linalg.norm(xi) * np.linalg.norm(yi)
+        rho = 0.0 if den == 0 else float(xi @ yi / den)
+        out.append(li * max(1 - rho, 0) + (1 - li) * (min(rho, 0) * phi + abs(rho)))
+    return np.mean(out)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 2**16), st.floats(-2, 1))
+def test_cosine_loss_matches_reference(n, seed, phi):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 1, 4, 5)).astype(np.float32)
+    y = (0.5 * x + rng.normal(size=x.shape)).astype(np.float32)
+    label = rng.integers(0, 2, n)
+    got = cosine_loss(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(label), phi=phi).item()
+    assert got == pytest.approx(_slow_reference(x, y, label, phi), rel=1e-5, abs=1e-6)
+
+
+def test_cosine_loss_is_scale_invariant_and_has_gradient():
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 8, 8, requires_grad=True)
+    y = torch.randn(4, 1, 8, 8)
+    lab = torch.tensor([1, 0, 1, 0])
+    loss = cosine_loss(x, y, lab)
+    assert cosine_loss(x * 7.0, y, lab).item() == pytest.approx(loss.item(), rel=1e-5)
+    loss.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_mse_by_hand():
+    x = torch.tensor([[1.0, 3.0], [0.0, 0.0]])
+    y = torch.tensor([[0.0, 1.0], [2.0, 2.0]])
+    assert torch.allclose(mse_loss(x, y, reduction="none"), torch.tensor([2.5, 4.0]))
+    assert mse_loss(x, y).item() == pytest.approx(3.25)
+    # with labels: only label-1 samples count (ref. [20] regresses onto the own fingerprint)
+    assert mse_loss(x, y, torch.tensor([1, 0])).item() == pytest.approx(2.5)
+    assert mse_loss(x, y, torch.tensor([0, 0])).item() == 0.0
+
+
+def test_loss_input_errors():
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="same shape"):
+        cosine_loss(x, torch.zeros(2, 4), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="label"):
+        cosine_loss(x, x, torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="label must have shape"):
+        cosine_loss(x, x, torch.tensor([0, 1, 1]))
+    with pytest.raises(TypeError, match="torch tensors"):
+        mse_loss(np.zeros((2, 3)), x)
