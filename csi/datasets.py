@@ -565,7 +565,8 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
             continue
         src = Path(rec["path"])
         dst = base / str(rec["device"]) / f"{src.stem}.jpg"
-        if not dst.is_file():
+        # a copy older than its original is stale (the original was rebuilt): make it again
+        if not dst.is_file() or (src.is_file() and dst.stat().st_mtime_ns < src.stat().st_mtime_ns):
             try:
                 data = apply_platform(src.read_bytes(), platform, sensor_scale=sensor_scale, profiles=profiles)
             except (ImageReadError, OSError) as exc:

@@ -1299,8 +1299,28 @@ def _table2_rows(t: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _match_by_model(ours: list, published: list) -> list | None:
+    """Order our camera names like the paper's rows when every paper phone name occurs in one of ours.
+
+    ``"Honor 10"`` matches ``"D05_Huawei_Honor10"``: both are compared lower-case with non-alphanumerics removed.
+    Returns None when the names do not pair up one-to-one (e.g. a real dataset), so rows pair by position.
+    """
+    norm = [re.sub(r"[^0-9a-z]", "", str(x).lower()) for x in ours]
+    order = []
+    for name in published:
+        key = re.sub(r"[^0-9a-z]", "", str(name).lower())
+        hits = [i for i, n in enumerate(norm) if key and key in n]
+        if len(hits) != 1 or hits[0] in order:
+            return None
+        order.append(hits[0])
+    return [ours[i] for i in order] if len(order) == len(ours) else None
+
+
 def _table2_summary(ours: pd.DataFrame, pub: pd.DataFrame) -> pd.DataFrame:
     o, p = _table2_rows(ours), _table2_rows(pub)
+    order = _match_by_model(list(o["camera"]), list(p["camera"]))
+    if order is not None:  # pair rows by phone model, not by position
+        o = o.set_index("camera").loc[order].reset_index()
     n = max(len(o), len(p))
     o, p = o.reindex(range(n)), p.reindex(range(n))
     out = pd.DataFrame({"row": range(1, n + 1)})
@@ -1335,8 +1355,12 @@ def table2_sentences(t2: dict) -> str:
     ours = s["ours_own"].dropna()
     holds1 = bool(ours.size and s["ours_own_is_max"].fillna(False).astype(bool).sum() == ours.size)
     holds2 = bool(ours.size and (s["ours_own"] > s["ours_wavelet"]).sum() == ours.size)
+    ours_cams = list(s["ours_camera"].dropna())
+    paired = _match_by_model(ours_cams, list(s["paper_camera"].dropna())) == ours_cams
+    how = ("rows are paired by phone model" if paired else "their names do not match the paper's phones, so "
+           "rows are paired by position only")
     head = (f"Dataset `{t2['dataset']}`, condition `{t2['condition']}`. Our cameras are simulated stand-ins for "
-            "the paper's phones, so the rows are paired by position only.\n\n")
+            f"the paper's phones; {how}.\n\n")
     return (head + "\n".join(lines) + "\n\n"
             + claim_markdown("table2", holds1, f"own camera largest in "
                              f"{int(s['ours_own_is_max'].fillna(False).astype(bool).sum())} of {ours.size} rows")

@@ -223,6 +223,13 @@ def test_platform_view_uses_real_copies_or_makes_cached_ones(tmp_path):
     p.unlink()
     D.platform_view(df, "instagram", cache, sensor_scale=0.25)
     assert p.is_file()  # rebuilt when missing
+    import os
+
+    before = p.read_bytes()
+    _jpg(dev / "IMG_0002.jpg", w=400, h=300, seed=7)  # the original is rebuilt with new content
+    os.utime(dev / "IMG_0002.jpg", ns=(p.stat().st_mtime_ns + 10**9,) * 2)
+    D.platform_view(df, "instagram", cache, sensor_scale=0.25)
+    assert p.read_bytes() != before  # a copy older than its original is made again
     orig = D.platform_view(df, "original", cache)
     assert orig["path"].tolist() == df[df["platform"] == "original"]["path"].tolist()
     with pytest.raises(ValueError, match="unknown platform"):

@@ -174,6 +174,20 @@ def test_table2_summary_and_sentences():
     assert "This run: the own camera has the largest mean correlation in 4 of 5 rows" in text
     assert "exceeds the wavelet column in 4 of 5 rows" in text
     assert "The paper: the own camera has the largest mean correlation in 5 of 5 rows" in text
+    assert "paired by position only" in text
+
+
+def test_table2_pairs_rows_by_phone_model():
+    cams = ["D01_Apple_iPhone6", "D02_Samsung_GalaxyS5", "D03_Nubia_Z17", "D04_Xiaomi_RedmiNote8",
+            "D05_Huawei_Honor10"]
+    m = pd.DataFrame(np.eye(5) * np.arange(1, 6)[:, None] / 100, index=cams, columns=cams)
+    m["Wavelet"] = 0.0
+    summary = ex._table2_summary(m, paper.table2())
+    # the paper's rows are Honor 10, iPhone 6, Nubia Z17, Redmi note8, Galaxy S5
+    assert list(summary.ours_camera) == [cams[4], cams[0], cams[2], cams[3], cams[1]]
+    assert list(summary.ours_own) == pytest.approx([0.05, 0.01, 0.03, 0.04, 0.02])
+    text = ex.table2_sentences({"summary": summary, "dataset": "our", "condition": "original"})
+    assert "paired by phone model" in text
 
 
 def test_fig6_convergence_matches_hand_computation():
