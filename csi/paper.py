@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -410,6 +411,29 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f", index: bool = False) ->
     return "\n".join(lines) + "\n"
 
 
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def _portable_paths(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``df`` whose absolute file paths inside the repository are made repository-relative.
+
+    Saved tables are committed as reference outputs, so they must not carry this machine's folders. Paths
+    outside the repository (a user's own dataset) are left as they are.
+    """
+    root = str(_REPO) + os.sep
+
+    def rel(v):
+        if isinstance(v, str) and v.startswith(root):
+            return Path(v).relative_to(_REPO).as_posix()
+        return v
+
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(rel)
+    return out
+
+
 def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = ".4f",
                index: bool = False) -> dict[str, Path]:
     """Write ``df`` as ``<folder>/<name>.csv`` and ``<folder>/<name>.md``.
@@ -443,6 +467,7 @@ def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = 
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     folder = _out_folder(folder, name)
     paths = {"csv": folder / f"{name}.csv", "md": folder / f"{name}.md"}
+    df = _portable_paths(df)
     df.to_csv(paths["csv"], index=index)
     paths["md"].write_text(to_markdown(df, floatfmt=floatfmt, index=index))
     log.info("wrote %s (.csv, .md)", folder / name)

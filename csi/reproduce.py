@@ -15,6 +15,7 @@ import argparse
 import datetime as _dt
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -63,6 +64,14 @@ def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
             raise ValueError(f"--only {prefix!r} matches no notebook; have: {names}")
         chosen.extend(h for h in hits if h not in chosen)
     return sorted(chosen)
+
+
+def _relative(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` when both lie in the repository, else absolute."""
+    path = Path(path).resolve()
+    if path == ROOT or ROOT in path.parents:
+        return os.path.relpath(path, start)
+    return str(path)
 
 
 def _git_commit() -> dict:
@@ -133,8 +142,11 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
     (out / "executed").mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if (only and manifest_path.exists()) else {}
+    # Notebooks run in notebooks/; paths inside the repository are passed relative to it, so the executed copies
+    # that are committed carry no machine-specific folders.
     params = {"scale": scale, "source": source, "data_path": str(data_path), "datasets": datasets,
-              "device": device, "seed": int(seed), "out_dir": str(out), "data_root": str(data_root)}
+              "device": device, "seed": int(seed), "out_dir": _relative(out, NOTEBOOKS),
+              "data_root": _relative(data_root, NOTEBOOKS)}
     manifest.update({
         "scale": scale, "seed": int(seed), "source": source, "datasets": datasets,
         "data_path": str(data_path) if source != "synthetic" else "",

@@ -57,3 +57,8 @@ def test_reproduce_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="needs --data-path"):
         reproduce.run(scale="smoke", source="vision", out=tmp_path)
     assert reproduce.main(["--scale", "smoke", "--data", "vision", "--out", str(tmp_path)]) == 1
+
+
+def test_reproduce_passes_repo_paths_relative_to_notebooks(tmp_path):
+    assert reproduce._relative(reproduce.ROOT / "figures", reproduce.NOTEBOOKS) == "../figures"
+    assert reproduce._relative(tmp_path, reproduce.NOTEBOOKS) == str(tmp_path.resolve())

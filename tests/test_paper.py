@@ -187,3 +187,20 @@ def test_datasets_table():
     assert d.loc["our", "images"] == 5000 and d.loc["daxing", "devices"] == 90
     assert d.loc["kaggle", "images"] == 2750 + 2640
     assert pd.isna(d.loc["vision", "images"])
+
+
+def test_saved_tables_carry_no_machine_paths(tmp_path):
+    from pathlib import Path
+
+    import pandas as pd
+
+    import csi
+    from csi import paper as P
+
+    root = Path(csi.__file__).resolve().parents[1]
+    df = pd.DataFrame({"path": [str(root / "data" / "a.jpg"), "/elsewhere/b.jpg"], "v": [1, 2]})
+    before = df.copy()
+    P.save_table(df, tmp_path, "t")
+    text = (tmp_path / "t.csv").read_text()
+    assert str(root) not in text and "data/a.jpg" in text and "/elsewhere/b.jpg" in text
+    pd.testing.assert_frame_equal(df, before)  # input not modified
