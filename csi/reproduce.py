@@ -74,6 +74,16 @@ def _relative(path: Path, start: Path) -> str:
     return str(path)
 
 
+def _scrub_paths(executed: Path) -> None:
+    """Make papermill's ``input_path``/``output_path`` metadata repository-relative in an executed notebook."""
+    nb = json.loads(executed.read_text())
+    meta = nb.get("metadata", {}).get("papermill", {})
+    for key in ("input_path", "output_path", "cwd"):
+        if isinstance(meta.get(key), str):
+            meta[key] = _relative(Path(meta[key]), ROOT)
+    executed.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
 def _git_commit() -> dict:
     def git(*args: str) -> str:
         try:
@@ -170,6 +180,8 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
             status = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
             failed = (nb, target, exc)
         seconds = round(time.perf_counter() - t0, 1)
+        if target.is_file():
+            _scrub_paths(target)
         manifest["notebooks"][nb.stem] = {
             "seconds": seconds, "status": status,
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

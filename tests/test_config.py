@@ -62,3 +62,13 @@ def test_reproduce_rejects_bad_arguments(tmp_path):
 def test_reproduce_passes_repo_paths_relative_to_notebooks(tmp_path):
     assert reproduce._relative(reproduce.ROOT / "figures", reproduce.NOTEBOOKS) == "../figures"
     assert reproduce._relative(tmp_path, reproduce.NOTEBOOKS) == str(tmp_path.resolve())
+
+
+def test_scrub_paths_makes_papermill_metadata_relative(tmp_path):
+    nb = tmp_path / "x.ipynb"
+    nb.write_text(json.dumps({"metadata": {"papermill": {
+        "input_path": str(reproduce.NOTEBOOKS / "00_data.ipynb"), "output_path": str(tmp_path / "out.ipynb")}}}))
+    reproduce._scrub_paths(nb)
+    meta = json.loads(nb.read_text())["metadata"]["papermill"]
+    assert meta["input_path"] == "notebooks/00_data.ipynb"
+    assert meta["output_path"] == str(tmp_path / "out.ipynb")  # outside the repository: left absolute
