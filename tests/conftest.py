@@ -1,6 +1,44 @@
-"""Shared pytest configuration: markers."""
+"""Shared pytest configuration: markers, and the smoke-scale run of every numbered notebook."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def pytest_configure(config):
     # notebooks: the smoke-scale papermill runs (tests/test_notebooks.py); deselect with -m "not notebooks"
     config.addinivalue_line("markers", "notebooks: smoke-scale papermill runs of the numbered notebooks")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """Run every notebook at smoke scale in numeric order; return per-notebook (seconds, error) and paths.
+
+    Returns a dict: ``out`` (figures folder), ``data`` (data root), ``executed`` (executed notebooks) and
+    ``results`` (notebook stem -> (seconds, exception or None)). Shared by the notebook and book tests.
+    """
+    import papermill
+
+    base = tmp_path_factory.mktemp("nb_smoke")
+    out_dir, data_root, executed = base / "figures", base / "data", base / "executed"
+    executed.mkdir()
+    results = {}
+    for nb in NOTEBOOKS:
+        t0 = time.perf_counter()
+        err = None
+        try:
+            papermill.execute_notebook(
+                str(nb), str(executed / nb.name), kernel_name="python3", cwd=str(NB_DIR), progress_bar=False,
+                parameters={"scale": "smoke", "out_dir": str(out_dir), "data_root": str(data_root)},
+            )
+        except Exception as exc:  # reported by the notebook's own test
+            err = exc
+        results[nb.stem] = (time.perf_counter() - t0, err)
+    return {"out": out_dir, "data": data_root, "executed": executed, "results": results}

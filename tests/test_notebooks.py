@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -92,29 +91,6 @@ def test_notebooks_match_their_generator():
 # ------------------------------------------------------------------------------------------------------------
 # smoke-scale papermill runs
 # ------------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """Run every notebook at smoke scale in numeric order; return per-notebook (seconds, error) and paths."""
-    import papermill
-
-    base = tmp_path_factory.mktemp("nb_smoke")
-    out_dir, data_root, executed = base / "figures", base / "data", base / "executed"
-    executed.mkdir()
-    results = {}
-    for nb in NOTEBOOKS:
-        t0 = time.perf_counter()
-        err = None
-        try:
-            papermill.execute_notebook(
-                str(nb), str(executed / nb.name), kernel_name="python3", cwd=str(NB_DIR), progress_bar=False,
-                parameters={"scale": "smoke", "out_dir": str(out_dir), "data_root": str(data_root)},
-            )
-        except Exception as exc:  # reported by the notebook's own test
-            err = exc
-        results[nb.stem] = (time.perf_counter() - t0, err)
-    return {"out": out_dir, "data": data_root, "executed": executed, "results": results}
 
 
 def _ok(run, name) -> Path:
