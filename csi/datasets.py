@@ -55,7 +55,7 @@ SPLITS: tuple[str, ...] = ("val", "fingerprint", "train", "test")
 RECIPE_LOADER: dict[str, str] = {"our": "folder", "kaggle": "kaggle", "vision": "vision", "daxing": "daxing"}
 
 # Entries a synthetic dataset folder holds next to the data; loaders pass over them without a report.
-_RESERVED = {"manifest.json", "ground_truth", "test_labels.csv", "manifest.json.tmp"}
+_RESERVED = {"manifest.json", "ground_truth", "twins", "test_labels.csv", "manifest.json.tmp"}
 
 _PLATFORM_ALIASES = {
     "original": "original", "orig": "original", "native": "original", "camera": "original",
@@ -162,8 +162,11 @@ def _device_files(col: _Collector, dev_dir: Path, device: str, brand: str, model
                 if f.is_dir():
                     col.skip(f, "unexpected sub-folder")
                     continue
+                # flat shots get their own scene ids: cameras number files, so flat/IMG_0001 and nat/IMG_0001 are
+                # different scenes (platform copies pair with the natural photos, device/stem)
+                sid = f"{device}/flat/{f.stem}" if key == "flat" else f"{device}/{f.stem}"
                 col.add(f, device=device, brand=brand, model=model, platform="original", scene_type=key,
-                        scene_id=f"{device}/{f.stem}")  # fmt: skip
+                        scene_id=sid)  # fmt: skip
         elif platform_dirs and key in _PLATFORM_ALIASES:
             plat = _PLATFORM_ALIASES[key]
             files = _entries(e)
@@ -502,8 +505,9 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
     For each original (``platform == "original"``) row: if ``df`` already holds a real copy on ``platform``
     with the same ``device`` and ``scene_id`` (e.g. VISION's natFBH, FODB's versions), that row is used;
     otherwise the copy is made with :func:`csi.simulate.apply_platform` from the original file's bytes and
-    cached as ``<cache_dir>/<platform>-<key>/<device>/<file stem>.jpg``, where ``key`` hashes the profile and
-    ``sensor_scale`` (a changed profile gets a new folder; missing files are rebuilt). The platform pipelines
+    cached as ``<cache_dir>/<platform>-<key>/<device>/<file stem>.jpg``, where ``key`` hashes the profile,
+    ``sensor_scale`` and the code of :mod:`csi.simulate` and :mod:`csi.io` (a changed profile or simulator
+    gets a new folder; missing files are rebuilt). The platform pipelines
     are deterministic, so ``seed`` only enters the cache key (kept for a future random platform).
 
     Parameters
@@ -531,8 +535,7 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
     --------
     >>> tw = platform_view(df, "twitter", "data/cache/platforms/our", sensor_scale=df.attrs["sensor_scale"])  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
+    from csi.progress import bar
     from csi.simulate import apply_platform, get_profile
 
     if not isinstance(df, pd.DataFrame):
@@ -550,12 +553,17 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
         return out.reset_index(drop=True)
     real = df[df["platform"] == platform]
     real_by_key = {(d, s): p for d, s, p in zip(real["device"], real["scene_id"], real["path"], strict=True)}
-    key = hashlib.sha256(json.dumps([prof, float(sensor_scale), int(seed)], sort_keys=True, default=str)
-                         .encode()).hexdigest()[:8]  # fmt: skip
+    import csi.io
+    import csi.simulate
+    from csi.cache import code_digest
+
+    # the copies depend on the profile, the scale and the simulator's code (an edited platform recomputes them)
+    key = hashlib.sha256(json.dumps([prof, float(sensor_scale), int(seed), code_digest(csi.simulate, csi.io)],
+                                    sort_keys=True, default=str).encode()).hexdigest()[:8]  # fmt: skip
     base = Path(cache_dir) / f"{platform}-{key}"
     rows, skipped = [], []
     real_rows = {p: r for p, r in zip(real["path"], real.to_dict("records"), strict=True)}
-    for rec in tqdm(orig.to_dict("records"), desc=f"platform {platform}", disable=not progress, leave=False):
+    for rec in bar(orig.to_dict("records"), desc=f"platform {platform}", enabled=progress, unit="img"):
         rp = real_by_key.get((rec["device"], rec["scene_id"]))
         if rp is not None:
             new = dict(rec)
@@ -591,7 +599,7 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
 
 
 def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.PathLike = "data/synthetic",
-                   progress: bool = True) -> pd.DataFrame:  # fmt: skip
+                   progress: bool = True, overrides: Mapping | None = None, twins: bool = False) -> pd.DataFrame:  # fmt: skip
     """Build a synthetic recipe if needed (:func:`csi.simulate.build_dataset`) and load it with its loader.
 
     Parameters
@@ -602,6 +610,10 @@ def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | o
     root : path
         Cache root of the synthetic datasets.
     progress : bool
+    overrides : dict, optional
+        Recipe counts or sensor parameters to change (:func:`csi.simulate.recipe_plan`).
+    twins : bool
+        Also build each original's PRNU-free twin (``twins/<same path>``, :func:`csi.simulate.render_pair`).
 
     Returns
     -------
@@ -618,7 +630,8 @@ def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | o
     from csi.simulate import RECIPES, build_dataset, read_manifest
 
     check_choice("recipe", recipe, RECIPES)
-    path = build_dataset(recipe, scale=scale, seed=seed, root=root, progress=progress)
+    path = build_dataset(recipe, scale=scale, seed=seed, root=root, progress=progress, overrides=overrides,
+                         twins=twins)
     man = read_manifest(path)
     df = load(RECIPE_LOADER[recipe], path)
     df.attrs.update({"sensor_scale": man["sensor_scale"], "sensor_shape": tuple(man["sensor_shape"]),

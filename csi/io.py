@@ -386,9 +386,9 @@ class RGBIterator(Iterator):
         self._gen = self._run(progress)
 
     def _run(self, progress: bool):
-        from tqdm.auto import tqdm
+        from csi.progress import bar
 
-        for path in tqdm(self._paths, desc="reading images", disable=not progress, leave=False):
+        for path in bar(self._paths, desc="reading images", enabled=progress, unit="img"):
             try:
                 img = read_rgb(path, landscape=self.landscape)
             except ImageReadError as exc:

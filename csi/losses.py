@@ -1,14 +1,28 @@
-"""Training losses: the paper's cosine loss (Eq. 6-8) and the MSE loss of its ref. [20].
+"""Training losses: the paper's cosine loss (Eq. 6-8), the MSE loss of its ref. [20] and a fair MSE.
 
-Both take the network output ``x`` and fingerprint patches ``y`` as batched tensors of any shape
+All take the network output ``x`` and fingerprint patches ``y`` as batched tensors of any shape
 ``(N, ...)``; every sample is flattened, the per-sample losses are averaged over the batch.
+
+* ``"cosine"``: :func:`cosine_loss`, Eq. 6-8.
+* ``"mse"``: :func:`mse_loss`, ``mean((x - y)^2)`` on label-1 pairs, as written in ref. [20]. CSI-CNN ends
+  in BatchNorm(1), so its output has a standard deviation near 1 while a fingerprint patch has one near
+  0.01: most of the fall of this loss is the output variance shrinking toward the target's, not the
+  network learning the fingerprint (Adam moves a parameter by about ``lr`` per step, so BN(1)'s scale
+  alone needs about 1,000 steps at lr 1e-3 to go from 1 to 0.01).
+* ``"mse-std"``: :func:`mse_std_loss`, the same MSE with the target expressed in units of the
+  fingerprints' global standard deviation (:func:`fingerprint_scale`), so output and target start on
+  the same scale and the loss measures the fit. See docs/training.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
+import numpy as np
 import torch
 
-__all__ = ["DEFAULT_PHI", "cosine_similarity", "cosine_loss", "mse_loss", "LOSSES"]
+__all__ = ["DEFAULT_PHI", "cosine_similarity", "cosine_loss", "mse_loss", "mse_std_loss", "fingerprint_scale",
+           "LOSSES"]
 
 #: Default phi of Eq. 6-7. The paper gives no value. For a non-matching pair (label 0) and rho < 0,
 #: Eq. 7 is ``rho * phi - rho = |rho| * (1 - phi)``, and for rho >= 0 it is ``rho``. The text says the
@@ -18,7 +32,7 @@ __all__ = ["DEFAULT_PHI", "cosine_similarity", "cosine_loss", "mse_loss", "LOSSE
 DEFAULT_PHI: float = -1.0
 
 #: Names accepted by :func:`csi.train.fit` for ``loss``.
-LOSSES: tuple[str, ...] = ("cosine", "mse")
+LOSSES: tuple[str, ...] = ("cosine", "mse", "mse-std")
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -158,3 +172,88 @@ def mse_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor | None = None
     if reduction == "none":
         return per * mask
     return (per * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def mse_std_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor | None = None, *, target_std: float,
+                 reduction: str = "mean") -> torch.Tensor:
+    """Fair MSE: ref. [20]'s ``mean((x - y / target_std)^2)`` with the target in units of its global std.
+
+    ``target_std`` is one number for the whole training run, the root mean square of the training
+    fingerprints (:func:`fingerprint_scale`), not a per-patch or per-batch statistic: the loss stays a
+    plain MSE against a fixed rescaling of the fingerprint (relative amplitudes between patches, cameras
+    and platform copies are kept), only the unit changes. The target then has a standard deviation near
+    1, like CSI-CNN's BatchNorm-normalised output, so the loss falls only when the output follows the
+    fingerprint: for an output of standard deviation ``s`` and correlation ``rho`` with a unit-variance
+    target the loss is ``s^2 - 2 s rho + 1``, at least ``1 - rho^2``. Label handling as in
+    :func:`mse_loss` (only label-1 pairs carry a target).
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        ``(N, ...)`` float, same shape; ``y`` the raw fingerprint patches.
+    label : torch.Tensor or None
+        Optional ``(N,)`` in {0, 1}.
+    target_std : float
+        > 0, the fingerprints' global root mean square.
+    reduction : {"mean", "none"}
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar or ``(N,)``, >= 0.
+
+    References
+    ----------
+    Wang et al. (2021), text after Eq. 8 (ref. [20]) and Fig. 6; docs/training.md ("A fair MSE").
+
+    Examples
+    --------
+    >>> mse_std_loss(torch.tensor([[1.0, -1.0]]), torch.tensor([[0.02, -0.02]]), target_std=0.01)
+    tensor(1.)
+    """
+    target_std = float(target_std)
+    if not (np.isfinite(target_std) and target_std > 0):
+        raise ValueError(f"target_std must be a finite number > 0, got {target_std}")
+    _check_pair(x, y)
+    return mse_loss(x, y / target_std, label, reduction=reduction)
+
+
+def fingerprint_scale(fingerprints: Iterable[np.ndarray] | Mapping) -> float:
+    """Root mean square of camera fingerprints pooled over all of them: the unit of ``"mse-std"``.
+
+    ``sqrt(sum_k sum K_k^2 / sum_k size K_k)``, accumulated in float64. The fingerprints of Eq. 5 are
+    zero-mean after post-processing, so this is their pooled standard deviation.
+
+    Parameters
+    ----------
+    fingerprints : dict str -> ndarray or iterable of ndarray
+        ``(H, W)`` float camera fingerprints (not modified).
+
+    Returns
+    -------
+    float
+        > 0.
+
+    Raises
+    ------
+    ValueError
+        No fingerprint, a non-finite value, or all values zero.
+
+    Examples
+    --------
+    >>> fingerprint_scale({"a": np.full((2, 2), 3.0), "b": np.full((1, 2), -3.0)})
+    3.0
+    """
+    arrays = list(fingerprints.values()) if isinstance(fingerprints, Mapping) else list(fingerprints)
+    if not arrays:
+        raise ValueError("fingerprints is empty")
+    total, count = 0.0, 0
+    for K in arrays:
+        a = np.asarray(K, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError("fingerprints contain NaN or infinite values")
+        total += float(np.square(a).sum())
+        count += a.size
+    if count == 0 or total == 0.0:
+        raise ValueError("fingerprints are empty or all zero: no scale")
+    return float(np.sqrt(total / count))

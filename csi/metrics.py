@@ -302,6 +302,51 @@ def auc_mann_whitney(scores, labels) -> float:
     return float((ranks[y].sum() - m * (m + 1) / 2.0) / (m * n))
 
 
+def downsample_roc(fpr, tpr, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """At most about ``n`` points of a ROC curve, for storing and drawing (compute the AUC on the full curve).
+
+    The curve is read at ``n`` FPR values evenly spaced in [0, 1] plus its corners; at each FPR the largest
+    TPR reached is kept, so the staircase is kept from above and the drawn curve never shows a better
+    detector than the data.
+
+    Parameters
+    ----------
+    fpr, tpr : (m,) float arrays
+        A ROC curve from :func:`roc_curve` (non-decreasing, from (0, 0) to (1, 1)).
+    n : int
+        Number of FPR grid points (>= 2).
+
+    Returns
+    -------
+    (fpr, tpr) : float64 arrays of length ``n + 1`` at most.
+
+    References
+    ----------
+    Wang et al. (2021), Eq. 10-11 and Fig. 5.
+
+    Examples
+    --------
+    >>> f, t = downsample_roc(np.linspace(0, 1, 5001), np.sqrt(np.linspace(0, 1, 5001)), n=100)
+    >>> len(f) <= 101, float(f[0]), float(f[-1]), float(t[-1])
+    (True, 0.0, 1.0, 1.0)
+    """
+    f = np.asarray(fpr, np.float64)
+    t = np.asarray(tpr, np.float64)
+    if f.shape != t.shape or f.ndim != 1 or f.size == 0:
+        raise ValueError(f"fpr and tpr must be 1-D arrays of the same length, got {f.shape} and {t.shape}")
+    if int(n) < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    grid = np.linspace(0.0, 1.0, int(n) + 1)
+    # largest TPR among the points with FPR <= g (the curve is non-decreasing in both)
+    idx = np.searchsorted(f, grid, side="right") - 1
+    out_t = np.where(idx >= 0, t[np.clip(idx, 0, None)], 0.0)
+    keep = np.r_[True, np.diff(out_t) != 0]
+    keep[-1] = True
+    # keep both ends of every flat stretch so the staircase shape survives
+    keep |= np.r_[np.diff(out_t) != 0, True]
+    return grid[keep], out_t[keep]
+
+
 def confusion_matrix(true, pred, labels=None) -> pd.DataFrame:
     """Confusion matrix as a labelled DataFrame: rows are true cameras, columns predicted ones.
 

@@ -45,7 +45,8 @@ METHODS: tuple[str, ...] = ("csi-cnn", "wavelet", "dncnn")
 
 #: Display names for methods, datasets and platforms.
 METHOD_LABELS: dict[str, str] = {"csi-cnn": "CSI-CNN", "wavelet": "Wavelet", "dncnn": "DnCNN"}
-DATASET_LABELS: dict[str, str] = {"our": "Our", "kaggle": "Kaggle", "vision": "Vision", "daxing": "Daxing"}
+DATASET_LABELS: dict[str, str] = {"our": "Our", "kaggle": "Kaggle", "kaggle-other": "Kaggle, other phone",
+                                  "vision": "Vision", "daxing": "Daxing"}
 PLATFORM_LABELS: dict[str, str] = {
     "original": "Original", "twitter": "Twitter", "facebook": "Facebook", "instagram": "Instagram",
     "wechat": "WeChat", "weibo": "WeiBo",
@@ -361,6 +362,29 @@ def delta_sentence(ours: Iterable[float], published: Iterable[float], what: str 
             f"{d.max():+.3f}); {int((d > 0).sum())} of {d.size} are higher than published.")
 
 
+def claim_markdown(item: str, holds: bool | None, detail: str, folder: str | Path | None = None) -> str:
+    """One Markdown paragraph: the paper's claim (``data/paper/claims.csv``) and what this run found.
+
+    Parameters
+    ----------
+    item : str
+        Row of :func:`claims` (e.g. ``"fig4"``).
+    holds : bool or None
+        Whether this run supports the claim (None: cannot be tested in this run).
+    detail : str
+        The computed sentence(s) behind the verdict.
+
+    Examples
+    --------
+    >>> claim_markdown("fig5", True, "All AUCs are above 0.5.").startswith("**Paper (§4.3.2)")
+    True
+    """
+    c = claims(folder).loc[item]
+    verdict = {True: "consistent with the claim", False: "**not** consistent with the claim",
+               None: "cannot be tested in this run"}[holds]
+    return f"**Paper (§{c.section}):** {c.claim}\n\n**This run:** {detail} → {verdict}.\n"
+
+
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
@@ -434,9 +458,17 @@ def _portable_paths(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: A Markdown copy larger than this keeps only its first :data:`MARKDOWN_HEAD_ROWS` rows (the CSV keeps all).
+MAX_MARKDOWN_BYTES: int = 100_000
+MARKDOWN_HEAD_ROWS: int = 30
+
+
 def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = ".4f",
                index: bool = False) -> dict[str, Path]:
     """Write ``df`` as ``<folder>/<name>.csv`` and ``<folder>/<name>.md``.
+
+    The Markdown copy is for reading: beyond :data:`MAX_MARKDOWN_BYTES` it holds the table's first rows and a
+    note pointing at the CSV.
 
     Parameters
     ----------
@@ -469,7 +501,11 @@ def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = 
     paths = {"csv": folder / f"{name}.csv", "md": folder / f"{name}.md"}
     df = _portable_paths(df)
     df.to_csv(paths["csv"], index=index)
-    paths["md"].write_text(to_markdown(df, floatfmt=floatfmt, index=index))
+    md = to_markdown(df, floatfmt=floatfmt, index=index)
+    if len(md.encode()) > MAX_MARKDOWN_BYTES:  # a long table: its head here, all of it in the CSV
+        head = to_markdown(df.head(MARKDOWN_HEAD_ROWS), floatfmt=floatfmt, index=index)
+        md = head + f"\n*First {MARKDOWN_HEAD_ROWS} of {len(df):,} rows; all of them are in `{name}.csv`.*\n"
+    paths["md"].write_text(md)
     log.info("wrote %s (.csv, .md)", folder / name)
     return paths
 
@@ -481,13 +517,14 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("p
     Parameters
     ----------
     fig : matplotlib.figure.Figure
-        The figure to save.
+        The figure to save; it must pass :func:`check_readable`.
     folder : path
         Output folder; created if needed.
     name : str
         File stem: letters, digits, ``_`` and ``-`` only.
     formats : sequence of str
-        Any of ``png``, ``pdf``, ``svg``.
+        Any of ``png``, ``pdf``, ``svg``. Save image grids as ``("png",)`` only: a PDF of pixels is big and
+        no sharper.
     dpi : int
         Resolution of raster formats.
     close : bool
@@ -514,6 +551,7 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("p
     bad = [f for f in formats if f not in ("png", "pdf", "svg")]
     if bad or not formats:
         raise ValueError(f"formats must be a non-empty subset of png, pdf, svg; got {list(formats)}")
+    check_readable(fig)
     folder = _out_folder(folder, name)
     paths = []
     for fmt in formats:
@@ -526,6 +564,68 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("p
 
         plt.close(fig)
     return paths
+
+
+#: Smallest font (points, at the saved size) and widest figure (inches) that stay readable at notebook width.
+MIN_FONT_PT: float = 8.0
+MAX_WIDTH_IN: float = 10.5
+
+
+def use_style() -> None:
+    """Matplotlib settings of every notebook: fonts of at least :data:`MIN_FONT_PT` pt, compact inline figures.
+
+    Examples
+    --------
+    >>> use_style()
+    >>> import matplotlib
+    >>> matplotlib.rcParams["legend.fontsize"] >= MIN_FONT_PT
+    True
+    """
+    import matplotlib
+
+    matplotlib.rcParams.update({
+        "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
+        "legend.fontsize": 8, "legend.title_fontsize": 8, "figure.titlesize": 11, "figure.dpi": 72,
+        "savefig.dpi": 150, "axes.spines.top": False, "axes.spines.right": False,
+    })
+
+
+def check_readable(fig, min_pt: float = MIN_FONT_PT, max_width: float = MAX_WIDTH_IN) -> None:
+    """Raise if a figure would be unreadable at notebook width: too wide, or any visible text too small.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    min_pt : float
+        Smallest allowed font size in points (at the saved size).
+    max_width : float
+        Widest allowed figure, in inches.
+
+    Raises
+    ------
+    ValueError
+        Naming the offending text (its first characters and size) or the width.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(figsize=(4, 3)); _ = ax.set_title("ok", fontsize=9)
+    >>> check_readable(fig)
+    >>> _ = ax.text(0, 0, "tiny", fontsize=5)
+    >>> check_readable(fig)
+    Traceback (most recent call last):
+    ...
+    ValueError: text 'tiny' is 5.0 pt; figures need at least 8.0 pt to be readable at notebook width
+    """
+    from matplotlib.text import Text
+
+    width = float(fig.get_size_inches()[0])
+    if width > max_width:
+        raise ValueError(f"figure is {width:.1f} in wide; at most {max_width} in stays readable at notebook width")
+    for t in fig.findobj(Text):
+        if t.get_visible() and t.get_text().strip() and t.get_fontsize() < min_pt - 1e-6:
+            raise ValueError(f"text {t.get_text()[:30]!r} is {t.get_fontsize():.1f} pt; figures need at least "
+                             f"{min_pt} pt to be readable at notebook width")
 
 
 def _out_folder(folder: str | Path, name: str) -> Path:

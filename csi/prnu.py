@@ -5,7 +5,8 @@ The pipeline follows the established sensor-fingerprint method (Lukas, Fridrich 
 
 1. :func:`wavelet_residual` -- ``W = I - F(I)`` per colour channel, with ``F`` the Mihcak wavelet denoiser:
    a 4-level ``db4`` DWT, every detail coefficient ``c`` shrunk by a local Wiener filter whose variance is
-   the minimum over 3/5/7/9 windows, the approximation band set to 0 (Eq. 3-4).
+   the minimum over 3/5/7/9 windows, the approximation band set to 0 (Eq. 3-4); by default averaged over
+   two cycle-spinning shifts (see below).
 2. :func:`rgb_to_gray` -- weights (0.29893602, 0.58704307, 0.11402090).
 3. :func:`zero_mean_cfa` -- rows and columns zero-mean on each of the 4 CFA sub-lattices.
 4. :func:`wiener_dft` -- the same adaptive Wiener shrink on the DFT magnitude, phase kept.
@@ -16,10 +17,20 @@ Eq. 5 with intensity weighting and a saturation mask, streamed over any number o
 
 Implementation choices (each documented where it is made):
 
-* The DWT is periodic (PyWavelets' ``"periodization"`` mode) on the image mirror-padded to a multiple of
-  ``2**levels`` and cropped back afterwards. The filtering along rows runs as one batched matrix product per
-  level, which avoids the cache-hostile column passes of a generic DWT and makes the residual several times
-  faster than the public implementations; ``tests/test_prnu.py`` pins it to a plain ``pywt.wavedec2`` version.
+* The DWT is periodic (PyWavelets' ``"periodization"`` mode) on the image mirror-padded by one filter
+  length (8 pixels for ``db4``) on every side and up to a multiple of ``2**levels``, then cropped back
+  (``boundary="symmetric"``). Without the margin (``boundary="periodic"``, the MATLAB reference's rule and
+  this module's former default) the periodic DWT wraps the bottom row onto the top one; on whole x0.5
+  copies the step edge's artefacts cost 5-6 % of the detection statistic d' (14 % when the fingerprint
+  wraps too).
+* Cycle-spinning (``shifts=2``, the default for single-image residuals): the residual is averaged over the
+  image and the image circularly shifted by one pixel diagonally, which removes much of the decimated
+  DWT's shift-dependent error and raises the true-camera correlation by 5-20 % on every condition measured
+  (``docs/residual.md``, ``benchmarks/residual_downscale.py``). Fingerprints keep one shift.
+* Each 1-D DWT pass runs as one batched matrix product along the rows, with a transpose between the two
+  passes of a level (the bands of the next level are simply stored transposed), which avoids the
+  cache-hostile column passes of a generic DWT and makes the residual several times faster than the public
+  implementations; ``tests/test_prnu.py`` pins it to a plain ``pywt.wavedec2`` version.
 * Local variances of wavelet coefficients use zero padding at the band borders (as the reference code's
   ``filter2``/``uniform_filter(mode="constant")``). In the DFT domain the windows wrap around (the spectrum is
   periodic); this keeps the gain Hermitian-symmetric, so the real inverse transform is exact and only half of
@@ -31,16 +42,18 @@ References
 ----------
 Wang et al. (2021), "Image Source Identification Using Convolutional Neural Networks in IoT Environment",
 Eq. 3-5 (residual and fingerprint) and Sec. 4.2 (correlation). Mihcak, Kozintsev and Ramchandran (1999) for
-the wavelet denoiser; Goljan, Fridrich and Filler (2009) for PCE.
+the wavelet denoiser; Coifman and Donoho (1995) for cycle-spinning; Goljan, Fridrich and Filler (2009) for
+PCE.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from numbers import Real
+from types import MappingProxyType
 
 import numpy as np
 import pywt
@@ -53,6 +66,8 @@ __all__ = [
     "GRAY_WEIGHTS",
     "SATURATION_LEVEL",
     "INTENSITY_T",
+    "BOUNDARIES",
+    "SHIFT_SETS",
     "wavelet_residual",
     "rgb_to_gray",
     "zero_mean_cfa",
@@ -290,30 +305,142 @@ def _banded_matmul(filt: np.ndarray, x: np.ndarray, step: int, first: int, taps:
         out[:, border] = np.matmul(filt, gathered)
 
 
-def _dwt_rows(x: np.ndarray, analysis: np.ndarray, start: int) -> np.ndarray:
-    """One periodic DWT step along axis 1 of ``x`` (B, N, M): returns interleaved (B, N/2, 2, M) = (a, d)."""
+def _dwt_rows(x: np.ndarray, analysis: np.ndarray, start: int, out: np.ndarray | None = None) -> np.ndarray:
+    """One periodic DWT step along axis 1 of ``x`` (B, N, M): returns interleaved (B, N/2, 2, M) = (a, d).
+
+    ``out``, if given, is a contiguous float32 buffer of ``x.size`` elements (not overlapping ``x``) that
+    receives the result.
+    """
     b, n, m = x.shape
-    out = np.empty((b, n // 2, 2, m), np.float32)
+    shape = (b, n // 2, 2, m)
+    out = np.empty(shape, np.float32) if out is None else out.reshape(shape)
     _banded_matmul(analysis, x, 2, start, analysis.shape[1], out)
     return out
 
 
-def _idwt_rows(q: np.ndarray, synth: np.ndarray, qmin: int) -> np.ndarray:
-    """Inverse of :func:`_dwt_rows`: interleaved (B, n, 2, M) -> (B, 2n, M)."""
+def _idwt_rows(q: np.ndarray, synth: np.ndarray, qmin: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of :func:`_dwt_rows`: interleaved (B, n, 2, M) -> (B, 2n, M), optionally into ``out``."""
     b, n, _, m = q.shape
-    out = np.empty((b, n, 2, m), np.float32)
+    shape = (b, n, 2, m)
+    out = np.empty(shape, np.float32) if out is None else out.reshape(shape)
     _banded_matmul(synth, q, 1, qmin, synth.shape[1] // 2, out)
     return out.reshape(b, 2 * n, m)
 
 
-def _pad_amounts(size: int, multiple: int) -> tuple[int, int]:
-    total = (-size) % multiple
-    return (total + 1) // 2, total // 2
+def _dwt2_level(ll: np.ndarray, analysis: np.ndarray, start: int, scratch: np.ndarray) -> np.ndarray:
+    """One level of the periodic 2-D DWT of a ``(B, H, W)`` stack, as ``(B, 2, W/2, 2, H/2)`` (transposed).
+
+    Both 1-D passes are :func:`_dwt_rows` (a batched matrix product along axis 1) with a transpose in
+    between, which is several times faster than a filter along the contiguous last axis. Index ``[:, r, :,
+    c, :]`` is the band filtered with ``r`` (0 low, 1 high) along ``H`` and ``c`` along ``W``; each band is
+    stored transposed, ``(W/2, H/2)``. That is harmless: the square windows of the shrinkage are symmetric,
+    and the next level simply works on the transposed approximation (``[:, 0, :, 0, :]``). ``scratch`` is
+    a flat float32 buffer of at least ``ll.size`` elements that is overwritten; the result is a new array.
+    """
+    b, h, w = ll.shape
+    p = np.empty((b, 2, w // 2, 2, h // 2), np.float32)
+    q = _dwt_rows(ll, analysis, start, out=p)  # (B, H/2, 2, W), held in p's memory for now
+    t = scratch[: ll.size].reshape(b, 2, w, h // 2)
+    np.copyto(t, q.transpose(0, 2, 3, 1))  # (B, 2, W, H/2)
+    _dwt_rows(t.reshape(2 * b, w, h // 2), analysis, start, out=p)
+    return p
 
 
-def _wavelet_residual_chw(arr: np.ndarray, sigma: float, levels: int, wavelet: str) -> np.ndarray:
-    """Residual of a validated (H, W[, C]) image as a (C, H, W) float32 array."""
+def _idwt2_level(p: np.ndarray, synth: np.ndarray, qmin: int, scratch: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_dwt2_level`: ``(B, 2, W/2, 2, H/2)`` -> ``(B, H, W)``, a view of ``scratch``.
+
+    ``p`` is overwritten (used as the second buffer).
+    """
+    b, _, w2, _, h2 = p.shape
+    t = _idwt_rows(p.reshape(2 * b, w2, 2, h2), synth, qmin, out=scratch[: p.size])  # (B*2, W, H/2)
+    q = p.reshape(b, h2, 2, 2 * w2)
+    np.copyto(q, t.reshape(b, 2, 2 * w2, h2).transpose(0, 3, 1, 2))  # (B, H/2, 2, W)
+    return _idwt_rows(q, synth, qmin, out=scratch[: p.size])
+
+
+def _mihcak_periodic(x: np.ndarray, sigma2: float, levels: int, wavelet: str,
+                     scratch: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Wavelet residual (Eq. 3-4) of a ``(B, H, W)`` float32 stack, periodic DWT; ``H, W`` multiples of 2**levels.
+
+    Per level the three detail bands are shrunk to their residual part ``c * sigma2 / (v + sigma2)``; the
+    approximation is set to 0 before the inverse transform. ``x`` is only read. Returns the ``(B, H, W)``
+    float32 residual as a view of ``scratch``, a flat float32 buffer of at least ``x.size`` elements (a new
+    one if None) that serves every level: fewer fresh pages to fault in, which at 512x512 is a third of the
+    run time.
+    """
     analysis, synth, start, qmin = _filters(wavelet)
+    if scratch is None:
+        scratch = np.empty(x.size, np.float32)
+    details = []
+    ll = x
+    for _ in range(levels):
+        p = _dwt2_level(ll, analysis, start, scratch)  # (B, 2, w, 2, h), bands transposed
+        band = p[:, 0, :, 1:2]  # low along H, high along W: (B, w, 1, h)
+        hi = p[:, 1]  # high along H: (B, w, 2, h)
+        gain = _shrink_gain(_pad_energy_zero(band, hi), sigma2)
+        band *= gain[:, :, 0:1]  # the residual part, in place in p
+        hi *= gain[:, :, 1:3]
+        details.append(p)
+        ll = p[:, 0, :, 0]  # approximation, transposed: the next level works across the other axis
+    rec = None
+    for p in reversed(details):
+        p[:, 0, :, 0] = 0.0 if rec is None else rec  # approximation removed from the residual
+        rec = _idwt2_level(p, synth, qmin, scratch)
+    return rec
+
+
+def _pad_amounts(size: int, multiple: int, margin: int = 0) -> tuple[int, int]:
+    """Rows (or columns) to add before and after ``size`` samples: at least ``margin`` on each side, and the
+    padded length a multiple of ``multiple`` (the odd extra sample goes first)."""
+    total = 2 * margin + (-(size + 2 * margin)) % multiple
+    extra = total - 2 * margin
+    return margin + (extra + 1) // 2, margin + extra // 2
+
+
+#: Boundary handling of the DWT (see :func:`wavelet_residual`).
+BOUNDARIES: tuple[str, ...] = ("symmetric", "periodic")
+#: Cycle-spinning shift sets ``(dy, dx)``: ``shifts`` -> circular shifts of the padded image averaged over.
+#: 2 flips the parity of both axes (the level-1 polyphase along the diagonal); 4 covers every level-1
+#: phase; 16 every level-1 and level-2 phase.
+SHIFT_SETS: Mapping[int, tuple[tuple[int, int], ...]] = MappingProxyType({
+    1: ((0, 0),),
+    2: ((0, 0), (1, 1)),
+    4: ((0, 0), (1, 1), (0, 1), (1, 0)),
+    16: tuple((i, j) for i in range(4) for j in range(4)),
+})
+
+
+def _check_boundary(boundary) -> str:
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"unknown boundary {boundary!r}; expected one of {', '.join(map(repr, BOUNDARIES))}")
+    return str(boundary)
+
+
+def _check_shifts(shifts) -> int:
+    if isinstance(shifts, bool) or not isinstance(shifts, (int, np.integer)):
+        raise TypeError(f"shifts must be an int, got {type(shifts).__name__}")
+    if int(shifts) not in SHIFT_SETS:
+        raise ValueError(f"shifts must be one of {', '.join(map(str, SHIFT_SETS))}, got {shifts}")
+    return int(shifts)
+
+
+def _window(a: np.ndarray, top: int, left: int, h: int, w: int) -> np.ndarray:
+    """``a[:, top:top+h, left:left+w]`` of a ``(B, H, W)`` array, indices wrapping around (a view if none do)."""
+    _, hh, ww = a.shape
+    top, left = top % hh, left % ww
+    if top + h > hh:
+        a = a[:, (top + np.arange(h)) % hh]
+        top = 0
+    if left + w > ww:
+        a = a[:, :, (left + np.arange(w)) % ww]
+        left = 0
+    return a[:, top : top + h, left : left + w]
+
+
+def _wavelet_residual_chw(arr: np.ndarray, sigma: float, levels: int, wavelet: str,
+                          boundary: str = "symmetric", shifts: int = 2) -> np.ndarray:  # fmt: skip
+    """Residual of a validated (H, W[, C]) image as a (C, H, W) float32 array (parameters validated)."""
+    analysis = _filters(wavelet)[0]
     if arr.ndim == 2:
         arr = arr[:, :, None]
     h, w, c = arr.shape
@@ -323,41 +450,61 @@ def _wavelet_residual_chw(arr: np.ndarray, sigma: float, levels: int, wavelet: s
             f"image of size {h}x{w} is too small for levels={levels}: both sides must be at least "
             f"2**levels = {block} pixels (use fewer levels or a larger image)"
         )
-    (pt, pb), (pl, pr) = _pad_amounts(h, block), _pad_amounts(w, block)
+    margin = analysis.shape[1] if boundary == "symmetric" else 0
+    (pt, pb), (pl, pr) = _pad_amounts(h, block, margin), _pad_amounts(w, block, margin)
     x = np.moveaxis(arr, 2, 0).astype(np.float32)  # (C, H, W), a new array
     if pt or pb or pl or pr:
         x = np.pad(x, ((0, 0), (pt, pb), (pl, pr)), mode="symmetric")
     sigma2 = sigma * sigma
-    details = []
-    ll = x
-    for _ in range(levels):
-        q = _dwt_rows(ll, analysis, start)  # (C, h/2, 2, W): rows low/high
-        lo, hi = pywt.dwt(q, wavelet, mode="periodization", axis=-1)  # each (C, h/2, 2, w/2)
-        band = lo[:, :, 1:2]  # rows high, columns low
-        gain = _shrink_gain(_pad_energy_zero(band, hi), sigma2)
-        band *= gain[:, :, 0:1]  # the residual part c * sigma^2 / (v + sigma^2), in place
-        hi *= gain[:, :, 1:3]
-        details.append((lo, hi))
-        ll = lo[:, :, 0]
-    rec = None
-    for lo, hi in reversed(details):
-        if rec is None:
-            lo[:, :, 0] = 0.0  # approximation band removed from the residual
-        else:
-            lo[:, :, 0] = rec
-        q = pywt.idwt(lo, hi, wavelet, mode="periodization", axis=-1)  # (C, h, 2, W)
-        rec = _idwt_rows(np.ascontiguousarray(q, dtype=np.float32), synth, qmin)
-    return rec[:, pt : pt + h, pl : pl + w]
+    offsets = SHIFT_SETS[shifts]
+    out = np.empty((c, h, w), np.float32)
+    scratch = np.empty(x[0].size, np.float32)
+    # One channel and one shift at a time: the working set of a channel stays in cache better than a batch
+    # of all of them (measured 20-30 % faster on a shared 2-core machine), and memory stays O(one channel).
+    for ci in range(c):
+        for k, (dy, dx) in enumerate(offsets):
+            chan = x[ci : ci + 1]
+            shifted = np.roll(chan, (dy, dx), axis=(1, 2)) if dy or dx else chan
+            rec = _window(_mihcak_periodic(shifted, sigma2, levels, wavelet, scratch), pt + dy, pl + dx, h, w)
+            if k == 0:
+                out[ci] = rec[0]
+            else:
+                out[ci] += rec[0]
+    if len(offsets) > 1:
+        out *= np.float32(1.0 / len(offsets))
+    return out
 
 
-def wavelet_residual(image, sigma: float = 5.0, levels: int = 4, wavelet: str = "db4") -> np.ndarray:
-    """Noise residual ``W = I - F(I)`` of each colour channel with the Mihcak wavelet denoiser ``F``.
+def wavelet_residual(
+    image,
+    sigma: float = 5.0,
+    levels: int = 4,
+    wavelet: str = "db4",
+    *,
+    boundary: str = "symmetric",
+    shifts: int = 2,
+) -> np.ndarray:
+    """Noise residual ``W = I - F(I)`` of each colour channel with the Mihcak wavelet denoiser ``F`` (Eq. 3-4).
 
     Per channel: a ``levels``-level periodic 2-D DWT; every detail coefficient ``c`` becomes
     ``c * sigma^2 / (v + sigma^2)`` with ``v = min_w max(0, mean_w(c^2) - sigma^2)`` over square windows of
     3, 5, 7 and 9 coefficients (zero padding at the band borders); the approximation band is set to 0; the
-    inverse DWT gives the residual. The image is mirror-padded (edge sample repeated) to a multiple of
-    ``2**levels`` on each axis and the result cropped back, so any size works.
+    inverse DWT gives the residual.
+
+    Boundaries: the image is mirror-padded (edge sample repeated, as MATLAB's ``padarray(..., 'symmetric')``)
+    and the result cropped back, so any size works. ``boundary="periodic"`` pads only up to the next multiple
+    of ``2**levels`` (the MATLAB reference's rule, and this module's behaviour before cycle-spinning was
+    added): the periodic DWT then wraps the bottom row onto the top one, a step edge whose artefacts leak
+    into the residual of uncropped images. ``"symmetric"`` first adds a margin of one filter length (8
+    pixels for ``db4``) on every side, so that the wrap-around happens inside mirrored content. In the
+    measurements this did as well as the symmetric-extension DWT of the public Python port (PyWavelets mode
+    ``"symmetric"``), at a fraction of its cost.
+
+    Cycle-spinning (``shifts`` > 1): the decimated DWT is not shift-invariant, so its shrinkage leaves
+    shift-dependent artefacts (scene content leaking into the residual). The residual is computed for the
+    padded image circularly shifted by each ``(dy, dx)`` of :data:`SHIFT_SETS` [``shifts``], shifted back and
+    averaged (Coifman and Donoho 1995). Two shifts, ``(0, 0)`` and ``(1, 1)``, give nearly all of the gain
+    of 4 or 16 (``docs/residual.md``) at twice the cost of one.
 
     Parameters
     ----------
@@ -369,6 +516,12 @@ def wavelet_residual(image, sigma: float = 5.0, levels: int = 4, wavelet: str = 
         Number of DWT levels; ``H`` and ``W`` must be at least ``2**levels``.
     wavelet : str
         An orthogonal PyWavelets wavelet; ``"db4"`` is the 8-tap Daubechies filter of the reference code.
+    boundary : {"symmetric", "periodic"}
+        Mirror margin of one filter length on every side (default), or only up to a multiple of
+        ``2**levels`` (the behaviour before; faster on sizes that are already multiples, worse on whole
+        downscaled images, see ``docs/residual.md``).
+    shifts : {1, 2, 4, 16}
+        Number of cycle-spinning shifts averaged over (default 2); 1 = a single DWT (half the time).
 
     Returns
     -------
@@ -380,11 +533,14 @@ def wavelet_residual(image, sigma: float = 5.0, levels: int = 4, wavelet: str = 
     ------
     ValueError
         Wrong shape, NaN/inf values, non-positive ``sigma``, an image smaller than ``2**levels``, an unknown
-        or non-orthogonal wavelet.
+        or non-orthogonal wavelet, an unknown ``boundary`` or ``shifts``.
+    TypeError
+        A non-numeric image, or non-integer ``levels`` or ``shifts``.
 
     References
     ----------
-    Paper Eq. 3-4 (``I0' = F(I)``, ``W = I - I0'``); Mihcak, Kozintsev and Ramchandran (1999).
+    Paper Eq. 3-4 (``I0' = F(I)``, ``W = I - I0'``); Mihcak, Kozintsev and Ramchandran (1999); Coifman and
+    Donoho (1995), "Translation-invariant de-noising".
 
     Examples
     --------
@@ -392,9 +548,13 @@ def wavelet_residual(image, sigma: float = 5.0, levels: int = 4, wavelet: str = 
     >>> img = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
     >>> wavelet_residual(img).shape
     (64, 80, 3)
+    >>> old = wavelet_residual(img, boundary="periodic", shifts=1)  # the residual before cycle-spinning
+    >>> bool(np.corrcoef(old.ravel(), wavelet_residual(img).ravel())[0, 1] > 0.8)
+    True
     """
     arr = _as_image(image)
-    res = _wavelet_residual_chw(arr, _check_sigma(sigma), _check_levels(levels), wavelet)
+    res = _wavelet_residual_chw(arr, _check_sigma(sigma), _check_levels(levels), wavelet,
+                                _check_boundary(boundary), _check_shifts(shifts))  # fmt: skip
     if arr.ndim == 2:
         return np.ascontiguousarray(res[0])
     return np.ascontiguousarray(np.moveaxis(res, 0, 2))
@@ -601,8 +761,11 @@ def noise_residual(
     wavelet: str = "db4",
     zero_mean: bool = True,
     wiener: bool = True,
+    *,
+    boundary: str = "symmetric",
+    shifts: int = 2,
 ) -> np.ndarray:
-    """The complete single-image noise residual used for matching against a fingerprint.
+    """The complete single-image noise residual ``W`` used for matching against a fingerprint (Eq. 3-4).
 
     :func:`wavelet_residual` per channel, then :func:`rgb_to_gray`, :func:`zero_mean_cfa` and
     :func:`wiener_dft` (the last two switchable).
@@ -619,6 +782,13 @@ def noise_residual(
         See :func:`wavelet_residual`.
     zero_mean, wiener : bool
         See :func:`postprocess`.
+    boundary : {"symmetric", "periodic"}
+        DWT boundary handling, see :func:`wavelet_residual`.
+    shifts : {1, 2, 4, 16}
+        Cycle-spinning shifts (default 2), see :func:`wavelet_residual`. The defaults (``"symmetric"``, 2) gave a
+        higher true-camera correlation and detection statistic d' than the former ``("periodic", 1)`` on
+        every simulated condition (original, JPEG 75, x0.5 + JPEG 85, Facebook, Instagram, WeChat), most
+        on downscaled copies (``benchmarks/residual_downscale.py``, ``docs/residual.md``).
 
     Returns
     -------
@@ -641,7 +811,8 @@ def noise_residual(
     (50, 70)
     """
     arr = _as_image(image)
-    res = _wavelet_residual_chw(arr, _check_sigma(sigma), _check_levels(levels), wavelet)
+    res = _wavelet_residual_chw(arr, _check_sigma(sigma), _check_levels(levels), wavelet,
+                                _check_boundary(boundary), _check_shifts(shifts))  # fmt: skip
     gray = _gray_chw(res)
     if zero_mean:
         gray = zero_mean_cfa(gray)
@@ -755,6 +926,9 @@ def estimate_fingerprint(
     progress: bool = False,
     errors: str = "raise",
     return_info: bool = False,
+    *,
+    boundary: str = "symmetric",
+    shifts: int = 1,
 ):
     """Maximum-likelihood PRNU fingerprint ``K = sum_k W_k I_k / (sum_k I_k^2 + 1)`` (Eq. 5), streamed.
 
@@ -775,12 +949,18 @@ def estimate_fingerprint(
     levels, wavelet :
         See :func:`wavelet_residual`.
     progress : bool
-        Show a tqdm bar.
+        Show a progress bar (:mod:`csi.progress`).
     errors : {"raise", "skip"}
         What to do with an unreadable file or an image of the wrong shape: raise (the message names the
         item index and path), or skip it, log a warning and list it in the info.
     return_info : bool
         Also return a dict ``{"n_images": int, "skipped": [(index, path or None, reason), ...]}``.
+    boundary : {"symmetric", "periodic"}
+        DWT boundary handling of the residuals, see :func:`wavelet_residual`.
+    shifts : {1, 2, 4, 16}
+        Cycle-spinning shifts of the residuals, see :func:`wavelet_residual`. The default is 1, unlike the
+        query residual's 2: averaging many images already does what cycle-spinning does for one, and a
+        fingerprint from 2 shifts matched queries no better (``docs/residual.md``) at twice the cost.
 
     Returns
     -------
@@ -806,10 +986,12 @@ def estimate_fingerprint(
     >>> estimate_fingerprint(imgs).shape
     (64, 64)
     """
-    from tqdm.auto import tqdm
+    from csi.progress import bar as progress_bar
 
     sigma = _check_sigma(sigma)
     levels = _check_levels(levels)
+    boundary = _check_boundary(boundary)
+    shifts = _check_shifts(shifts)
     _filters(wavelet)
     if errors not in ("raise", "skip"):
         raise ValueError(f"unknown errors {errors!r}; expected one of 'raise', 'skip'")
@@ -825,7 +1007,7 @@ def estimate_fingerprint(
     shape = None
     used = 0
     skipped: list[tuple[int, object, str]] = []
-    bar = tqdm(it, total=total, disable=not progress, desc="fingerprint", unit="img")
+    bar = progress_bar(it, total=total, enabled=progress, desc="fingerprint", unit="img")
     for index, item in enumerate(bar):
         path = None
         try:
@@ -840,7 +1022,7 @@ def estimate_fingerprint(
                     "all images of one fingerprint must have the same size and orientation"
                 )
             try:
-                res = _wavelet_residual_chw(arr, sigma, levels, wavelet)  # (C, H, W)
+                res = _wavelet_residual_chw(arr, sigma, levels, wavelet, boundary, shifts)  # (C, H, W)
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
             shape = arr.shape

@@ -2,7 +2,8 @@
 
 Usage
 -----
-``python -m csi.reproduce --scale cpu --out figures`` runs every ``notebooks/NN_*.ipynb`` in order. Each notebook
+``python -m csi.reproduce --scale cpu --out figures`` runs every ``notebooks/NN_*.ipynb`` in order, then the
+workshop notebook. Each notebook
 writes its figures and tables into ``<out>/<NN_name>/``; the executed copy goes to ``<out>/executed/`` and
 ``<out>/manifest.json`` records the scale, seed, data source, git commit, package versions, device and the run
 time of each notebook. ``--only 06`` (or ``--only 04,06``) reruns single notebooks and updates their manifest
@@ -24,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 from csi.config import DEVICES, SCALES, check_choice
+from csi.progress import BATCH_ENV
 
 log = logging.getLogger("csi.reproduce")
 
@@ -51,7 +53,8 @@ def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
     ValueError
         If a prefix matches no notebook, or the folder holds none.
     """
-    books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    # the numbered notebooks in order, then the workshop (its solutions run too, so the book shows them)
+    books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb")) + sorted(folder.glob("workshop*.ipynb"))
     if not books:
         raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
     if not only:
@@ -85,6 +88,11 @@ def _scrub_paths(executed: Path) -> None:
 
 
 def _git_commit() -> dict:
+    """The commit of the code that made the outputs, and whether the code differed from it.
+
+    The outputs themselves (``figures/``) and the data caches are left out of the check: a run regenerates
+    them, so they are "dirty" by design while it runs.
+    """
     def git(*args: str) -> str:
         try:
             out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
@@ -92,7 +100,8 @@ def _git_commit() -> dict:
             return ""
         return out.stdout.strip() if out.returncode == 0 else ""
 
-    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(git("status", "--porcelain"))}
+    status = git("status", "--porcelain", "--", ".", ":(exclude)figures", ":(exclude)figures-*", ":(exclude)data")
+    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}
 
 
 def _versions() -> dict:
@@ -118,9 +127,28 @@ def _device_info(device: str) -> dict:
     return info
 
 
+def _parse_params(items: list[str] | None) -> dict:
+    """``["grid=full", "crop=256"]`` -> ``{"grid": "full", "crop": 256}`` (ints and booleans converted)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--param expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        k, v = k.strip(), v.strip()
+        if not k.isidentifier():
+            raise ValueError(f"--param name {k!r} is not a valid parameter name")
+        if v.lstrip("-").isdigit():
+            out[k] = int(v)
+        elif v in ("True", "False"):
+            out[k] = v == "True"
+        else:
+            out[k] = v
+    return out
+
+
 def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "synthetic",
         data_path: str = "", datasets: str = "our,kaggle,vision,daxing", out: str | Path = "figures",
-        only: str = "", data_root: str | Path = "data") -> dict:
+        only: str = "", data_root: str | Path = "data", params: dict | None = None) -> dict:
     """Execute the notebooks with papermill and write ``<out>/manifest.json``.
 
     Parameters
@@ -133,6 +161,9 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
         Comma-separated notebook prefixes; empty runs all.
     data_root : path
         Where synthetic data and caches live.
+    params : dict, optional
+        Further notebook parameters (e.g. ``{"crop": 256}``, ``{"grid": "full"}`` for notebook 09); each
+        notebook receives the ones its parameters cell defines.
 
     Returns
     -------
@@ -154,12 +185,15 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
     manifest = json.loads(manifest_path.read_text()) if (only and manifest_path.exists()) else {}
     # Notebooks run in notebooks/; paths inside the repository are passed relative to it, so the executed copies
     # that are committed carry no machine-specific folders.
-    params = {"scale": scale, "source": source, "data_path": str(data_path), "datasets": datasets,
-              "device": device, "seed": int(seed), "out_dir": _relative(out, NOTEBOOKS),
-              "data_root": _relative(data_root, NOTEBOOKS)}
+    base = {"scale": scale, "source": source, "data_path": str(data_path), "datasets": datasets,
+            "device": device, "seed": int(seed), "out_dir": _relative(out, NOTEBOOKS),
+            "data_root": _relative(data_root, NOTEBOOKS), **(params or {})}
+    # progress: a line per stage in the notebook, relayed here as it comes (csi.progress, log_output below)
+    os.environ[BATCH_ENV] = "terminal"
     manifest.update({
         "scale": scale, "seed": int(seed), "source": source, "datasets": datasets,
         "data_path": str(data_path) if source != "synthetic" else "",
+        "params": dict(params or {}),
         "git": _git_commit(), "versions": _versions(), "device": _device_info(device),
         "platform": platform.platform(),
     })
@@ -173,8 +207,8 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
         status = "ok"
         try:
             papermill.execute_notebook(
-                str(nb), str(target), parameters=params, kernel_name="python3", cwd=str(nb.parent),
-                progress_bar=True, log_output=False,
+                str(nb), str(target), parameters=_accepted(nb, base), kernel_name="python3", cwd=str(nb.parent),
+                progress_bar=sys.stderr.isatty(), log_output=True,
             )
         except Exception as exc:  # papermill raises PapermillExecutionError; keep the manifest honest
             status = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
@@ -199,6 +233,17 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
     return manifest
 
 
+def _accepted(nb: Path, params: dict) -> dict:
+    """The entries of ``params`` that the notebook's ``parameters`` cell defines (papermill would add others)."""
+    import ast
+
+    cells = json.loads(nb.read_text())["cells"]
+    src = next(("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), "")
+    names = {t.id for node in ast.parse(src).body if isinstance(node, ast.Assign) for t in node.targets
+             if isinstance(t, ast.Name)}
+    return {k: v for k, v in params.items() if k in names}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m csi.reproduce", description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", default="cpu", choices=SCALES)
@@ -211,11 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="figures")
     ap.add_argument("--data-root", default="data")
     ap.add_argument("--only", default="", help="comma-separated notebook prefixes, e.g. 06")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="another notebook parameter, e.g. --param crop=256 (repeatable)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("papermill").setLevel(logging.INFO)
     try:
         manifest = run(args.scale, args.device, args.seed, args.source, args.data_path, args.datasets,
-                       args.out, args.only, args.data_root)
+                       args.out, args.only, args.data_root, _parse_params(args.param))
     except (ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -21,6 +21,15 @@ step by step:
 Steps 2-4 are done on the mosaic directly (one value per photosite), which is the same as applying PRNU and
 noise to a full RGB plane and then sampling it with the CFA, only three times cheaper.
 
+**Oracle twin** (:func:`render_pair`, ``render_raw/render_jpeg(..., twin=True)``, ``build_dataset(...,
+twins=True)``): the same shot with ``K = 0`` and the same noise draws, through the same steps 4-8. ``image -
+twin`` is the PRNU term as the camera delivers it, the most any residual extractor could recover.
+
+**Platforms** (:data:`PLATFORMS`, :func:`apply_platform`): size rule, optional watermark (Weibo), JPEG
+re-encode; every number carries its source. **Recipes** (:func:`build_dataset`): the paper's datasets in their
+real on-disk layouts, with ``overrides`` of counts and sensor parameters; the cache key holds the plan and the
+code (:func:`simulator_digest`).
+
 Devices of one model share everything (CFA, demosaicing, white balance, tone curve, JPEG quality and
 subsampling, resolution) and differ only in ``K``; so the same data show device-level identification (PRNU)
 and model-level traces (processing). See ``docs/data.md`` for every default and its reason.
@@ -40,6 +49,7 @@ import logging
 import multiprocessing as mp
 import os
 import shutil
+import sys
 import time
 import zlib
 from collections.abc import Mapping
@@ -54,7 +64,8 @@ from csi.io import decode_rgb, estimate_jpeg_quality
 
 log = logging.getLogger(__name__)
 
-#: Bump when the rendering code changes in a way that changes output bytes; part of the cache key.
+#: A human-readable tag of the rendering code, recorded in every plan. The cache key does not depend on
+#: remembering to bump it: it also holds :func:`simulator_digest` (the code itself).
 SIMULATOR_VERSION = "3"
 
 #: Long side of a real phone sensor (12 MP, 4032 x 3024); ``sensor_scale = simulated long side / this``.
@@ -590,8 +601,66 @@ def encode_jpeg(image: np.ndarray, quality: int, subsampling: str = "4:2:0", pro
     return buf.getvalue()
 
 
+def _sensor_params(sensor: Mapping | None) -> dict:
+    """:data:`SENSOR_DEFAULTS` updated with ``sensor`` (unknown keys raise)."""
+    p = dict(SENSOR_DEFAULTS)
+    if sensor:
+        check_keys("sensor parameters", sensor, SENSOR_DEFAULTS)
+        p.update(sensor)
+    return p
+
+
+def _expose(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.random.Generator, p: Mapping,
+            twin: bool) -> tuple[np.ndarray, np.ndarray | None, float]:  # fmt: skip
+    """Steps 2-4 up to the photo-electrons: ``(electrons, twin electrons or None, exposure)``, ``(H, W) float32``.
+
+    The twin's electrons are the same draw minus the PRNU's mean contribution ``lambda0 * K`` (``lambda0`` the
+    expected electrons without PRNU), so both share every random number; no extra draw is made for the twin.
+    """
+    cfa = processing["cfa"]
+    sens = np.asarray(processing["sensitivity"], dtype=np.float32)
+    # 2. colour filter + channel sensitivity (on the mosaic)
+    tile = CFA_PATTERNS[cfa]
+    raw = np.empty(K.shape, dtype=np.float32)
+    for a in (0, 1):
+        for b in (0, 1):
+            c = tile[a][b]
+            raw[a::2, b::2] = scene[a::2, b::2, c] * sens[c]
+    # 3-4. PRNU, shot noise, read noise (full well and ADC follow in _develop)
+    lo, hi = p["exposure"]
+    exposure = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    gain = np.float32(float(p["full_well"]) * exposure)
+    lam = raw * (1.0 + K) * gain
+    electrons = rng.poisson(np.clip(lam, 0, None)).astype(np.float32)
+    electrons += rng.standard_normal(K.shape, dtype=np.float32) * np.float32(p["read_noise"])
+    twin_electrons = electrons - (raw * gain) * K if twin else None
+    return electrons, twin_electrons, exposure
+
+
+def _develop(electrons: np.ndarray, exposure: float, processing: Mapping, p: Mapping) -> np.ndarray:
+    """Steps 4 (full well, ADC) to 8 (8-bit quantisation) of one electron mosaic; ``(H, W, 3) uint8``."""
+    full_well = float(p["full_well"])
+    sens = np.asarray(processing["sensitivity"], dtype=np.float32)
+    levels = float(2 ** int(p["adc_bits"]) - 1)
+    v = np.round(np.clip(electrons / full_well, 0.0, 1.0) * levels) / np.float32(levels)
+    # 6 (gain part): digital gain undoes the exposure
+    v = v.astype(np.float32) / np.float32(exposure)
+    # 5. demosaicing
+    rgb = demosaic(v, processing["cfa"], processing["demosaic"])
+    # 6. white balance (undo the channel sensitivity)
+    rgb /= sens
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    # 7. tone curve: gamma + S-curve
+    y = rgb ** np.float32(1.0 / processing["gamma"])
+    c = np.float32(processing["contrast"])
+    y += c * (y * y * (3.0 - 2.0 * y) - y)
+    # 8. 8-bit quantisation
+    return np.round(np.clip(y, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def render_raw(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.random.Generator,
-               sensor: Mapping | None = None) -> np.ndarray:  # fmt: skip
+               sensor: Mapping | None = None,
+               twin: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Run a scene through the camera up to the 8-bit output (before the in-camera JPEG).
 
     Parameters
@@ -603,14 +672,17 @@ def render_raw(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.ra
     processing : mapping
         The model's processing (:func:`model_processing`).
     rng : numpy.random.Generator
-        Noise and exposure.
+        Noise and exposure. It advances by the same draws whether or not ``twin`` is set.
     sensor : mapping, optional
         Overrides of :data:`SENSOR_DEFAULTS`.
+    twin : bool
+        Also return the oracle twin: the same shot with ``K = 0`` and the same noise draws (see
+        :func:`render_pair`).
 
     Returns
     -------
-    numpy.ndarray
-        ``(H, W, 3)`` ``uint8`` RGB, the camera's 8-bit output.
+    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+        ``(H, W, 3)`` ``uint8`` RGB, the camera's 8-bit output; with ``twin``, ``(image, twin)``.
 
     References
     ----------
@@ -624,49 +696,23 @@ def render_raw(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.ra
     >>> img.shape, img.dtype
     ((32, 32, 3), dtype('uint8'))
     """
-    p = dict(SENSOR_DEFAULTS)
-    if sensor:
-        check_keys("sensor parameters", sensor, SENSOR_DEFAULTS)
-        p.update(sensor)
+    p = _sensor_params(sensor)
     scene = np.asarray(scene, dtype=np.float32)
     K = np.asarray(K, dtype=np.float32)
     if scene.ndim != 3 or scene.shape[2] != 3 or scene.shape[:2] != K.shape:
         raise ValueError(f"scene (H, W, 3) and K (H, W) must match, got {scene.shape} and {K.shape}")
-    cfa = processing["cfa"]
-    sens = np.asarray(processing["sensitivity"], dtype=np.float32)
-    # 2. colour filter + channel sensitivity (on the mosaic)
-    tile = CFA_PATTERNS[cfa]
-    raw = np.empty(K.shape, dtype=np.float32)
-    for a in (0, 1):
-        for b in (0, 1):
-            c = tile[a][b]
-            raw[a::2, b::2] = scene[a::2, b::2, c] * sens[c]
-    # 3-4. PRNU, shot noise, read noise, full well, ADC
-    lo, hi = p["exposure"]
-    exposure = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-    full_well = float(p["full_well"])
-    lam = raw * (1.0 + K) * np.float32(full_well * exposure)
-    electrons = rng.poisson(np.clip(lam, 0, None)).astype(np.float32)
-    electrons += rng.standard_normal(K.shape, dtype=np.float32) * np.float32(p["read_noise"])
-    levels = float(2 ** int(p["adc_bits"]) - 1)
-    v = np.round(np.clip(electrons / full_well, 0.0, 1.0) * levels) / np.float32(levels)
-    # 6 (gain part): digital gain undoes the exposure
-    v = v.astype(np.float32) / np.float32(exposure)
-    # 5. demosaicing
-    rgb = demosaic(v, cfa, processing["demosaic"])
-    # 6. white balance (undo the channel sensitivity)
-    rgb /= sens
-    np.clip(rgb, 0.0, 1.0, out=rgb)
-    # 7. tone curve: gamma + S-curve
-    y = rgb ** np.float32(1.0 / processing["gamma"])
-    c = np.float32(processing["contrast"])
-    y += c * (y * y * (3.0 - 2.0 * y) - y)
-    # 8. 8-bit quantisation
-    return np.round(np.clip(y, 0.0, 1.0) * 255.0).astype(np.uint8)
+    electrons, twin_electrons, exposure = _expose(scene, K, processing, rng, p, bool(twin))
+    image = _develop(electrons, exposure, processing, p)
+    if twin_electrons is None:
+        return image
+    return image, _develop(twin_electrons, exposure, processing, p)
 
 
-def render_jpeg(scene, K, processing, rng, sensor=None) -> bytes:
+def render_jpeg(scene, K, processing, rng, sensor=None, twin: bool = False) -> bytes | tuple[bytes, bytes]:
     """:func:`render_raw` followed by the in-camera JPEG (model quality and subsampling); returns JPEG bytes.
+
+    With ``twin=True`` returns ``(jpeg, twin_jpeg)``: the oracle twin (:func:`render_pair`) goes through the
+    same in-camera JPEG. The camera JPEG is byte-identical to the one made with ``twin=False``.
 
     Examples
     --------
@@ -676,79 +722,139 @@ def render_jpeg(scene, K, processing, rng, sensor=None) -> bytes:
     >>> data[:2] == b"\\xff\\xd8"
     True
     """
-    img = render_raw(scene, K, processing, rng, sensor)
-    return encode_jpeg(img, processing["quality"], processing["subsampling"])
+    out = render_raw(scene, K, processing, rng, sensor, twin=twin)
+    if not twin:
+        return encode_jpeg(out, processing["quality"], processing["subsampling"])
+    return tuple(encode_jpeg(x, processing["quality"], processing["subsampling"]) for x in out)
+
+
+def render_pair(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.random.Generator,
+                sensor: Mapping | None = None, jpeg: bool = True) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A photo and its oracle twin: the same shot with ``K = 0`` and the same noise draws.
+
+    The photo-electrons of the twin are those of the photo minus the PRNU's mean contribution::
+
+        e      = Poisson(lambda0 (1 + K)) + read noise      lambda0 = raw * full_well * exposure
+        e_twin = e - lambda0 K
+
+    so the twin keeps every random draw (shot noise, read noise, exposure) and loses only the PRNU term of
+    Eq. 1-2. Both then go through identical full-well clipping, ADC, demosaicing, white balance, tone curve,
+    8-bit quantisation and (``jpeg=True``) the in-camera JPEG at the model's quality. ``image - twin`` is
+    therefore the PRNU term ``~ I K`` as the camera delivers it, up to the quantisation and JPEG rounding of
+    the two; it bounds what any residual extractor can recover from the image. With ``K = 0`` the twin equals
+    the image. (The twin's shot noise keeps the variance of ``lambda0 (1 + K)``: a relative difference of
+    order ``K``, about 1 %.)
+
+    Parameters
+    ----------
+    scene, K, processing, rng, sensor
+        As for :func:`render_raw`; ``rng`` advances exactly as in :func:`render_raw`.
+    jpeg : bool
+        ``True`` (default): the decoded in-camera JPEGs (what a dataset holds); ``False``: the 8-bit camera
+        output before the JPEG.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``(image, twin)``, each ``(H, W, 3)`` ``uint8``.
+
+    References
+    ----------
+    Eq. 1-2 of the paper (the PRNU term ``I K`` of the sensor output model).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> scene = make_scene("flat", (32, 32), rng)
+    >>> img, twin = render_pair(scene, np.zeros((32, 32), np.float32), model_processing("X_Y"), rng)
+    >>> bool((img == twin).all())
+    True
+    """
+    if jpeg:
+        data, twin_data = render_jpeg(scene, K, processing, rng, sensor, twin=True)
+        return decode_rgb(data), decode_rgb(twin_data)
+    return render_raw(scene, K, processing, rng, sensor, twin=True)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Platform profiles
 # ---------------------------------------------------------------------------------------------------------
 
-_PROFILE_KEYS = ("long_side", "short_side", "aspect_short_cap", "quality", "subsampling", "progressive",
-                 "keep_if_compliant", "passthrough", "resample", "source")  # fmt: skip
+_PROFILE_KEYS = ("long_side", "short_side", "max_width", "aspect_short_cap", "quality", "subsampling",
+                 "progressive", "keep_if_compliant", "passthrough", "resample", "watermark", "source")  # fmt: skip
 
-#: Platform profiles. ``long_side``/``short_side``: size caps in px for a real 4032-px sensor (scaled by
-#: ``sensor_scale``); ``aspect_short_cap``: if the aspect ratio exceeds it, cap the short side instead;
+#: Platform profiles. ``long_side``/``short_side``/``max_width``: size caps in px (long side, short side,
+#: width whatever the orientation) for a real 4032-px sensor (scaled by ``sensor_scale``);
+#: ``aspect_short_cap``: if the aspect ratio exceeds it, cap the short side instead of the long side;
 #: ``keep_if_compliant``: a JPEG already within the cap and at or below ``quality`` is kept as encoded (only
-#: its metadata stripped); ``passthrough``: camera files are returned unchanged. ``source`` says where each
+#: its metadata stripped); ``passthrough``: camera files are returned unchanged; ``watermark``: text the
+#: platform draws in the bottom-right corner (:func:`draw_watermark`) or None. ``source`` says where each
 #: number comes from; "estimate" marks values that are not measured facts.
 PLATFORMS: dict[str, dict[str, Any]] = {
     "original": {
-        "long_side": None, "short_side": None, "aspect_short_cap": None, "quality": 95,
+        "long_side": None, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 95,
         "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": True,
-        "resample": "lanczos",
+        "resample": "lanczos", "watermark": None,
         "source": "camera file unchanged; an array is encoded at QF 95 4:2:0 (a typical phone setting; estimate)",
     },
     "twitter": {
-        "long_side": 4096, "short_side": None, "aspect_short_cap": None, "quality": 85,
+        "long_side": 4096, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 85,
         "subsampling": "4:2:0", "progressive": True, "keep_if_compliant": True, "passthrough": False,
-        "resample": "lanczos",
+        "resample": "lanczos", "watermark": None,
         "source": "long side 4096 (current cap; older 2048/1024); QF ~85 (estimate); since 2019 small compliant "
                   "JPEGs are kept as encoded; EXIF removed (estimate); progressive (estimate)",
     },
     "facebook": {
-        "long_side": 2048, "short_side": None, "aspect_short_cap": None, "quality": 85,
+        "long_side": 2048, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 85,
         "subsampling": "4:2:0", "progressive": True, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos",
+        "resample": "lanczos", "watermark": None,
         "source": "HQ upload: long side 2048; QF 71-85, 85 from ImageMagick identify on downloads (estimate); "
                   "progressive; EXIF removed; always recompressed (blog measurements 2010-2021; Moltisanti et "
                   "al. 2015). The FBMD IPTC block and ICC profile it adds are not simulated",
     },
     "facebook_lq": {
-        "long_side": 960, "short_side": None, "aspect_short_cap": None, "quality": 75,
+        "long_side": 960, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 75,
         "subsampling": "4:2:0", "progressive": True, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos",
+        "resample": "lanczos", "watermark": None,
         "source": "older low-quality default: long side 960; QF 75 from a DCT-based thesis estimate (estimate)",
     },
     "instagram": {
-        "long_side": 1080, "short_side": None, "aspect_short_cap": None, "quality": 75,
+        "long_side": 1080, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 75,
         "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos",
+        "resample": "lanczos", "watermark": None,
         "source": "width/long side 1080; QF ~75-85, low end taken (estimate); EXIF removed (estimate)",
     },
     "wechat": {
-        "long_side": 1280, "short_side": None, "aspect_short_cap": 2.0, "quality": 60,
+        "long_side": 1280, "short_side": None, "max_width": None, "aspect_short_cap": 2.0, "quality": 60,
         "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos",
+        "resample": "lanczos", "watermark": None,
         "source": "Moments: long side 1280 (2016 reverse engineering); aspect > 2 caps the short side; iOS "
                   "quality 0.5 ~ libjpeg QF 50-70, 60 taken (estimate); metadata stripped (Yang et al. 2022)",
     },
     "weibo": {
-        "long_side": 2048, "short_side": None, "aspect_short_cap": None, "quality": 85,
+        "long_side": None, "short_side": None, "max_width": 2000, "aspect_short_cap": None, "quality": 85,
         "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos",
-        "source": "large view ~2048 long side; QF ~80-90, 85 taken (estimate, unverified); watermark not simulated",
+        "resample": "lanczos", "watermark": "weibo.com/csi",
+        "source": "large view: width capped at 2000 px whatever the height (web client 'mw2000' size; the number "
+                  "is the width: dataabc/weibo-crawler#621, 2026); older 'large' view capped the width at 2048 "
+                  "(2016 user measurement 2560x300 -> 2048x240; suxiaogang/WeiboPicBed#49, 2016). Always "
+                  "recompressed, 'close to Photoshop Save-for-Web quality ~80' (2016 user measurement); libjpeg "
+                  "QF 85 taken (estimate; Photoshop's scale is finer than libjpeg's at equal numbers). Default "
+                  "watermark drawn into the pixels bottom-right: served images carry it (dataabc/weibo-crawler"
+                  "#196 and #225, 2021; hupo376787/WeiboAlbumDownloader#10, 2024), content is a user setting "
+                  "(nickname, logo or 'weibo.com/<user>' address), simulated as small semi-transparent white "
+                  "text 'weibo.com/csi' (text, size, opacity: estimates). Progressive and subsampling: estimates",
     },
     "whatsapp": {
-        "long_side": 1600, "short_side": None, "aspect_short_cap": None, "quality": 77,
+        "long_side": 1600, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 77,
         "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos",
+        "resample": "lanczos", "watermark": None,
         "source": "long side 1600 (1280 in 2015; HD mode ~4096); QF ~75-80, 77 taken (estimate)",
     },
     "telegram": {
-        "long_side": 1280, "short_side": None, "aspect_short_cap": None, "quality": 80,
+        "long_side": 1280, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 80,
         "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos",
+        "resample": "lanczos", "watermark": None,
         "source": "long side 1280 (desktop and Android; web 2560); QF 80 Android (desktop 87); re-encoded from a "
                   "bitmap so EXIF is lost",
     },
@@ -764,9 +870,10 @@ _RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BI
 def _validate_profile(name: str, prof: Mapping) -> dict:
     check_keys(f"keys in platform profile {name!r}", prof, _PROFILE_KEYS)
     out = dict(PLATFORMS["instagram"])  # defaults for omitted keys
-    out.update({"long_side": None, "keep_if_compliant": False, "passthrough": False, "source": "user profile"})
+    out.update({"long_side": None, "keep_if_compliant": False, "passthrough": False, "watermark": None,
+                "source": "user profile"})  # fmt: skip
     out.update(prof)
-    for key in ("long_side", "short_side"):
+    for key in ("long_side", "short_side", "max_width"):
         v = out[key]
         if v is not None and (not isinstance(v, (int, np.integer)) or v < 16):
             raise ValueError(f"platform profile {name!r}: {key} must be None or an int >= 16, got {v!r}")
@@ -777,6 +884,10 @@ def _validate_profile(name: str, prof: Mapping) -> dict:
     check_choice(f"resample of platform profile {name!r}", out["resample"], _RESAMPLE)
     if out["aspect_short_cap"] is not None and float(out["aspect_short_cap"]) < 1:
         raise ValueError(f"platform profile {name!r}: aspect_short_cap must be None or >= 1")
+    wm = out["watermark"]
+    if wm is not None and not (isinstance(wm, str) and 1 <= len(wm) <= 64 and wm.isascii() and wm.isprintable()):
+        raise ValueError(f"platform profile {name!r}: watermark must be None or 1-64 printable ASCII characters, "
+                         f"got {wm!r}")  # fmt: skip
     return out
 
 
@@ -856,6 +967,8 @@ def platform_size(size: tuple[int, int], profile: Mapping, sensor_scale: float =
     (1080, 810)
     >>> platform_size((1024, 768), PLATFORMS["instagram"], sensor_scale=1024 / 4032)
     (274, 206)
+    >>> platform_size((3024, 4032), PLATFORMS["weibo"])  # Weibo caps the width, not the long side
+    (2000, 2667)
     """
     w, h = int(size[0]), int(size[1])
     longest, shortest = max(w, h), min(w, h)
@@ -869,9 +982,81 @@ def platform_size(size: tuple[int, int], profile: Mapping, sensor_scale: float =
         factor = min(factor, cap_long * sensor_scale / longest)
     if cap_short is not None:
         factor = min(factor, cap_short * sensor_scale / shortest)
+    cap_width = profile.get("max_width")
+    if cap_width is not None:
+        factor = min(factor, cap_width * sensor_scale / w)
     if factor >= 1.0:
         return w, h
     return max(1, round(w * factor)), max(1, round(h * factor))
+
+
+#: Watermark geometry (estimates): text height (the default bitmap font's 11-px line box, scaled) as a
+#: fraction of the image width, margin to the right and bottom edges, and opacity of the white text.
+WATERMARK_STYLE: dict[str, float] = {"height": 0.025, "margin": 0.012, "opacity": 0.6}
+
+
+@functools.cache
+def _watermark_mask(text: str) -> np.ndarray:
+    """The text rendered with Pillow's built-in bitmap font: ``(11, w) uint8`` in {0, 255}, read-only."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default_imagefont()  # bitmap font embedded in Pillow: no file, no FreeType
+    left, top, right, bottom = font.getbbox(text)
+    mask = Image.new("L", (max(1, right), max(1, bottom)))
+    ImageDraw.Draw(mask).text((0, 0), text, fill=255, font=font)
+    arr = np.asarray(mask, dtype=np.uint8).copy()
+    arr.setflags(write=False)
+    return arr
+
+
+def draw_watermark(image: np.ndarray, text: str) -> np.ndarray:
+    """Draw a small semi-transparent white text watermark in the bottom-right corner (like Weibo's).
+
+    The text is rendered with Pillow's built-in bitmap font (embedded in Pillow, so the same pixels on every
+    machine, offline), scaled bilinearly to a height of ``WATERMARK_STYLE["height"]`` times the image width
+    (the watermark scales with the image), placed ``WATERMARK_STYLE["margin"]`` times the width from the
+    right and bottom edges, and alpha-blended in white at ``WATERMARK_STYLE["opacity"]``. Text that does not
+    fit is shrunk to fit; below 4 px height nothing is drawn.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` ``uint8`` RGB; not modified.
+    text : str
+        Printable ASCII.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` ``uint8``, a new array; pixels outside the watermark box are unchanged.
+
+    Examples
+    --------
+    >>> out = draw_watermark(np.zeros((300, 400, 3), np.uint8), "weibo.com/csi")
+    >>> bool(out[-20:, -120:].max() > 100), bool(out[:200].max() == 0)
+    (True, True)
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    if not (isinstance(text, str) and text and text.isascii() and text.isprintable()):
+        raise ValueError(f"text must be a non-empty printable ASCII str, got {text!r}")
+    out = image.copy()
+    h, w = image.shape[:2]
+    mask = _watermark_mask(text)
+    margin = round(WATERMARK_STYLE["margin"] * w)
+    scale = min(WATERMARK_STYLE["height"] * w / mask.shape[0], (w - 2 * margin) / mask.shape[1],
+                (h - 2 * margin) / mask.shape[0])  # fmt: skip
+    th, tw = round(mask.shape[0] * scale), round(mask.shape[1] * scale)
+    if th < 4 or tw < 4:
+        return out
+    alpha = np.asarray(Image.fromarray(mask).resize((tw, th), Image.Resampling.BILINEAR), dtype=np.float32)
+    alpha *= np.float32(WATERMARK_STYLE["opacity"] / 255.0)
+    y0, x0 = h - margin - th, w - margin - tw
+    box = out[y0 : y0 + th, x0 : x0 + tw].astype(np.float32)
+    box += alpha[:, :, None] * (np.float32(255.0) - box)
+    out[y0 : y0 + th, x0 : x0 + tw] = np.round(box).astype(np.uint8)
+    return out
 
 
 def strip_jpeg_metadata(data: bytes) -> bytes:
@@ -924,10 +1109,11 @@ def apply_platform(image, platform: str, sensor_scale: float = 1.0,
     """Simulate uploading a picture to a platform and downloading it again.
 
     Applies the EXIF orientation, strips metadata, resizes by the profile's size rule (caps scaled by
-    ``sensor_scale``), and re-encodes as JPEG with the profile's quality, chroma subsampling and progressive
-    flag. Profiles with ``keep_if_compliant`` (Twitter) return a JPEG that is already within the cap and at
-    or below the profile quality unchanged apart from its metadata; ``passthrough`` (``"original"``) returns
-    camera bytes unchanged.
+    ``sensor_scale``), draws the profile's ``watermark`` (if any, :func:`draw_watermark`), and re-encodes as
+    JPEG with the profile's quality, chroma subsampling and progressive flag. Profiles with
+    ``keep_if_compliant`` (Twitter) return a JPEG that is already within the cap and at or below the profile
+    quality unchanged apart from its metadata (unless they draw a watermark); ``passthrough``
+    (``"original"``) returns camera bytes unchanged.
 
     Parameters
     ----------
@@ -970,7 +1156,8 @@ def apply_platform(image, platform: str, sensor_scale: float = 1.0,
         raise TypeError(f"image must be a numpy array or bytes, got {type(image).__name__}")
     w, h = arr.shape[1], arr.shape[0]
     new_w, new_h = platform_size((w, h), prof, sensor_scale)
-    if data is not None and prof["keep_if_compliant"] and (new_w, new_h) == (w, h):
+    watermark = prof.get("watermark")
+    if data is not None and prof["keep_if_compliant"] and not watermark and (new_w, new_h) == (w, h):
         q = estimate_jpeg_quality(data)
         with Image.open(io.BytesIO(data)) as probe:
             orient = probe.getexif().get(0x0112, 1)
@@ -979,6 +1166,8 @@ def apply_platform(image, platform: str, sensor_scale: float = 1.0,
     img = Image.fromarray(np.ascontiguousarray(arr))
     if (new_w, new_h) != (w, h):
         img = img.resize((new_w, new_h), _RESAMPLE[prof["resample"]])
+    if watermark:
+        img = Image.fromarray(draw_watermark(np.asarray(img), watermark))
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=int(prof["quality"]), subsampling=prof["subsampling"],
              progressive=bool(prof["progressive"]), optimize=False)  # fmt: skip
@@ -1082,42 +1271,147 @@ def _model_of(device: str) -> str:
     return "_".join(parts)
 
 
-def recipe_plan(recipe: str, scale: str = "cpu", seed: int = 0) -> dict:
-    """Everything that determines a recipe's output (the cache key): devices, models, counts, parameters.
+def _recipe_devices(recipe: str, scale: str) -> list[str]:
+    """The recipe's device list (Kaggle: ``<class>_1`` and ``<class>_2`` per class)."""
+    if recipe == "our":
+        return list(OUR_DEVICES)
+    if recipe == "vision":
+        return list(VISION_SMOKE if scale == "smoke" else VISION_DEVICES)
+    if recipe == "daxing":
+        return list(DAXING_SMOKE if scale == "smoke" else _daxing_devices())
+    return [f"{c}_{d}" for c in KAGGLE_CLASSES for d in (1, 2)]
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _check_override(recipe: str, scale: str, key: str, value):
+    """One validated, JSON-normalised override value (int, float or list); raises ValueError."""
+    bad = f"override {key!r} of recipe {recipe!r}"
+    if key in RECIPE_SCALES[recipe][scale]:  # counts
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{bad} must be a positive int, got {value!r}")
+        value = int(value)
+        if key == "crop" and not 8 <= value <= min(SENSOR_SHAPES[scale]):
+            raise ValueError(f"{bad} must be in 8..{min(SENSOR_SHAPES[scale])} (the sensor's short side), got {value}")
+        if key == "devices":
+            n = len(_recipe_devices(recipe, scale)) // (2 if recipe == "kaggle" else 1)
+            if value > n:
+                what = "classes" if recipe == "kaggle" else "devices"
+                raise ValueError(f"{bad} must be at most {n} (the recipe's {what}), got {value}")
+        return value
+    if key in ("exposure", "camera_quality"):
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise ValueError(f"{bad} must be a pair (lo, hi), got {value!r}")
+        lo, hi = value
+        if key == "exposure":
+            if not (_is_real(lo) and _is_real(hi) and 0 < lo <= hi <= 1):
+                raise ValueError(f"{bad} must be (lo, hi) with 0 < lo <= hi <= 1, got {value!r}")
+            return [float(lo), float(hi)]
+        if not (_is_int(lo) and _is_int(hi) and 1 <= lo <= hi <= 100):
+            raise ValueError(f"{bad} must be (lo, hi) ints with 1 <= lo <= hi <= 100, got {value!r}")
+        return [int(lo), int(hi)]
+    if key == "adc_bits":
+        if not _is_int(value) or not 1 <= value <= 16:
+            raise ValueError(f"{bad} must be an int in 1..16, got {value!r}")
+        return int(value)
+    limits = {"prnu_std": (0.0, 0.25), "full_well": (1e-6, None), "read_noise": (0.0, None)}[key]
+    if not _is_real(value) or value < limits[0] or (limits[1] is not None and value > limits[1]):
+        raise ValueError(f"{bad} must be a number in [{limits[0]}, {limits[1] or 'inf'}], got {value!r}")
+    return float(value)
+
+
+def _normalise_overrides(recipe: str, scale: str, overrides: Mapping | None) -> dict:
+    """Validated overrides that differ from the recipe's defaults (no-op overrides are dropped), sorted."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides must be a dict, got {type(overrides).__name__}")
+    counts = RECIPE_SCALES[recipe][scale]
+    check_keys(f"overrides of recipe {recipe!r} at scale {scale!r}", overrides, [*counts, *SENSOR_DEFAULTS])
+    out = {}
+    for key in sorted(overrides):
+        value = _check_override(recipe, scale, key, overrides[key])
+        default = counts[key] if key in counts else SENSOR_DEFAULTS[key]
+        if json.dumps(value) != json.dumps(_check_override(recipe, scale, key, default)):
+            out[key] = value
+    return out
+
+
+@functools.cache
+def simulator_digest() -> str:
+    """Digest of the code that renders the data: this module, the decoder it uses, and library versions.
+
+    Part of every dataset's cache key (:func:`build_dataset`), so an edit of ``csi/simulate.py`` (or an
+    upgrade of NumPy, SciPy or Pillow, whose random streams and JPEG codec make the bytes) rebuilds the
+    datasets, while an unchanged rerun reuses them. Computed once per process.
+
+    Returns
+    -------
+    str
+        16 hexadecimal characters (:func:`csi.cache.code_digest`).
+
+    Examples
+    --------
+    >>> len(simulator_digest())
+    16
+    """
+    import PIL
+    import scipy
+
+    from csi import cache
+
+    return cache.code_digest(sys.modules[__name__], decode_rgb, estimate_jpeg_quality, f"numpy {np.__version__}",
+                             f"scipy {scipy.__version__}", f"Pillow {PIL.__version__}")  # fmt: skip
+
+
+def recipe_plan(recipe: str, scale: str = "cpu", seed: int = 0, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Everything that determines a recipe's output (the cache key): devices, models, counts, parameters, code.
 
     Parameters
     ----------
     recipe : {"our", "kaggle", "vision", "daxing"}
     scale : {"smoke", "cpu", "paper"}
     seed : int
+    overrides : dict, optional
+        Changes to the recipe's counts (keys of ``RECIPE_SCALES[recipe][scale]``, e.g. ``{"images": 200}``;
+        ``"devices": n`` keeps the first ``n`` devices of the recipe, or the first ``n`` classes for Kaggle)
+        and to the sensor (keys of :data:`SENSOR_DEFAULTS`, e.g. ``{"prnu_std": 0.0075}`` for a realistic PRNU
+        strength of 0.5-1 %). Unknown keys and invalid values raise ``ValueError``. Overrides equal to the
+        default are dropped.
 
     Returns
     -------
     dict
         JSON-serialisable plan: ``recipe, scale, seed, sensor_shape, sensor_scale, counts, devices`` (device ->
         model), ``processing`` (model -> processing), ``sensor``, ``mix``, ``platforms`` (profiles used),
-        ``simulator_version``.
+        ``overrides`` (the effective ones), ``simulator_version`` and ``code`` (:func:`simulator_digest`).
 
     Examples
     --------
     >>> recipe_plan("our", "smoke")["sensor_shape"]
     [240, 320]
+    >>> recipe_plan("our", "smoke", overrides={"images": 3, "prnu_std": 0.0075})["counts"]["images"]
+    3
     """
     check_choice("recipe", recipe, RECIPES)
     check_scale(scale)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    ov = _normalise_overrides(recipe, scale, overrides)
     counts = dict(RECIPE_SCALES[recipe][scale])
-    if recipe == "our":
-        devices = list(OUR_DEVICES)
-    elif recipe == "vision":
-        devices = list(VISION_SMOKE if scale == "smoke" else VISION_DEVICES)
-    elif recipe == "daxing":
-        devices = list(DAXING_SMOKE if scale == "smoke" else _daxing_devices())
-    else:
-        devices = [f"{c}_{d}" for c in KAGGLE_CLASSES for d in (1, 2)]
-    device_models = {d: (d.rsplit("_", 1)[0] if recipe == "kaggle" else _model_of(d)) for d in devices}
     sensor = dict(SENSOR_DEFAULTS)
+    for key, value in ov.items():
+        (counts if key in counts else sensor)[key] = tuple(value) if isinstance(value, list) else value
+    devices = _recipe_devices(recipe, scale)
+    if "devices" in ov:
+        devices = devices[: ov["devices"] * (2 if recipe == "kaggle" else 1)]
+    device_models = {d: (d.rsplit("_", 1)[0] if recipe == "kaggle" else _model_of(d)) for d in devices}
     processing = {m: model_processing(m, sensor["camera_quality"]) for m in sorted(set(device_models.values()))}
     shape = SENSOR_SHAPES[scale]
     plan = {
@@ -1132,13 +1426,16 @@ def recipe_plan(recipe: str, scale: str = "cpu", seed: int = 0) -> dict:
         "sensor": {k: list(v) if isinstance(v, tuple) else v for k, v in sensor.items()},
         "mix": {"nat": NAT_MIX, "our": OUR_MIX},
         "platforms": {k: PLATFORMS[k] for k in ("facebook", "facebook_lq", "whatsapp")} if recipe == "vision" else {},
+        "overrides": ov,
         "simulator_version": SIMULATOR_VERSION,
+        "code": simulator_digest(),
     }
     return json.loads(json.dumps(plan))  # normalise tuples -> lists
 
 
-def _plan_hash(plan: Mapping) -> str:
-    return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
+def _plan_hash(plan: Mapping, twins: bool = False) -> str:
+    """The dataset cache key: the plan (which holds the code digest) and the twins flag."""
+    return hashlib.sha256(json.dumps({"plan": plan, "twins": bool(twins)}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _tasks(plan: Mapping) -> list[dict]:
@@ -1202,8 +1499,20 @@ def _center_crop(img: np.ndarray, size: int) -> np.ndarray:
     return img[y0 : y0 + size, x0 : x0 + size]
 
 
+def _kaggle_test_tiff(jpeg: bytes, manip: str, crop: int) -> bytes:
+    """Kaggle test image: manipulate the camera JPEG, centre crop, uncompressed TIFF."""
+    img = _center_crop(_manipulate(decode_rgb(jpeg), manip), crop)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="TIFF")
+    return buf.getvalue()
+
+
+#: Folder of a dataset that holds the oracle twins (same relative paths as the camera images).
+TWINS_DIR = "twins"
+
+
 def _run_task(args) -> list[tuple[str, str, int]]:
-    plan, task, out_dir = args
+    plan, task, out_dir, twins = args
     shape = tuple(plan["sensor_shape"])
     d = task["device"]
     model = plan["devices"][d]
@@ -1218,15 +1527,20 @@ def _run_task(args) -> list[tuple[str, str, int]]:
         scene_kind = _choose_kind(plan["mix"]["our" if kind == "our" else "nat"], rng)
     scene = make_scene(scene_kind, shape, rng)
     sensor.pop("camera_quality")
-    jpeg = render_jpeg(scene, K, proc, rng, sensor)
+    if twins:  # same draws: the camera JPEG is byte-identical to the one made without twins
+        jpeg, twin_jpeg = render_jpeg(scene, K, proc, rng, sensor, twin=True)
+    else:
+        jpeg, twin_jpeg = render_jpeg(scene, K, proc, rng, sensor), None
     outputs: list[tuple[str, bytes]] = []
     if "manip" in task:  # Kaggle test: manipulate, centre crop, uncompressed TIFF
-        img = _center_crop(_manipulate(decode_rgb(jpeg), task["manip"]), plan["counts"]["crop"])
-        buf = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(img)).save(buf, format="TIFF")
-        outputs.append((task["rel"][0], buf.getvalue()))
+        outputs.append((task["rel"][0], _kaggle_test_tiff(jpeg, task["manip"], plan["counts"]["crop"])))
+        if twin_jpeg is not None:
+            outputs.append((f"{TWINS_DIR}/{task['rel'][0]}",
+                            _kaggle_test_tiff(twin_jpeg, task["manip"], plan["counts"]["crop"])))  # fmt: skip
     else:
         outputs.append((task["rel"][0], jpeg))
+        if twin_jpeg is not None:
+            outputs.append((f"{TWINS_DIR}/{task['rel'][0]}", twin_jpeg))
         if plan["recipe"] == "vision" and kind == "nat":
             for rel, plat in zip(task["rel"][1:], ("facebook", "facebook_lq", "whatsapp"), strict=True):
                 outputs.append((rel, apply_platform(jpeg, plat, plan["sensor_scale"])))
@@ -1256,21 +1570,34 @@ def _manifest_ok(out: Path, plan_hash: str) -> bool:
     return all((out / "ground_truth" / f"{d}.npy").is_file() for d in man.get("devices", {}))
 
 
-def dataset_dir(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.PathLike = "data/synthetic") -> Path:
-    """Folder of a built recipe: ``<root>/<recipe>-<scale>-seed<seed>``.
+def dataset_dir(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.PathLike = "data/synthetic",
+                overrides: Mapping[str, Any] | None = None, twins: bool = False) -> Path:  # fmt: skip
+    """Folder of a built recipe: ``<root>/<recipe>-<scale>-seed<seed>``, plus ``-<8 hex>`` for overrides or twins.
+
+    The suffix is a digest of the effective overrides (see :func:`recipe_plan`; overrides equal to the
+    defaults are dropped) and the twins flag, so each variant gets its own folder while a plain recipe keeps
+    its folder. The code version is not part of the name: an edit of the simulator rebuilds in place.
 
     Examples
     --------
     >>> dataset_dir("our", "smoke", 0, "data/synthetic").as_posix()
     'data/synthetic/our-smoke-seed0'
+    >>> dataset_dir("our", "smoke", 0, "data/synthetic", overrides={"prnu_std": 0.0075}).name  # doctest: +SKIP
+    'our-smoke-seed0-1a2b3c4d'
     """
     check_choice("recipe", recipe, RECIPES)
     check_scale(scale)
-    return Path(root) / f"{recipe}-{scale}-seed{int(seed)}"
+    name = f"{recipe}-{scale}-seed{int(seed)}"
+    ov = _normalise_overrides(recipe, scale, overrides)
+    if ov or twins:
+        tag = json.dumps({"overrides": ov, "twins": bool(twins)}, sort_keys=True)
+        name += "-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
+    return Path(root) / name
 
 
 def build_dataset(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.PathLike = "data/synthetic",
-                  progress: bool = True, workers: int | None = None, force: bool = False) -> Path:  # fmt: skip
+                  progress: bool = True, workers: int | None = None, force: bool = False,
+                  overrides: Mapping[str, Any] | None = None, twins: bool = False) -> Path:  # fmt: skip
     """Build (or reuse) a synthetic dataset in the real dataset's on-disk layout.
 
     Layouts (under the returned folder):
@@ -1282,8 +1609,11 @@ def build_dataset(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os
     - ``daxing``: ``<Brand>_<Model>_<NN>/{flat,nat}/<device>_<type>_NNNN.jpg``;
 
     plus ``manifest.json`` (plan, checksums, sensor size, sensor_scale) and ``ground_truth/<device>.npy``
-    (``K``, ``(H, W) float32``). The output depends only on ``(recipe, scale, seed)`` and the code version; it
-    is rebuilt when the plan (:func:`recipe_plan`) changes or files are missing.
+    (``K``, ``(H, W) float32``); with ``twins``, also ``twins/<same relative path>`` for every camera image
+    (the oracle twin, :func:`render_pair`; Kaggle test images: the twin manipulated and cropped alike). The
+    output depends only on ``(recipe, scale, seed, overrides, twins)`` and the code (:func:`simulator_digest`);
+    it is rebuilt in place when the plan (:func:`recipe_plan`) or the code changes or files are missing, and
+    reused otherwise. The camera images do not depend on ``twins`` (byte-identical).
 
     Parameters
     ----------
@@ -1293,12 +1623,17 @@ def build_dataset(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os
     root : path
         Cache root (default ``data/synthetic``, relative to the working directory).
     progress : bool
-        tqdm bar.
+        progress bar (:mod:`csi.progress`).
     workers : int, optional
         Processes (default: 1 for fewer than 64 shots, else ``min(8, cpu_count)``, i.e. 2 on a 2-core
         laptop). The output does not depend on it: every shot has its own seeded generator.
     force : bool
         Rebuild even if the cache is valid.
+    overrides : dict, optional
+        Counts and sensor parameters (:func:`recipe_plan`), e.g. ``{"prnu_std": 0.0075}``; the dataset then
+        lives in its own folder (:func:`dataset_dir`).
+    twins : bool
+        Also write each camera image's oracle twin under ``twins/`` (own folder too).
 
     Returns
     -------
@@ -1315,11 +1650,12 @@ def build_dataset(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os
     >>> sorted(p.name for p in path.iterdir())[:2]                                        # doctest: +SKIP
     ['D01_Apple_iPhone6', 'D02_Samsung_GalaxyS5']
     """
-    from tqdm.auto import tqdm
+    from csi.progress import bar as progress_bar
 
-    plan = recipe_plan(recipe, scale, seed)
-    phash = _plan_hash(plan)
-    out = dataset_dir(recipe, scale, seed, root)
+    plan = recipe_plan(recipe, scale, seed, overrides)
+    twins = bool(twins)
+    phash = _plan_hash(plan, twins)
+    out = dataset_dir(recipe, scale, seed, root, overrides, twins)
     if not force and _manifest_ok(out, phash):
         log.info("using cached %s (%s)", out, phash)
         return out
@@ -1333,9 +1669,9 @@ def build_dataset(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os
         workers = 1 if len(tasks) < 64 else max(1, min(8, os.cpu_count() or 1))
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
-    args = [(plan, t, str(out)) for t in tasks]
+    args = [(plan, t, str(out), twins) for t in tasks]
     files: dict[str, dict] = {}
-    bar = tqdm(total=len(tasks), desc=f"building {recipe}/{scale}", disable=not progress, leave=False)
+    bar = progress_bar(total=len(tasks), desc=f"building {recipe}/{scale}", enabled=progress, unit="shot")
     if workers == 1:
         results = map(_run_task, args)
         pool = None
@@ -1367,7 +1703,8 @@ def build_dataset(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os
                                     "bytes": (out / "test_labels.csv").stat().st_size}  # fmt: skip
     elapsed = time.perf_counter() - t0
     manifest = {
-        "recipe": recipe, "seed": int(seed), "scale": scale, "plan_hash": phash,
+        "recipe": recipe, "seed": int(seed), "scale": scale, "plan_hash": phash, "twins": twins,
+        "overrides": plan["overrides"],
         "sensor_shape": plan["sensor_shape"], "sensor_scale": plan["sensor_scale"],
         "parameters": plan, "devices": plan["devices"], "n_files": len(files),
         "files": dict(sorted(files.items())), "build_seconds": round(elapsed, 2), "workers": int(workers),

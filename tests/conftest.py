@@ -24,8 +24,11 @@ def smoke_run(tmp_path_factory):
     Returns a dict: ``out`` (figures folder), ``data`` (data root), ``executed`` (executed notebooks) and
     ``results`` (notebook stem -> (seconds, exception or None)). Shared by the notebook and book tests.
     """
+    import os
+
     import papermill
 
+    os.environ["CSI_PROGRESS"] = "terminal"  # as under make reproduce: a line per stage, not live bars
     base = tmp_path_factory.mktemp("nb_smoke")
     out_dir, data_root, executed = base / "figures", base / "data", base / "executed"
     executed.mkdir()

@@ -248,3 +248,22 @@ def test_load_synthetic_our_smoke(tmp_path, monkeypatch):
         assert im.size == S.platform_size((320, 240), S.PLATFORMS["wechat"], df.attrs["sensor_scale"])
     data = io.BytesIO(open(wc["path"].iloc[0], "rb").read())
     assert estimate_jpeg_quality(data.getvalue()) == 60
+
+
+def test_flat_and_natural_photos_with_the_same_file_name_are_different_scenes(tmp_path):
+    from PIL import Image
+
+    from csi import datasets
+
+    rng = np.random.default_rng(0)
+    for kind in ("flat", "nat"):
+        d = tmp_path / "Acme_One" / kind
+        d.mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(d / "IMG_0001.jpg")
+    fb = tmp_path / "Acme_One" / "facebook"
+    fb.mkdir()
+    Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(fb / "IMG_0001.jpg")
+    df = datasets.load("folder", tmp_path)
+    ids = df.set_index(df["path"].map(lambda p: p.split("/")[-2]))["scene_id"]
+    assert ids["flat"] != ids["nat"]
+    assert ids["facebook"] == ids["nat"]  # a downloaded copy pairs with the natural photo

@@ -196,7 +196,7 @@ def test_wavelet_extractor_and_errors(tmp_path):
     from csi.prnu import noise_residual
 
     img = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
-    assert np.array_equal(E.get_extractor("wavelet")(img), noise_residual(img))
+    assert np.array_equal(E.get_extractor("wavelet")(img), noise_residual(img, sigma=E.QUERY_SIGMA))
     df, Ks = _dataset(tmp_path, n_cams=2, n_img=1)
     with pytest.raises(ValueError, match="method"):
         E.get_extractor("median")

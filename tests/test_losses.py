@@ -1,4 +1,4 @@
-"""The paper's loss (Eq. 6-8) and the MSE of ref. [20] against hand-computed values."""
+"""The paper's loss (Eq. 6-8), the MSE of ref. [20] and the fair MSE against hand-computed values."""
 
 import math
 
@@ -8,7 +8,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csi.losses import DEFAULT_PHI, cosine_loss, cosine_similarity, mse_loss
+from csi.losses import (
+    DEFAULT_PHI,
+    LOSSES,
+    cosine_loss,
+    cosine_similarity,
+    fingerprint_scale,
+    mse_loss,
+    mse_std_loss,
+)
 
 
 def test_cosine_similarity_by_hand():
@@ -103,3 +111,46 @@ def test_loss_input_errors():
         cosine_loss(x, x, torch.tensor([0, 1, 1]))
     with pytest.raises(TypeError, match="torch tensors"):
         mse_loss(np.zeros((2, 3)), x)
+
+
+def test_mse_std_by_hand():
+    # target_std 0.5: the targets become [0, 2] and [4, 4]
+    x = torch.tensor([[1.0, 3.0], [0.0, 0.0]])
+    y = torch.tensor([[0.0, 1.0], [2.0, 2.0]])
+    per = mse_std_loss(x, y, target_std=0.5, reduction="none")
+    assert torch.allclose(per, torch.tensor([((1 - 0) ** 2 + (3 - 2) ** 2) / 2, 16.0]))
+    assert mse_std_loss(x, y, torch.tensor([1, 0]), target_std=0.5).item() == pytest.approx(1.0)
+    assert mse_std_loss(x, y, torch.tensor([0, 0]), target_std=0.5).item() == 0.0
+    # with target_std 1 it is ref. [20]'s MSE
+    assert mse_std_loss(x, y, target_std=1.0).item() == pytest.approx(mse_loss(x, y).item())
+    with pytest.raises(ValueError, match="target_std"):
+        mse_std_loss(x, y, target_std=0.0)
+    assert "mse-std" in LOSSES and {"cosine", "mse"} <= set(LOSSES)
+
+
+def test_mse_std_measures_the_fit_not_the_output_scale():
+    """ref. [20]'s MSE falls by shrinking the output; with the std unit the minimum is at rho, not at 0."""
+    g = torch.Generator().manual_seed(0)
+    k = torch.randn(64, 1, 32, 32, generator=g) * 0.01  # fingerprint patches, std 0.01
+    noise = torch.randn(64, 1, 32, 32, generator=g)
+    out = 0.2 * k / 0.01 + noise  # an output of std ~1 with correlation ~0.2 to the fingerprint
+    lab = torch.ones(64)
+    scales = torch.tensor([1.0, 0.5, 0.2, 0.05, 0.0])
+    raw = [mse_loss(out * a, k, lab).item() for a in scales]
+    fair = [mse_std_loss(out * a, k, lab, target_std=0.01).item() for a in scales]
+    assert raw[-1] == min(raw)  # the raw MSE is best for a zero output: it cannot judge the fit
+    assert int(np.argmin(fair)) == 2  # the fair MSE is best near s = rho = 0.2 ...
+    assert min(fair) == pytest.approx(1 - 0.2**2 / (1 + 0.2**2), abs=0.03)  # ... at 1 - rho^2
+
+
+def test_fingerprint_scale_by_hand():
+    K = {"a": np.array([[3.0, -3.0]]), "b": np.array([[0.0, 0.0], [0.0, 0.0]])}
+    # pooled: sum of squares 18 over 6 values
+    assert fingerprint_scale(K) == pytest.approx(np.sqrt(18 / 6))
+    assert fingerprint_scale([np.full((4, 4), -2.0)]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="empty"):
+        fingerprint_scale({})
+    with pytest.raises(ValueError, match="zero"):
+        fingerprint_scale([np.zeros((2, 2))])
+    with pytest.raises(ValueError, match="NaN"):
+        fingerprint_scale([np.array([np.nan])])

@@ -92,6 +92,40 @@ def test_forward_follows_table1_order():
         assert torch.allclose(net(x), _reference_forward(net, x), atol=1e-6)
 
 
+def test_training_forward_and_gradients_equal_the_reference():
+    """The in-place ReLU/ADD of CSICNN.forward (speed) give exactly the out-of-place maths, in training mode."""
+    torch.manual_seed(5)
+    net = CSICNN().train()
+    x = torch.rand(3, 3, 20, 24)
+    g = torch.randn(3, 1, 20, 24)
+    ref_net = CSICNN().train()
+    ref_net.load_state_dict(net.state_dict())
+
+    def train_bn_reference(m, t):  # Table 1 row by row with batch statistics (training-mode BatchNorm)
+        F = torch.nn.functional
+        bn = lambda b, u: F.batch_norm(u, None, None, b.weight, b.bias, True, 0.0, b.eps)  # noqa: E731
+        conv = lambda c, u: F.conv2d(u, c.weight, c.bias, padding=c.kernel_size[0] // 2)  # noqa: E731
+        h = F.relu(bn(m.bn1, conv(m.conv1, t)))
+        b = F.relu(bn(m.bn2, conv(m.conv2, h)))
+        b = F.relu(bn(m.bn3, conv(m.conv3, b)))
+        h = bn(m.bn4, conv(m.conv4, b) + h)
+        s = F.relu(bn(m.bn5, conv(m.conv5, h)))
+        r = F.relu(t - s)
+        h = F.relu(bn(m.bn6, conv(m.conv6, r)))
+        b = F.relu(bn(m.bn7, conv(m.conv7, h)))
+        b = F.relu(bn(m.bn8, conv(m.conv8, b)))
+        h = conv(m.conv9, b) + h
+        return bn(m.bn10, conv(m.conv10, h))
+
+    out = net(x)
+    ref = train_bn_reference(ref_net, x)
+    assert torch.allclose(out, ref, atol=1e-5)
+    (out * g).sum().backward()
+    (ref * g).sum().backward()
+    for (name, p), q in zip(net.named_parameters(), ref_net.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-5), name
+
+
 def test_relu_after_sub_flag_changes_the_function():
     torch.manual_seed(1)
     a = _randomise_bn(CSICNN(relu_after_sub=True))

@@ -171,6 +171,57 @@ def test_render_is_deterministic_and_prnu_multiplicative():
         S.render_raw(scene, K, proc, np.random.default_rng(0), {"prnu": 1})
 
 
+# --- oracle twin --------------------------------------------------------------------------------------
+
+
+def test_twin_of_a_zero_prnu_camera_is_the_image():
+    shape = (48, 64)
+    scene = S.make_scene("dead_leaves", shape, np.random.default_rng(0))
+    proc = S.model_processing("Acme_Phone")
+    K0 = np.zeros(shape, np.float32)
+    for jpeg in (False, True):
+        img, twin = S.render_pair(scene, K0, proc, np.random.default_rng(1), jpeg=jpeg)
+        assert img.dtype == twin.dtype == np.uint8 and img.shape == twin.shape == shape + (3,)
+        np.testing.assert_array_equal(img, twin)
+    a, b = S.render_jpeg(scene, K0, proc, np.random.default_rng(1), twin=True)
+    assert a == b
+
+
+def test_twin_leaves_the_camera_output_and_the_generator_unchanged():
+    shape = (48, 64)
+    scene = S.make_scene("flat", shape, np.random.default_rng(0))
+    proc = S.model_processing("Acme_Phone")
+    K = S.device_prnu(shape, 0, "t", "dev1", 0.015)
+    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+    plain = S.render_jpeg(scene, K, proc, r1)
+    image, twin = S.render_jpeg(scene, K, proc, r2, twin=True)
+    assert image == plain and twin != plain
+    assert r1.random() == r2.random()  # the twin draws nothing extra
+    raw = S.render_raw(scene, K, proc, np.random.default_rng(3))
+    np.testing.assert_array_equal(S.render_raw(scene, K, proc, np.random.default_rng(3), twin=True)[0], raw)
+    np.testing.assert_array_equal(S.render_pair(scene, K, proc, np.random.default_rng(3), jpeg=False)[0], raw)
+
+
+@pytest.mark.parametrize("model, kind, min_raw, min_jpeg", [
+    ("Apple_iPhone6", "flat", 0.75, 0.28),          # Malvar demosaicing, QF 94
+    ("Apple_iPhone6", "dead_leaves", 0.65, 0.22),
+    ("Samsung_GalaxyS5", "flat", 0.55, 0.16),       # bilinear demosaicing spreads K over neighbours, QF 91
+])  # fmt: skip
+def test_image_minus_twin_is_the_prnu_term(model, kind, min_raw, min_jpeg):
+    shape = (192, 256)
+    proc = S.model_processing(model)
+    K = S.device_prnu(shape, 0, "t", "dev1", 0.015)
+    other = S.device_prnu(shape, 0, "t", "dev2", 0.015)
+    scene = S.make_scene(kind, shape, np.random.default_rng(0))
+    for jpeg, lo in ((False, min_raw), (True, min_jpeg)):
+        img, twin = S.render_pair(scene, K, proc, np.random.default_rng(10), jpeg=jpeg)
+        gray = twin.astype(np.float64).mean(2)
+        d = img.astype(np.float64).mean(2) - gray
+        own, foreign = _corr(d, gray * K), _corr(d, gray * other)
+        assert own > lo, (jpeg, own)  # measured: raw 0.86/0.79/0.65, jpeg 0.36/0.30/0.22
+        assert abs(foreign) < 0.03, (jpeg, foreign)
+
+
 def test_model_processing_shared_and_valid():
     a, b = S.model_processing("Apple_iPhone6"), S.model_processing("Apple_iPhone6")
     assert a == b
@@ -203,7 +254,8 @@ def test_platform_size_and_quality(platform):
     out = S.apply_platform(data, platform, sensor_scale=scale)
     prof = S.PLATFORMS[platform]
     im = Image.open(io.BytesIO(out))
-    f = min(1.0, prof["long_side"] * scale / 1024)  # the long-side rule, written out
+    cap = prof["long_side"] or prof["max_width"]  # landscape input: the width is the long side
+    f = min(1.0, cap * scale / 1024)  # the size rule, written out
     assert im.size == (round(1024 * f), round(768 * f))
     assert estimate_jpeg_quality(out) == prof["quality"]
     assert bool(im.info.get("progressive") or im.info.get("progression")) == prof["progressive"]
@@ -264,6 +316,75 @@ def test_user_profiles(tmp_path):
         S.apply_platform(np.zeros((8, 8, 3), np.uint8), "twitter", sensor_scale=2.0)
     with pytest.raises(TypeError):
         S.apply_platform([1, 2, 3], "twitter")
+
+
+def test_weibo_caps_the_width_and_draws_its_watermark():
+    assert S.platform_size((3024, 4032), S.PLATFORMS["weibo"]) == (2000, 2667)  # width, not long side
+    assert S.platform_size((4032, 3024), S.PLATFORMS["weibo"]) == (2000, 1500)
+    assert "estimate" in S.PLATFORMS["weibo"]["source"] and S.PLATFORMS["weibo"]["watermark"]
+    yy, xx = np.mgrid[0:768, 0:1024]
+    arr = np.stack([(yy // 3) % 256, (xx // 4) % 256, np.full_like(yy, 90)], 2).astype(np.uint8)
+    data = S.encode_jpeg(arr, 94)
+    scale = 1024 / S.REAL_LONG_SIDE
+    plain = dict(S.PLATFORMS["weibo"], watermark=None)
+    marked = decode_rgb(S.apply_platform(data, "weibo", scale)).astype(int)
+    clean = decode_rgb(S.apply_platform(data, "weibo", scale, profiles={"weibo": plain})).astype(int)
+    assert marked.shape == clean.shape == (381, 508, 3)
+    resized = np.asarray(Image.fromarray(decode_rgb(data)).resize((508, 381), Image.Resampling.LANCZOS))
+    text = (S.draw_watermark(resized, S.PLATFORMS["weibo"]["watermark"]) != resized).any(2)
+    ys, xs = np.nonzero(text)
+    h, w = text.shape
+    assert ys.min() > 0.9 * h and xs.min() > 0.75 * w and ys.max() < h - 3 and xs.max() < w - 3  # bottom right
+    diff = np.abs(marked - clean).max(2)
+    assert diff[text].mean() > 20 and (marked - clean)[text].mean() > 10  # white text: brighter
+    outside = diff.copy()
+    outside[ys.min() - 16 :, xs.min() - 16 :] = 0  # JPEG blocks (16-px MCUs) around the text change too
+    assert outside.max() == 0
+
+
+def test_draw_watermark_contract():
+    img = np.full((120, 160, 3), 40, np.uint8)
+    before = img.copy()
+    a = S.draw_watermark(img, "weibo.com/csi")
+    np.testing.assert_array_equal(img, before)  # input not modified
+    np.testing.assert_array_equal(a, S.draw_watermark(img, "weibo.com/csi"))  # deterministic
+    assert a.dtype == np.uint8 and a.shape == img.shape and a.max() > 40
+    assert (a[: 120 // 2] == 40).all() and (a[:, : 160 // 2] == 40).all()
+    big = S.draw_watermark(np.zeros((1500, 2000, 3), np.uint8), "weibo.com/csi")
+    rows = np.nonzero(big.max((1, 2)))[0]
+    assert 30 <= rows.max() - rows.min() + 1 <= 60  # text height scales with the image (~2.5 % of the width)
+    np.testing.assert_array_equal(S.draw_watermark(np.zeros((8, 8, 3), np.uint8), "x"), 0)  # too small: none
+    with pytest.raises(ValueError, match="text"):
+        S.draw_watermark(img, "")
+    with pytest.raises(ValueError, match="watermark"):
+        S.get_profile("p", {"p": {"watermark": "caf\u00e9"}})
+    with pytest.raises(ValueError, match="max_width"):
+        S.get_profile("p", {"p": {"max_width": 3}})
+    mine = S.get_profile("p", {"p": {"long_side": 100, "watermark": "me"}})
+    out = decode_rgb(S.apply_platform(np.zeros((300, 400, 3), np.uint8), "p", profiles={"p": mine}))
+    assert out.shape == (75, 100, 3)
+
+
+def _smooth_camera_jpeg(shape):
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    arr = 128 + 60 * np.sin(xx / 37.0)[:, :, None] * np.cos(yy[:, :, None] / 23.0 + np.arange(3))
+    arr = arr + np.random.default_rng(0).normal(0, 3, (h, w, 1))
+    return S.encode_jpeg(np.clip(arr, 0, 255).astype(np.uint8), 94)
+
+
+@pytest.mark.parametrize("shape", [(768, 1024), (3024, 4032)])
+def test_the_five_paper_platforms_give_five_different_images(shape):
+    data = _smooth_camera_jpeg(shape)
+    scale = shape[1] / S.REAL_LONG_SIDE
+    views = {p: decode_rgb(S.apply_platform(data, p, scale)) for p in S.PAPER_PLATFORMS}
+    assert set(views) == {"twitter", "facebook", "instagram", "wechat", "weibo"}
+    names = list(views)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert views[a].shape != views[b].shape or not np.array_equal(views[a], views[b]), (a, b)
+    # Facebook and Weibo: different size rule (long side 2048 vs width 2000) and Weibo's watermark
+    assert views["facebook"].shape[1] == round(2048 * scale) and views["weibo"].shape[1] == round(2000 * scale)
 
 
 # --- recipes ------------------------------------------------------------------------------------------
@@ -346,3 +467,84 @@ def test_vision_recipe_writes_platform_copies(tmp_path, small_recipes):
         copy = d / folder / f"D01_I_{folder}_0001.jpg"
         assert copy.read_bytes() == S.apply_platform(nat.read_bytes(), plat, SMOKE_SCALE)
         assert estimate_jpeg_quality(copy.read_bytes()) == S.PLATFORMS[plat]["quality"]
+
+
+def test_recipe_overrides_validate_and_enter_the_plan():
+    plain = S.recipe_plan("our", "smoke")
+    assert plain["overrides"] == {} and plain["code"] == S.simulator_digest()
+    p = S.recipe_plan("our", "smoke", overrides={"images": 3, "prnu_std": 0.0075, "exposure": (0.5, 1.0)})
+    assert p["counts"]["images"] == 3 and p["sensor"]["prnu_std"] == 0.0075 and p["sensor"]["exposure"] == [0.5, 1]
+    assert p["overrides"] == {"exposure": [0.5, 1.0], "images": 3, "prnu_std": 0.0075}
+    assert S._plan_hash(p) != S._plan_hash(plain) and S._plan_hash(plain) != S._plan_hash(plain, twins=True)
+    # an override equal to the default is no override
+    assert S.recipe_plan("our", "smoke", overrides={"prnu_std": S.SENSOR_DEFAULTS["prnu_std"]}) == plain
+    two = S.recipe_plan("kaggle", "smoke", overrides={"devices": 2, "camera_quality": (80, 85)})
+    assert list(two["devices"]) == ["HTC-1-M7_1", "HTC-1-M7_2", "iPhone-4s_1", "iPhone-4s_2"]
+    assert all(80 <= m["quality"] <= 85 for m in two["processing"].values())
+    with pytest.raises(ValueError, match="imgs, prnu"):
+        S.recipe_plan("our", "smoke", overrides={"imgs": 3, "prnu": 0.01})
+    with pytest.raises(ValueError, match="crop"):  # a Kaggle count is not an `our` count
+        S.recipe_plan("our", "smoke", overrides={"crop": 32})
+    for bad in ({"images": 0}, {"images": 2.5}, {"prnu_std": -0.01}, {"exposure": (0.8, 0.2)}, {"adc_bits": 40},
+                {"camera_quality": (90, 101)}, {"devices": 6}):  # fmt: skip
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            S.recipe_plan("our", "smoke", overrides=bad)
+    with pytest.raises(TypeError):
+        S.recipe_plan("our", "smoke", overrides=[("images", 3)])
+    # folders: plain stays, overrides and twins get their own
+    root = "data/synthetic"
+    assert S.dataset_dir("our", "smoke", 0, root).name == "our-smoke-seed0"
+    assert S.dataset_dir("our", "smoke", 0, root, overrides={"images": S.RECIPE_SCALES["our"]["smoke"]["images"]}
+                         ).name == "our-smoke-seed0"  # fmt: skip
+    names = {S.dataset_dir("our", "smoke", 0, root, overrides=o, twins=t).name
+             for o, t in (({"images": 3}, False), ({"images": 4}, False), ({"images": 3}, True), (None, True))}
+    assert len(names) == 4 and all(n.startswith("our-smoke-seed0-") and len(n) == len("our-smoke-seed0-") + 8
+                                   for n in names)  # fmt: skip
+
+
+def test_cache_reuses_unchanged_and_rebuilds_changed_plans(tmp_path, monkeypatch):
+    ov = {"images": 2, "devices": 2}
+    a = S.build_dataset("our", "smoke", 0, tmp_path, progress=False, overrides=ov)
+    assert a == S.dataset_dir("our", "smoke", 0, tmp_path, overrides=ov) and a.name != "our-smoke-seed0"
+    man = S.read_manifest(a)
+    assert man["overrides"] == ov and man["n_files"] == 4 and len(S.ground_truth(a)) == 2
+    f = next(a.rglob("*.jpg"))
+    mtime = f.stat().st_mtime_ns
+    assert S.build_dataset("our", "smoke", 0, tmp_path, progress=False, overrides=dict(ov)) == a  # unchanged rerun
+    assert f.stat().st_mtime_ns == mtime
+    b = S.build_dataset("our", "smoke", 0, tmp_path, progress=False, overrides={**ov, "images": 3})  # changed
+    assert b != a and S.read_manifest(b)["n_files"] == 6 and f.stat().st_mtime_ns == mtime
+    # same images at different PRNU strength: realistic-PRNU override
+    c = S.build_dataset("our", "smoke", 0, tmp_path, progress=False, overrides={**ov, "prnu_std": 0.0075})
+    assert S.ground_truth(c)["D01_Apple_iPhone6"].std() == pytest.approx(0.0075, rel=0.05)
+    assert (c / f.relative_to(a)).read_bytes() != f.read_bytes()
+    # an edit of the rendering code (a new digest) rebuilds in place
+    monkeypatch.setattr(S, "simulator_digest", lambda: "0123456789abcdef")
+    assert S.build_dataset("our", "smoke", 0, tmp_path, progress=False, overrides=ov) == a
+    assert S.read_manifest(a)["plan_hash"] != man["plan_hash"] and f.stat().st_mtime_ns != mtime
+    assert f.read_bytes() == (b / f.relative_to(a)).read_bytes()  # same code really: same bytes
+
+
+def test_build_with_twins(tmp_path, small_recipes):
+    ov = {"images": 2}
+    plain = S.build_dataset("our", "smoke", 0, tmp_path, progress=False, overrides=ov)
+    tw = S.build_dataset("our", "smoke", 0, tmp_path, progress=False, overrides=ov, twins=True)
+    assert tw != plain
+    man = S.read_manifest(tw)
+    assert man["twins"] is True
+    images = sorted(k for k in man["files"] if not k.startswith("twins/"))
+    twins = sorted(k for k in man["files"] if k.startswith("twins/"))
+    assert len(images) == 10 and twins == [f"twins/{k}" for k in images]
+    K = S.ground_truth(tw)
+    for rel in images:
+        assert (tw / rel).read_bytes() == (plain / rel).read_bytes()  # camera images unchanged by twins
+        img, twin = read_rgb(tw / rel).astype(float), read_rgb(tw / "twins" / rel).astype(float)
+        gray = twin.mean(2)
+        d = img.mean(2) - gray
+        dev = rel.split("/")[0]
+        assert _corr(d, gray * K[dev]) > 0.08  # full-size JPEGs, any scene kind
+    k = S.build_dataset("kaggle", "smoke", 0, tmp_path, progress=False, twins=True,
+                        overrides={"devices": 2, "train": 1, "test": 2})  # fmt: skip
+    tifs = sorted(p.relative_to(k) for p in (k / "test").glob("*.tif"))
+    assert len(tifs) == 4 and all((k / "twins" / t).is_file() for t in tifs)
+    assert all(Image.open(k / "twins" / t).size == (64, 64) for t in tifs)

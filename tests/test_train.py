@@ -1,4 +1,4 @@
-"""Training pairs (Fig. 2), the training loop, checkpoints/resume, DnCNN training, get_or_train."""
+"""Training pairs (Fig. 2), validation on platform copies, the pair-budget loop, checkpoints, the cache key."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +7,9 @@ import torch
 from PIL import Image
 
 import csi.train as T
+from csi.metrics import auc_mann_whitney
 from csi.models import CSICNN, DnCNN
+from csi.prnu import ncc, postprocess, resample_fingerprint
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +50,13 @@ def _decode(x, y):
     px = np.rint(x[:, 0, 0].numpy() * 255).astype(int)  # R, G, B of the top-left pixel
     v = int(y[0, 0, 0].item())
     return (px[2], px[0], px[1]), (v // 100000, (v % 100000) // 1000, v % 1000)
+
+
+def _resized(img, shape):
+    return np.asarray(Image.fromarray(img).resize((shape[1], shape[0]), Image.Resampling.BICUBIC))
+
+
+# ------------------------------------------------------------------------------------------------ sampler
 
 
 def test_pairs_follow_fig2():
@@ -128,13 +137,62 @@ def test_each_image_decoded_once(tmp_path, monkeypatch):
 
 def test_platform_copy_gets_resampled_fingerprint():
     images, devices, Ks = _camera_set(n_cams=2, n_img=1)
-    small = np.asarray(Image.fromarray(images[0]).resize((64, 48)))  # half size, same aspect
+    small = _resized(images[0], (48, 64))  # half size, same aspect
     s = T.PairSampler([small, images[1]], devices, Ks, patch=16, batch=4, seed=0, crop=None)
-    from csi.prnu import resample_fingerprint
-
     assert s.fingerprint_views[0].shape == (48, 64)
     assert np.allclose(s.fingerprint_views[0], resample_fingerprint(Ks[devices[0]], (48, 64)))
     assert s.fingerprint_views[1].shape == (96, 128)
+
+
+def _check_plan(s, epoch, step):
+    """Every pair of a batch against the sampler's draws, one pair at a time (a slow reference)."""
+    x, y, label = s.arrays_at(epoch, step)
+    pl = s.plan(epoch, step)
+    p = s.patch
+    assert np.array_equal(label, pl["label"])
+    for k in range(s.batch):
+        i, r, c = pl["image"][k], pl["row"][k], pl["col"][k]
+        cam, kr, kc = s.device_names[pl["camera"][k]], pl["krow"][k], pl["kcol"][k]
+        assert np.array_equal(x[k], s.images[i][r:r + p, c:c + p])
+        view = s.fp.get(cam, s._shapes[i], s.crop)  # the camera's fingerprint aligned to image i, as at evaluation
+        assert np.array_equal(y[k, 0], view[kr:kr + p, kc:kc + p])
+        if label[k] == 1:
+            assert cam == s.devices[i] and (kr, kc) == (r, c)
+            assert np.array_equal(y[k, 0], s.fingerprint_views[i][r:r + p, c:c + p])
+        else:
+            assert cam != s.devices[i]
+    return pl
+
+
+def test_mixed_originals_and_copies_of_several_sizes():
+    images, devices, Ks = _camera_set(n_cams=3, n_img=2)
+    sizes = [(96, 128), (72, 96), (48, 64), (36, 48)]  # original + three platform sizes, same aspect
+    mixed, devs = [], []
+    for img, dev in zip(images, devices, strict=True):
+        for sh in sizes:
+            mixed.append(img if sh == (96, 128) else _resized(img, sh))
+            devs.append(dev)
+    s = T.PairSampler(mixed, devs, Ks, patch=16, batch=64, seed=2, crop=None)
+    assert len(s) == len(mixed) and len(s._stacks) == len(sizes)
+    seen = set()
+    for step in range(4):
+        pl = _check_plan(s, 0, step)
+        seen |= {s.images[i].shape[:2] for i in pl["image"]}
+    assert seen == set(sizes)
+    # a copy's label-0 partner is the OTHER camera's fingerprint resampled to the copy's size
+    i = next(k for k, im in enumerate(s.images) if im.shape[:2] == (48, 64))
+    other = next(d for d in s.device_names if d != s.devices[i])
+    assert np.allclose(s._other_view(i, other), resample_fingerprint(Ks[other], (48, 64)))
+
+
+def test_cropped_copies_and_same_position_negatives():
+    images, devices, Ks = _camera_set(n_cams=2, n_img=2)
+    mixed = [*images, *[_resized(im, (72, 96)) for im in images]]
+    s = T.PairSampler(mixed, devices * 2, Ks, patch=16, batch=32, seed=0, crop=64, negative_position="same")
+    for step in range(3):
+        pl = _check_plan(s, 1, step)
+        neg = pl["label"] == 0
+        assert np.array_equal(pl["krow"][neg], pl["row"][neg]) and np.array_equal(pl["kcol"][neg], pl["col"][neg])
 
 
 def test_other_camera_with_another_sensor_size():
@@ -147,6 +205,39 @@ def test_other_camera_with_another_sensor_size():
     x, y, label = s.batch_at(0, 0)
     cams = {_decode(x[k], y[k])[1][0] for k in range(64) if label[k] == 0}
     assert 2 in cams  # the smaller camera provides negatives too
+    _check_plan(s, 0, 0)
+
+
+def test_mix_weights_and_weighted_drawing():
+    w = T.mix_weights([False, True, True, True], 0.25)
+    assert np.allclose(w, [0.75, 0.25 / 3, 0.25 / 3, 0.25 / 3]) and w.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="impossible"):
+        T.mix_weights([False, False], 0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        T.mix_weights([False, True], 1.5)
+    images, devices, Ks = _camera_set(n_cams=2, n_img=3)
+    copies = [_resized(im, (48, 64)) for im in images]
+    is_copy = [False] * len(images) + [True] * len(copies)
+    counts = {}
+    for prob in (0.1, 0.9):
+        s = T.PairSampler([*images, *copies], devices * 2, Ks, patch=16, batch=256, seed=0,
+                          weights=T.mix_weights(is_copy, prob))
+        drawn = np.concatenate([s.plan(0, k)["image"] for k in range(8)])
+        counts[prob] = np.mean([s.images[i].shape[0] == 48 for i in drawn])
+    assert counts[0.1] == pytest.approx(0.1, abs=0.04) and counts[0.9] == pytest.approx(0.9, abs=0.04)
+    uniform = T.PairSampler([*images, *copies], devices * 2, Ks, patch=16, batch=8, seed=0)
+    assert uniform.weights is None
+    with pytest.raises(ValueError, match="weights"):
+        T.PairSampler(images, devices, Ks, patch=16, weights=[1.0])
+
+
+def test_sampler_does_not_modify_inputs():
+    images, devices, Ks = _camera_set(n_cams=2, n_img=2)
+    before = [im.copy() for im in images], {k: v.copy() for k, v in Ks.items()}
+    s = T.PairSampler(images, devices, Ks, patch=16, batch=8, seed=0)
+    s.batch_at(0, 0)
+    assert all(np.array_equal(a, b) for a, b in zip(images, before[0], strict=True))
+    assert all(np.array_equal(Ks[k], before[1][k]) for k in Ks)
 
 
 def test_sampler_errors():
@@ -163,35 +254,159 @@ def test_sampler_errors():
         T.PairSampler(images, devices, Ks, patch=64, crop=32)
 
 
-def test_lr_schedule_reading():
-    assert T.lr_step_for(100) == 30
-    assert T.lr_step_for(10) == 3
+# ------------------------------------------------------------------------------------------------ schedule
 
 
-def _fit(tmp_path, name, epochs=4, steps=6, val=True, patch=24, batch=8, **kw):
-    images, devices, Ks = _camera_set(seed=1)
-    s = T.PairSampler(images, devices, Ks, patch=patch, batch=batch, seed=0, crop=None)
-    v = T.ValidationSet(images, devices, Ks, crop=48) if val else None
+def test_budget_and_schedule_arithmetic():
+    assert T.steps_for(16_000, 64) == 250 and T.steps_for(65, 64) == 2
+    assert T.lr_milestones(50_000) == [15_000, 30_000, 45_000]  # the paper: epochs 30, 60, 90 of 100 x 500 steps
+    assert T.lr_milestones(10) == [3, 6, 9]
+    assert T.lr_step_for(100) == 30 and T.lr_step_for(10) == 3
+    assert T._eval_points(250, 10) == [25, 50, 75, 100, 125, 150, 175, 200, 225, 250]
+    assert T._eval_points(3, 10) == [1, 2, 3]
+    with pytest.raises(ValueError, match="fractions"):
+        T.lr_milestones(10, (0.0, 0.5))
+    with pytest.raises(ValueError, match="pairs"):
+        T.steps_for(0, 64)
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+
+class _HighPass(torch.nn.Module):
+    """A fixed 'network': the green channel minus its 5x5 local mean (receptive radius 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, 5, padding=2, bias=False)
+        w = -torch.ones(1, 3, 5, 5) / 25
+        w[:, [0, 2]] = 0
+        w[0, 1, 2, 2] += 1
+        with torch.no_grad():
+            self.conv.weight.copy_(w)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+@pytest.fixture()
+def _identity_export(monkeypatch):
+    monkeypatch.setattr(T, "export_inference_model", lambda m: m)
+
+
+def test_validation_auc_detects_the_fingerprint(_identity_export):
+    images, devices, Ks = _camera_set(seed=2)
+    v = T.ValidationSet(images, devices, Ks, crop=64)
+    s = v.scores(_HighPass())
+    assert s.shape == (len(images), 3)
+    assert (s.argmax(1) == np.array(v.true_index)).all()
+    m = v.evaluate(_HighPass())
+    assert m["val_auc"] == 1.0 and m["val_acc"] == 1.0 and m["val_ncc_true"] > 0.1
+    assert v.auc(_HighPass()) == 1.0
+
+    class Noise(torch.nn.Module):  # a residual without any PRNU: the AUC must fall to chance
+        def forward(self, x):
+            g = torch.Generator().manual_seed(0)
+            return torch.randn(x.shape[0], 1, *x.shape[2:], generator=g)
+
+    assert v.evaluate(Noise())["val_auc"] < 0.8
+
+
+def test_validation_runs_on_crop_plus_halo_not_on_the_padded_crop():
     torch.manual_seed(0)
+    net = CSICNN()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    images, devices, Ks = _camera_set(n_cams=2, n_img=2)
+    crop = 48
+    y0, x0 = (96 - crop) // 2, (128 - crop) // 2
+    with torch.no_grad():
+        full = net(torch.from_numpy(images[0]).permute(2, 0, 1)[None].float() / 255)[0, 0].numpy()
+    want = postprocess(full[y0:y0 + crop, x0:x0 + crop])
+    got = T.ValidationSet(images, devices, Ks, crop=crop).residuals(net)[0]
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-4
+    padded = T.ValidationSet(images, devices, Ks, crop=crop, halo=0).residuals(net)[0]
+    assert np.abs(padded - want).max() / np.abs(want).max() > 1e-3  # zero padding at the crop border differs
+
+
+def test_validation_residual_matches_the_evaluation_extractor(tmp_path):
+    from csi.evaluate import get_extractor
+
+    torch.manual_seed(1)
+    net = CSICNN().eval()
+    ck = T.save_checkpoint(tmp_path / "m.pt", net, {"kind": "csi-cnn", "model": net.config()})
+    images, devices, Ks = _camera_set(n_cams=2, n_img=1)
+    want = get_extractor("csi-cnn", ck, device="cpu")(images[0])  # the whole image: no crop border involved
+    got = T.ValidationSet(images, devices, Ks, crop=512).residuals(net)[0]
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-4
+
+
+def test_validation_on_platform_copies_per_platform(_identity_export):
+    images, devices, Ks = _camera_set(n_cams=3, n_img=2, seed=4, strength=0.4)
+    copies = [_resized(im, (72, 96)) for im in images]
+    frame = pd.DataFrame({"path": [*images, *copies], "device": devices * 2,
+                          "platform": ["original"] * len(images) + ["Face Book"] * len(copies)})
+    v = T.ValidationSet(frame["path"].tolist(), frame["device"].tolist(), Ks, crop=64,
+                        platforms=frame["platform"].tolist())
+    assert v._references(len(images))[0].shape == (64, 64)  # the copy's fingerprint: resampled, then cropped
+    s = v.scores(_HighPass())
+    m = v.metrics_from_scores(s)
+    assert set(m) == {f"val_{k}{p}" for k in ("auc", "ncc_true", "acc") for p in ("", "_original", "_face_book")}
+    true = np.array(v.true_index)
+    for name, rows in (("_original", slice(0, len(images))), ("_face_book", slice(len(images), None))):
+        lab = np.zeros_like(s[rows], bool)
+        lab[np.arange(lab.shape[0]), true[rows]] = True
+        assert m[f"val_auc{name}"] == pytest.approx(auc_mann_whitney(s[rows].ravel(), lab.ravel()))
+        assert m[f"val_ncc_true{name}"] == pytest.approx(s[rows][np.arange(lab.shape[0]), true[rows]].mean())
+    # the NCC is with the fingerprint window the evaluation uses for a copy
+    from csi.evaluate import fingerprint_window
+
+    r = v.residuals(_HighPass())[len(images)]
+    K = fingerprint_window(Ks[devices[0]], (72, 96), (4, 68, 16, 80))
+    assert s[len(images), true[len(images)]] == pytest.approx(ncc(r, K))
+
+
+# ------------------------------------------------------------------------------------------------ fit
+
+
+def _data(seed=1, **kw):
+    return _camera_set(seed=seed, **kw)
+
+
+def _fit(tmp_path, name, pairs=48, evals=4, val=True, patch=24, batch=8, seed=0, init=0, threads=1, **kw):
+    """Train a fresh CSI-CNN (one thread: two OpenMP threads on tiny tensors crawl on a shared machine)."""
+    images, devices, Ks = _data()
+    s = T.PairSampler(images, devices, Ks, patch=patch, batch=batch, seed=seed, crop=None)
+    v = T.ValidationSet(images, devices, Ks, crop=48) if val else None
+    torch.manual_seed(init)
     model = CSICNN()
-    hist = T.fit(model, s, "cosine", "smoke", epochs=epochs, steps_per_epoch=steps, val=v, device="cpu", seed=0,
-                 log_csv=tmp_path / f"{name}.csv", checkpoint=tmp_path / f"{name}.pt", progress=False, **kw)
+    hist = T.fit(model, s, kw.pop("loss", "cosine"), "smoke", pairs=pairs, evals=evals, val=v, device="cpu",
+                 seed=0, log_csv=tmp_path / f"{name}.csv", checkpoint=tmp_path / f"{name}.pt", progress=False,
+                 threads=threads, **kw)
     return model, hist, s, v
 
 
-def test_fit_smoke_loss_decreases_and_auc_rises(tmp_path):
-    model, hist, _, _ = _fit(tmp_path, "a", epochs=4, steps=6)
-    assert list(hist.columns) == ["epoch", "train_loss", "val_auc", "lr", "seconds", "pairs_per_s"]
-    assert hist["epoch"].tolist() == [0, 1, 2, 3, 4]
+def test_fit_pair_budget_history_and_checkpoint(tmp_path):
+    model, hist, _, _ = _fit(tmp_path, "a", pairs=200, evals=5, batch=8)
+    assert hist["step"].tolist() == [0, 5, 10, 15, 20, 25] and hist["epoch"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert hist["pairs_seen"].tolist() == [0, 40, 80, 120, 160, 200]
+    for col in ("train_loss", "train_rho_pos", "train_rho_neg", "lr", "seconds", "pairs_per_s", "val_seconds",
+                "val_auc", "val_ncc_true", "val_acc"):
+        assert col in hist.columns, col
     assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[1]
     assert hist["val_auc"].iloc[-1] > hist["val_auc"].iloc[0]
-    # lr x 0.2 every round(0.3 * 4) = 1 epoch
-    assert np.allclose(hist["lr"].iloc[1:], [1e-3, 2e-4, 4e-5, 8e-6])
+    assert hist["train_rho_pos"].iloc[-1] > hist["train_rho_neg"].iloc[-1]
     csv = pd.read_csv(tmp_path / "a.csv")
     assert np.allclose(csv["train_loss"].iloc[1:], hist["train_loss"].iloc[1:])
     # checkpoint: state dict + plain config, loads with weights_only=True
     ck = torch.load(tmp_path / "a.pt", weights_only=True)
-    assert ck["config"]["kind"] == "csi-cnn" and ck["epoch"] == 4 and ck["complete"]
+    assert ck["config"]["kind"] == "csi-cnn" and ck["step"] == 25 and ck["complete"]
+    assert ck["config"]["train"]["pairs"] == 200 and ck["config"]["train"]["milestones"] == [8, 15, 22]
     m2 = T.load_model(tmp_path / "a.pt")
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
@@ -199,66 +414,128 @@ def test_fit_smoke_loss_decreases_and_auc_rises(tmp_path):
     assert T.load_history(tmp_path / "a.pt")["val_auc"].tolist() == pytest.approx(hist["val_auc"].tolist())
 
 
+def test_lr_schedule_scales_with_run_length(tmp_path):
+    for steps in (10, 20):
+        _, hist, _, _ = _fit(tmp_path, f"lr{steps}", pairs=4 * steps, evals=steps, val=False, patch=16, batch=4)
+        lr = hist["lr"].iloc[1:].to_numpy()  # the rate of update t (0-based) is in row t + 1
+        expect = [1e-3 * 0.2 ** sum(t >= m for m in (0.3 * steps, 0.6 * steps, 0.9 * steps)) for t in range(steps)]
+        assert np.allclose(lr, expect), steps
+
+
+def test_fit_epoch_interface_still_works(tmp_path):
+    images, devices, Ks = _data()
+    s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0)
+    hist = T.fit(CSICNN(), s, "cosine", "smoke", epochs=3, steps_per_epoch=2, device="cpu", progress=False,
+                 threads=1)
+    assert hist["epoch"].tolist() == [0, 1, 2, 3] and hist["step"].tolist() == [0, 2, 4, 6]
+    hist = T.fit(CSICNN(), s, "cosine", "smoke", epochs=4, steps_per_epoch=1, lr_step=1, evals=4, device="cpu",
+                 progress=False, threads=1)
+    assert np.allclose(hist["lr"].iloc[1:], [1e-3, 2e-4, 4e-5, 8e-6])
+
+
+def test_fit_accepts_a_duck_typed_validation():
+    """csi.experiments passes an object with only ``auc(model, device)`` (one call per history row)."""
+    calls = []
+
+    class AUCOnly:
+        def auc(self, model, device="cpu"):
+            calls.append(device)
+            return 0.5
+
+    images, devices, Ks = _data()
+    s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0)
+    hist = T.fit(CSICNN(), s, "cosine", "smoke", epochs=2, steps_per_epoch=2, val=AUCOnly(), device="cpu",
+                 progress=False, threads=1)
+    assert len(calls) == len(hist) == 3 and hist["val_auc"].tolist() == [0.5, 0.5, 0.5]
+
+
+def _weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_gives_identical_weights(tmp_path):
+    a, _, _, _ = _fit(tmp_path, "d1", pairs=32, evals=2, val=False, patch=16, batch=8)
+    b, _, _, _ = _fit(tmp_path, "d2", pairs=32, evals=2, val=False, patch=16, batch=8, prefetch=0)
+    c, _, _, _ = _fit(tmp_path, "d3", pairs=32, evals=2, val=False, patch=16, batch=8, seed=1)
+    wa, wb, wc = _weights(a), _weights(b), _weights(c)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)  # another sampler seed: other batches
+
+
 def test_fit_resume_equals_uninterrupted(tmp_path):
-    ref, hist_ref, _, _ = _fit(tmp_path, "ref", epochs=3, steps=2, val=False, patch=16, batch=4)
-    images, devices, Ks = _camera_set(seed=1)
+    ref, hist_ref, _, _ = _fit(tmp_path, "ref", pairs=24, evals=3, val=False, patch=16, batch=4)
+    images, devices, Ks = _data()
     s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0, crop=None)
-    real = s.batch_at
+    real = s.arrays_at
 
     def crash(epoch, step):
-        if epoch == 2:
+        if step == 3:
             raise KeyboardInterrupt
         return real(epoch, step)
 
-    s.batch_at = crash
+    s.arrays_at = crash
     torch.manual_seed(0)
     with pytest.raises(KeyboardInterrupt):
-        T.fit(CSICNN(), s, "cosine", "smoke", epochs=3, steps_per_epoch=2, device="cpu", seed=0,
-              checkpoint=tmp_path / "r.pt", progress=False)
-    assert T.load_checkpoint(tmp_path / "r.pt")["epoch"] == 1
-    s.batch_at = real
+        T.fit(CSICNN(), s, "cosine", "smoke", pairs=24, evals=3, device="cpu", seed=0,
+              checkpoint=tmp_path / "r.pt", progress=False, threads=1)
+    assert T.load_checkpoint(tmp_path / "r.pt")["step"] == 2
+    s.arrays_at = real
     torch.manual_seed(123)  # a different init: must be overwritten by the checkpoint
     resumed = CSICNN()
-    hist = T.fit(resumed, s, "cosine", "smoke", epochs=3, steps_per_epoch=2, device="cpu", seed=0,
-                 checkpoint=tmp_path / "r.pt", progress=False)
-    assert hist["epoch"].tolist() == [0, 1, 2, 3]
+    hist = T.fit(resumed, s, "cosine", "smoke", pairs=24, evals=3, device="cpu", seed=0,
+                 checkpoint=tmp_path / "r.pt", progress=False, threads=1)
+    assert hist["step"].tolist() == [0, 2, 4, 6]
     for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values(), strict=True):
-        assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+        assert torch.equal(a, b), k
 
 
-def test_fit_mse_runs_and_rejects_bad_input(tmp_path):
+def test_fit_restores_threads_and_accepts_every_loss(tmp_path):
+    torch.set_num_threads(1)
+    for loss in T.LOSSES:
+        _, hist, _, _ = _fit(tmp_path, loss, pairs=16, evals=1, val=False, patch=16, batch=8, threads=2, loss=loss)
+        assert np.isfinite(hist["train_loss"].iloc[-1])
+        assert torch.get_num_threads() == 1
+    ck = T.load_checkpoint(tmp_path / "mse-std.pt")
+    _, _, Ks = _data()
+    from csi.losses import fingerprint_scale
+
+    assert ck["config"]["train"]["target_std"] == pytest.approx(fingerprint_scale(Ks))
+
+
+def test_fit_compile_failure_falls_back_to_eager(tmp_path, monkeypatch):
+    ref, _, _, _ = _fit(tmp_path, "eager", pairs=16, evals=1, val=False, patch=16, batch=8)
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda m, **k: Broken())
+    got, hist, _, _ = _fit(tmp_path, "fallback", pairs=16, evals=1, val=False, patch=16, batch=8, compile=True)
+    wa, wb = _weights(ref), _weights(got)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_fit_rejects_bad_input(tmp_path):
     images, devices, Ks = _camera_set(n_cams=2, n_img=2)
     s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0)
-    hist = T.fit(CSICNN(), s, "mse", "smoke", epochs=1, steps_per_epoch=2, device="cpu", progress=False)
-    assert np.isfinite(hist["train_loss"].iloc[-1])
     with pytest.raises(ValueError, match="loss"):
         T.fit(CSICNN(), s, "l1", "smoke", progress=False)
     with pytest.raises(ValueError, match="scale"):
         T.fit(CSICNN(), s, "cosine", "huge", progress=False)
     with pytest.raises(TypeError, match="CSICNN"):
         T.fit(DnCNN(depth=3, width=4), s, progress=False)
+    with pytest.raises(ValueError, match="lr_step"):
+        T.fit(CSICNN(), s, pairs=8, lr_step=2, progress=False)
 
 
-def test_validation_auc_detects_the_fingerprint():
-    images, devices, Ks = _camera_set(seed=2)
-    v = T.ValidationSet(images, devices, Ks, crop=64)
-
-    class Green(torch.nn.Module):  # a "network" returning the green channel minus a local mean
-        def forward(self, x):
-            g = x[:, 1:2]
-            return g - torch.nn.functional.avg_pool2d(g, 5, 1, 2, count_include_pad=False)
-
-    import csi.train
-
-    orig = csi.train.export_inference_model
-    csi.train.export_inference_model = lambda m: m
-    try:
-        s = v.scores(Green())
-        assert s.shape == (len(images), 3)
-        assert (s.argmax(1) == np.array(v.true_index)).all()
-        assert v.auc(Green()) == 1.0
-    finally:
-        csi.train.export_inference_model = orig
+def test_training_runtime_restores_settings():
+    torch.set_num_threads(1)
+    with T.training_runtime(threads=2) as n:
+        assert n == 2 and torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1
+    with pytest.raises(ValueError, match="threads"):
+        with T.training_runtime(threads=0):
+            pass
 
 
 def test_fit_denoiser_learns(tmp_path):
@@ -274,26 +551,98 @@ def test_fit_denoiser_learns(tmp_path):
     assert isinstance(T.load_model(tmp_path / "d.pt"), DnCNN)
 
 
-def test_get_or_train_caches(tmp_path, monkeypatch):
+# ------------------------------------------------------------------------------------------------ get_or_train
+
+
+@pytest.fixture()
+def _toy(tmp_path):
     images, devices, Ks = _camera_set(n_cams=2, n_img=3)
     paths = []
     for k, img in enumerate(images):
         p = tmp_path / f"img{k}.png"
         Image.fromarray(img).save(p)
         paths.append(str(p))
-    df = pd.DataFrame({"path": paths, "device": devices})
-    cfg = {"epochs": 1, "steps_per_epoch": 2, "batch": 4, "patch": 16, "crop": 64, "val_crop": 32}
-    p1 = T.get_or_train("csi-cnn", "toy", scale="smoke", train=df, val=df, fingerprints=Ks, config=cfg,
-                        cache_dir=tmp_path / "models", device="cpu", progress=False)
-    assert p1.exists() and p1.with_suffix(".csv").exists()
-    monkeypatch.setattr(T, "fit", lambda *a, **k: pytest.fail("should not retrain"))
-    p2 = T.get_or_train("csi-cnn", "toy", scale="smoke", train=df, val=df, fingerprints=Ks, config=cfg,
-                        cache_dir=tmp_path / "models", device="cpu", progress=False)
-    assert p2 == p1
-    p3 = T.get_or_train("csi-cnn", "toy", scale="smoke", config=cfg, seed=0, cache_dir=tmp_path / "models",
-                        device="cpu", progress=False, train=df, val=df, fingerprints=Ks)
-    assert p3 == p1
+    df = pd.DataFrame({"path": paths, "device": devices, "platform": "original"})
+    cfg = {"pairs": 16, "evals": 2, "batch": 4, "patch": 16, "crop": 64, "val_crop": 32, "threads": 1}
+    return df, Ks, cfg
+
+
+def _got(tmp_path, df, Ks, cfg, **kw):
+    args = {"scale": "smoke", "train": df, "val": df, "fingerprints": Ks, "config": cfg,
+            "cache_dir": tmp_path / "models", "device": "cpu", "progress": False, **kw}
+    return T.get_or_train("csi-cnn", "toy", **args)
+
+
+def test_get_or_train_caches_and_retrains_on_change(tmp_path, monkeypatch, _toy):
+    df, Ks, cfg = _toy
+    p1 = _got(tmp_path, df, Ks, cfg)
+    assert p1.exists() and p1.with_suffix(".csv").exists() and "-p16-" in p1.name
+    assert T.load_checkpoint(p1)["complete"]
+    calls = []
+    real_fit = T.fit
+    monkeypatch.setattr(T, "fit", lambda *a, **k: calls.append(k) or real_fit(*a, **k))
+    assert _got(tmp_path, df, Ks, cfg) == p1 and not calls  # unchanged rerun: cache hit
+    assert _got(tmp_path, df, Ks, {**cfg, "threads": 2, "prefetch": 0}) == p1 and not calls  # run-time options
+    changed = [
+        _got(tmp_path, df, Ks, {**cfg, "phi": 0.0}),  # a parameter
+        _got(tmp_path, df, Ks, cfg, pairs=20),  # the budget
+        _got(tmp_path, df, Ks, cfg, loss="mse-std"),  # the loss
+        _got(tmp_path, df, {k: v * 1.5 for k, v in Ks.items()}, cfg),  # fingerprint contents
+        _got(tmp_path, df.iloc[::-1].reset_index(drop=True), Ks, cfg),  # the file list (its order too)
+        _got(tmp_path, df, Ks, cfg, seed=1),
+    ]
+    assert len(calls) == len(changed) and len({p1, *changed}) == len(changed) + 1
+    assert calls[1]["pairs"] == 20 and calls[2]["loss"] == "mse-std"
+
+
+def test_get_or_train_retrains_when_the_code_changes(tmp_path, monkeypatch, _toy):
+    df, Ks, cfg = _toy
+    p1 = _got(tmp_path, df, Ks, cfg)
+    real = T._training_code
+    monkeypatch.setattr(T, "_training_code", lambda: (*real(), "an edited loss"))
+    p2 = _got(tmp_path, df, Ks, cfg)
+    assert p2 != p1 and p2.exists()
+    # the key really digests csi.losses: another module object in its place changes it
+    import csi.losses
+    import csi.metrics
+
+    key = T.training_key("csi-cnn", "toy", scale="smoke", train=df, fingerprints=Ks, config=cfg)[0]
+    monkeypatch.setattr(T, "_training_code", lambda: tuple(csi.metrics if m is csi.losses else m for m in real()))
+    assert T.training_key("csi-cnn", "toy", scale="smoke", train=df, fingerprints=Ks, config=cfg)[0] != key
+
+
+def test_get_or_train_regimes_and_errors(tmp_path, _toy):
+    df, Ks, cfg = _toy
+    copies = []
+    for k, p in enumerate(df["path"]):
+        q = tmp_path / f"copy{k}.png"
+        Image.fromarray(_resized(np.asarray(Image.open(p)), (48, 64))).save(q)
+        copies.append(str(q))
+    mixed = pd.concat([df, df.assign(path=copies, platform="facebook")], ignore_index=True)
+    p_mix = _got(tmp_path, mixed, Ks, {**cfg, "copy_probability": 0.5})
+    hist = T.load_history(p_mix)
+    assert {"val_auc_original", "val_auc_facebook", "val_ncc_true_facebook"} <= set(hist.columns)
+    assert T.load_checkpoint(p_mix)["config"]["train"]["weighted"]
+    with pytest.raises(ValueError, match="copy_probability"):
+        _got(tmp_path, df.drop(columns="platform"), Ks, {**cfg, "copy_probability": 0.5})
     with pytest.raises(ValueError, match="pass train"):
         T.get_or_train("csi-cnn", "toy", scale="smoke", seed=1, cache_dir=tmp_path / "models")
     with pytest.raises(ValueError, match="unknown config keys"):
         T.get_or_train("csi-cnn", "toy", config={"epochz": 1}, cache_dir=tmp_path / "models")
+    # the older epoch keys still work and become a pair budget
+    p_old = _got(tmp_path, df, Ks, {"epochs": 2, "steps_per_epoch": 2, "batch": 4, "patch": 16, "crop": 64,
+                                    "val_crop": 32, "threads": 1})
+    assert T.load_history(p_old)["epoch"].tolist() == [0, 1, 2] and "-p16-" in p_old.name
+
+
+def test_validation_scores_equal_ncc_also_with_a_smaller_sensor(_identity_export):
+    images, devices, Ks = _camera_set(n_cams=2, n_img=2, seed=3)
+    Ks = {**Ks, "tiny": Ks["cam1"][:40, :40].copy()}  # a camera whose sensor is smaller than the crop
+    from csi.evaluate import _common_centre
+
+    for crop, ks in ((32, Ks), (64, Ks), (64, {k: v for k, v in Ks.items() if k != "tiny"})):
+        v = T.ValidationSet(images, devices, ks, crop=crop)
+        s = v.scores(_HighPass())
+        res = v.residuals(_HighPass())
+        want = [[ncc(*_common_centre(r, K)) for K in v._references(i)] for i, r in enumerate(res)]
+        assert np.allclose(s, want, atol=1e-12)

@@ -1,0 +1,69 @@
+"""csi.cache and csi.progress: keys change with parameters and code, bars stay quiet when asked."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from csi import cache, prnu
+from csi.progress import bar
+
+
+def test_key_changes_with_parameters_and_code_only():
+    k = cache.key("s", {"a": 1, "b": [1, 2]}, code=[prnu])
+    assert k == cache.key("s", {"b": [1, 2], "a": 1}, code=[prnu])
+    assert k != cache.key("s", {"a": 2, "b": [1, 2]}, code=[prnu])
+    assert k != cache.key("s", {"a": 1, "b": [1, 2]}, code=[np])
+    assert k != cache.key("t", {"a": 1, "b": [1, 2]}, code=[prnu])
+
+
+def test_code_digest_sees_bodies_defaults_closures_and_partials():
+    def f(x, s=1):
+        return x + s
+
+    def g(x, s=2):
+        return x + s
+
+    assert cache.code_digest(f) != cache.code_digest(g)
+    sigma = 3.0
+    h1 = (lambda: lambda x: x * sigma)()
+    sigma = 4.0
+    h2 = (lambda: lambda x: x * sigma)()
+    assert cache.code_digest(h1) != cache.code_digest(h2)  # a captured number changed
+    assert cache.code_digest(functools.partial(f, s=1)) != cache.code_digest(functools.partial(f, s=5))
+
+    class WithKey:
+        cache_key = "v1"
+
+        def __call__(self, x):
+            return x
+
+    assert cache.code_digest(WithKey()) == cache.code_digest(WithKey())
+
+
+def test_array_and_files_digest(tmp_path):
+    a = np.arange(6, dtype=np.float32)
+    assert cache.array_digest(a) != cache.array_digest(a.reshape(2, 3))
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"1")
+    d1 = cache.files_digest([p])
+    p.write_bytes(b"22")
+    assert cache.files_digest([p]) != d1
+
+
+def test_atomic_writes_leave_no_temporary_files(tmp_path):
+    cache.atomic_save_npy(tmp_path / "a.npy", np.ones(3))
+    cache.atomic_write_text(tmp_path / "b.txt", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.txt"]
+
+
+def test_nested_bars_are_silent_and_count(capsys, monkeypatch):
+    monkeypatch.setenv("CSI_PROGRESS", "terminal")
+    total = 0
+    for i in bar(range(3), desc="outer"):
+        for j in bar(range(2), desc="inner"):
+            total += i * j
+    assert total == 3
+    out = capsys.readouterr()
+    assert "inner" not in out.err + out.out  # only the outer stage reports

@@ -1,0 +1,249 @@
+"""The workshop notebook (``notebooks/workshop.ipynb``): four exercises, each with one collapsed solution, and a
+smoke-scale papermill run whose tables are checked for substance.
+
+The structure tests are fast. The runs (marked ``notebooks`` and ``slow``) share one module-scoped data root: the
+full notebook with its solutions first, then the notebook without its solution cells (what a class that never
+opens a solution runs), which must work too. Checks on the numbers use structure, ranges and intervals, not the
+order of two noisy values: at smoke scale every accuracy rests on 10 test pictures.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+NOTEBOOK = NB_DIR / "workshop.ipynb"
+#: A full run with solutions at smoke scale must fit in this many seconds on a 2-core machine.
+WORKSHOP_BUDGET_S = 600
+EXERCISES = (1, 2, 3, 4)
+#: The solution of exercise 4 trains this many steps of this many pairs at smoke scale.
+SMOKE_STEPS, SMOKE_BATCH = 300, 8
+
+
+def _cells(nb: dict | None = None) -> list[dict]:
+    nb = nb if nb is not None else json.loads(NOTEBOOK.read_text())
+    return nb["cells"]
+
+
+def _src(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def _sections(cells: list[dict]) -> dict[int, list[dict]]:
+    """Exercise number -> its cells: from its "## Exercise k" heading to the next "## " heading."""
+    out: dict[int, list[dict]] = {}
+    current = None
+    for cell in cells:
+        if cell["cell_type"] == "markdown" and _src(cell).startswith("## "):
+            m = re.match(r"## Exercise (\d+)\b", _src(cell))
+            current = int(m.group(1)) if m else None
+            if current is not None:
+                out[current] = []
+        if current is not None:
+            out[current].append(cell)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------
+# structure (fast)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_the_workshop_has_four_exercises_in_order():
+    assert tuple(_sections(_cells())) == EXERCISES
+
+
+@pytest.mark.parametrize("k", EXERCISES)
+def test_each_exercise_has_one_collapsed_solution(k):
+    cells = _sections(_cells())[k]
+    task = _src(cells[0])
+    assert any(tok in task for tok in ("Eq.", "Table", "Fig.")), f"exercise {k} names no equation, table or figure"
+    assert "**Task.**" in task, f"exercise {k} states no task"
+    solutions = [i for i, c in enumerate(cells) if "solution" in _tags(c)]
+    assert len(solutions) == 1, f"exercise {k} has {len(solutions)} solution cells"
+    i = solutions[0]
+    sol = cells[i]
+    assert sol["cell_type"] == "code"
+    assert {"solution", "hide-input"} <= set(_tags(sol))
+    assert sol["metadata"].get("jupyter", {}).get("source_hidden") is True, "the solution must be collapsed"
+    student = cells[i - 1]
+    assert student["cell_type"] == "code" and "solution" not in _tags(student), "a cell for the student comes first"
+    assert "TODO" in _src(student), "the student's cell says what to complete"
+    after = cells[i + 1]
+    assert after["cell_type"] == "markdown" and _src(after).startswith("### What you should see")
+
+
+def test_no_solution_outside_an_exercise():
+    inside = sum(1 for cells in _sections(_cells()).values() for c in cells if "solution" in _tags(c))
+    assert inside == sum(1 for c in _cells() if "solution" in _tags(c)) == len(EXERCISES)
+
+
+def test_parameters_setup_and_where_to_go_next():
+    cells = _cells()
+    params = [i for i, c in enumerate(cells) if "parameters" in _tags(c)]
+    assert len(params) == 1
+    values = {}
+    for node in ast.parse(_src(cells[params[0]])).body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, "parameters cell: plain assignments only"
+        values[node.targets[0].id] = ast.literal_eval(node.value)
+    assert {"scale": "smoke", "seed": 0, "out_dir": "../figures", "data_root": "../data",
+            "device": "auto"}.items() <= values.items()
+    setup = _src(cells[params[0] + 1])
+    assert re.search(r"experiments\.setup\(scale=scale, device=device, seed=seed, out_dir=out_dir,\s+"
+                     r"data_root=data_root,\s+notebook=\"workshop\"\)", setup)
+    assert "paper.use_style()" in setup
+    last = _src(cells[-1])
+    assert last.startswith("## Where to go next")
+    for nb in ("06", "07", "09"):
+        assert f"Notebook {nb}" in last
+
+
+# ------------------------------------------------------------------------------------------------------------
+# smoke-scale runs
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _execute(src: Path, dest: Path, out_dir: Path, data_root: Path) -> tuple[float, dict]:
+    import papermill
+
+    t0 = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CSI_PROGRESS", "terminal")  # as in the smoke runs: a line per stage, not live bars
+        try:
+            papermill.execute_notebook(
+                str(src), str(dest), kernel_name="python3", cwd=str(NB_DIR), progress_bar=False,
+                parameters={"scale": "smoke", "out_dir": str(out_dir), "data_root": str(data_root)},
+            )
+        except Exception as exc:  # papermill's error names the cell and the traceback
+            pytest.fail(f"papermill failed for {src.name} after {time.perf_counter() - t0:.0f} s:\n{exc}")
+    return time.perf_counter() - t0, json.loads(dest.read_text())
+
+
+@pytest.fixture(scope="module")
+def workshop_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("workshop")
+    seconds, executed = _execute(NOTEBOOK, base / "executed.ipynb", base / "figures", base / "data")
+    return {"seconds": seconds, "executed": executed, "out": base / "figures" / "workshop", "base": base}
+
+
+def _png_ok(path: Path) -> None:
+    from PIL import Image
+
+    assert path.is_file(), f"missing figure {path.name}"
+    assert path.with_suffix(".pdf").is_file(), f"{path.name} has no PDF copy"
+    assert path.stat().st_size > 5_000, f"{path.name} is suspiciously small"
+    img = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+    assert img.std() > 5, f"{path.name} looks blank"
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_workshop_runs_with_solutions_within_budget(workshop_run):
+    print(f"workshop at smoke scale, with solutions: {workshop_run['seconds']:.0f} s")
+    assert workshop_run["seconds"] <= WORKSHOP_BUDGET_S
+    cells = _cells(workshop_run["executed"])
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            assert not [o for o in cell.get("outputs", []) if o["output_type"] == "error"]
+    for k, section in _sections(cells).items():
+        sol = next(c for c in section if "solution" in _tags(c))
+        kinds = {key for o in sol["outputs"] for key in o.get("data", {})}
+        assert {"image/png", "text/html"} <= kinds, f"solution {k} shows no figure or no table"
+    for name in ("ex1_fingerprint_quality", "ex2_jpeg_quality", "ex3_my_denoiser", "ex4_csicnn_vs_wavelet"):
+        _png_ok(workshop_run["out"] / f"{name}.png")
+        assert (workshop_run["out"] / f"{name}.md").read_text().startswith("|")
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_solution_1_fingerprint_quality_grows_with_n(workshop_run):
+    t = pd.read_csv(workshop_run["out"] / "ex1_fingerprint_quality.csv")
+    assert list(t.columns) == ["N", "rho_own", "rho_other"]
+    assert t["N"].tolist() == [2 ** k for k in range(len(t))] and len(t) >= 3
+    assert t[["rho_own", "rho_other"]].abs().le(1).all().all()
+    # rises on average (the least-squares slope against log N), and ends well above where it started
+    assert np.polyfit(np.log2(t["N"]), t["rho_own"], 1)[0] > 0
+    assert t["rho_own"].iloc[-1] > t["rho_own"].iloc[0]
+    # another phone's true K is what a wrong match looks like: near 0, far below the own phone's
+    assert t["rho_other"].abs().max() < 0.1
+    assert t["rho_own"].iloc[-1] > 2 * t["rho_other"].abs().max()
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_solution_2_accuracy_against_jpeg_quality(workshop_run):
+    t = pd.read_csv(workshop_run["out"] / "ex2_jpeg_quality.csv")
+    assert set(t["served"]) == {"resized + JPEG", "JPEG only"}
+    for _, g in t.groupby("served"):
+        assert sorted(g["quality"]) == [10, 30, 60, 90]
+    assert t["n"].nunique() == 1 and t["n"].iloc[0] > 0
+    assert np.allclose(t["acc"], t["correct"] / t["n"])
+    assert (t["ci_low"] <= t["acc"] + 1e-12).all() and (t["acc"] <= t["ci_high"] + 1e-12).all()
+    assert t[["ci_low", "ci_high"]].stack().between(0, 1).all()
+    # JPEG alone: ACC at QF 10 is not above ACC at QF 90 by more than the interval allows
+    j = t[t["served"] == "JPEG only"].set_index("quality")
+    assert j.loc[10, "acc"] <= j.loc[90, "ci_high"] + 1e-12
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_solution_3_own_denoiser_beside_the_wavelet(workshop_run):
+    t = pd.read_csv(workshop_run["out"] / "ex3_my_denoiser.csv")
+    assert set(t["condition"]) == {"original", "facebook"}
+    assert set(t["method"]) == {"my_residual", "wavelet"} and len(t) == 4
+    assert t["n"].nunique() == 1 and t["n"].iloc[0] > 0
+    assert (t["ci_low"] <= t["acc"] + 1e-12).all() and (t["acc"] <= t["ci_high"] + 1e-12).all()
+    chance = 1 / 5  # the five phones of the `our` stand-in
+    orig = t[t["condition"] == "original"].set_index("method")
+    # on whole camera originals both denoisers attribute clearly better than chance (95 % interval above it)
+    assert (orig["ci_low"] > chance).all(), orig
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_solution_4_short_training_and_paired_comparison(workshop_run):
+    h = pd.read_csv(workshop_run["out"] / "ex4_history.csv")
+    assert h["pairs_seen"].iloc[0] == 0 and h["pairs_seen"].iloc[-1] == SMOKE_STEPS * SMOKE_BATCH
+    assert len(h) >= 3 and h["pairs_seen"].is_monotonic_increasing
+    assert np.isfinite(h["train_loss"].iloc[1:]).all()
+    assert h["val_auc"].between(0, 1).all()
+    c = pd.read_csv(workshop_run["out"] / "ex4_csicnn_vs_wavelet.csv")
+    assert set(zip(c["condition"], c["metric"], strict=True)) == {
+        (cond, m) for cond in ("original", "facebook") for m in ("acc", "auc")}
+    assert (c["n_images"] > 0).all()
+    for m in ("csi_cnn", "wavelet"):
+        assert c[m].between(0, 1).all()
+        assert (c[f"{m}_low"] <= c[m] + 1e-9).all() and (c[m] <= c[f"{m}_high"] + 1e-9).all()
+    assert np.allclose(c["diff"], c["csi_cnn"] - c["wavelet"])
+    assert (c["diff_low"] <= c["diff_high"]).all()
+    for r in c.itertuples():  # "beats" only when the whole interval of the difference lies above 0
+        assert r.verdict.startswith("CSI-CNN beats") == (r.diff_low > 0)
+        assert r.verdict.startswith("CSI-CNN loses") == (r.diff_high < 0)
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_the_exercises_run_as_given_without_their_solutions(workshop_run):
+    nb = json.loads(NOTEBOOK.read_text())
+    nb["cells"] = [c for c in nb["cells"] if "solution" not in _tags(c)]
+    base = workshop_run["base"]
+    src = base / "no_solutions.ipynb"
+    src.write_text(json.dumps(nb))
+    _, executed = _execute(src, base / "no_solutions_executed.ipynb", base / "figures-student", base / "data")
+    for k, section in _sections(_cells(executed)).items():
+        student = [c for c in section if c["cell_type"] == "code" and "TODO" in _src(c)]
+        assert student and all(c["outputs"] for c in student), f"exercise {k}: the student's cell shows nothing"
+    assert not list((base / "figures-student" / "workshop").glob("ex*.png")), "only solutions save figures"
