@@ -173,7 +173,7 @@ paper.save_table(conv, cfg.out, "fig6_convergence")
 conv
 
 # %%
-piv = conv.pivot_table(index="platform", columns="loss", values=["pairs_to_95", "std_second_half", "final_auc"])
+piv = conv.pivot(index="platform", columns="loss", values=["pairs_to_95", "std_second_half", "final_auc"])
 faster = int((piv["pairs_to_95"]["cosine"].fillna(np.inf) < piv["pairs_to_95"]["mse-std"].fillna(np.inf)).sum())
 stabler = int((piv["std_second_half"]["cosine"] < piv["std_second_half"]["mse-std"]).sum())
 higher = int((piv["final_auc"]["cosine"] > piv["final_auc"]["mse-std"]).sum())
