@@ -28,7 +28,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
 from csi import experiments, io, paper, pipeline, prnu, simulate
 
@@ -192,8 +192,8 @@ show(axes[1, 1], wechat, f"5. WeChat copy {wechat.shape[1]}×{wechat.shape[0]}\n
                          f"(QF {simulate.PLATFORMS['wechat']['quality']})")
 show(axes[1, 2], W_wechat, "6. noise residual W (Eq. 4)\nof the WeChat copy", symmetric=True)
 fig.suptitle(f"Simulator chain (Eq. 1–2), model {plan['devices'][dev]}, centre {h}×{w} px of the sensor")
-paper.save_figure(fig, cfg.out, "simulator_chain")
-fig
+paper.save_figure(fig, cfg.out, "simulator_chain", formats=("jpg",), dpi=110)  # photographs: one JPEG
+Image(filename=str(cfg.out / "simulator_chain.jpg"))
 
 # %% [markdown]
 # ## Sample images
@@ -212,8 +212,8 @@ for r, name in enumerate(cfg.datasets):
         show(ax, io.read_rgb(one["path"]), one["device"][:28])
     axes[r, 0].set_ylabel(name, fontsize=10)
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "samples", formats=("png",))
-fig
+paper.save_figure(fig, cfg.out, "samples", formats=("jpg",), dpi=110)  # photographs: one JPEG
+Image(filename=str(cfg.out / "samples.jpg"))
 
 # %% [markdown]
 # ## One picture on every platform
@@ -254,8 +254,8 @@ for c, (cond, path) in enumerate(copies.items()):
     show(axes[1, c], img[y0:y0 + k, x0:x0 + k], f"QF≈{v.jpeg_quality}, {v.bytes / 1024:.1f} KiB")
 fig.suptitle(f"One test picture of `{main}` ({one['device']}) as each platform serves it")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "platform_views", formats=("png",))
-fig
+paper.save_figure(fig, cfg.out, "platform_views", formats=("jpg",), dpi=110)  # photographs: one JPEG
+Image(filename=str(cfg.out / "platform_views.jpg"))
 
 # %% [markdown]
 # ### What the numbers say

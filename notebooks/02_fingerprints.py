@@ -25,7 +25,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
 from csi import experiments, io, paper, pipeline, prnu
 
@@ -129,8 +129,8 @@ if K_true is not None:
                                    f"{step['ncc(K_est, K_true)']:.3f}", symmetric=True)
 else:
     axes[1, 2].axis("off")
-paper.save_figure(fig, cfg.out, "prnu_steps", formats=("png",))
-fig
+paper.save_figure(fig, cfg.out, "prnu_steps", formats=("jpg",), dpi=110)  # photographs: one JPEG
+Image(filename=str(cfg.out / "prnu_steps.jpg"))
 
 # %% [markdown]
 # ## The fingerprints of every dataset

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
 from csi import experiments, losses, models, paper, pipeline, prnu, train
 
@@ -97,8 +97,8 @@ for ax in axes.flat:
 axes[0, 0].text(-0.2, 0.5, "I'", transform=axes[0, 0].transAxes, ha="right", fontsize=9)
 axes[1, 0].text(-0.2, 0.5, "K'", transform=axes[1, 0].transAxes, ha="right", fontsize=9)
 fig.suptitle("Fig. 2: training pairs (label, I', K')", fontsize=10)
-paper.save_figure(fig, cfg.out, "training_pairs", formats=("png",))
-fig
+paper.save_figure(fig, cfg.out, "training_pairs", formats=("jpg",), dpi=110)  # photographs: one JPEG
+Image(filename=str(cfg.out / "training_pairs.jpg"))
 
 # %% [markdown]
 # ## Eq. 6–8 on that batch, by hand

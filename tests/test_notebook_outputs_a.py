@@ -9,8 +9,8 @@ another notebook in the shared run does not fail these tests. Deselect with ``-m
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
+import nbcheck
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,44 +19,16 @@ from csi import experiments, models, paper, simulate
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
-#: Figures that are grids of pixels, saved as PNG only (``paper.save_figure(..., formats=("png",))``).
-PNG_ONLY = {"samples", "platform_views", "prnu_steps"}
+#: Figures of photographs, saved once as JPEG (``paper.save_figure(..., formats=("jpg",))``).
+JPG_ONLY = {"samples", "platform_views", "prnu_steps", "simulator_chain"}
 #: The datasets of the default run, Kaggle in both readings (notebook 00's rows).
 DATASETS = [r for d in experiments.RECIPES for r in (experiments.KAGGLE_READINGS if d == "kaggle" else (d,))]
 
 
-def _ok(run, name) -> Path:
-    seconds, err = run["results"][name]
-    if err is not None:
-        pytest.fail(f"papermill failed for {name} after {seconds:.1f} s:\n{err}")
-    folder = run["out"] / name
-    assert folder.is_dir(), f"{name} wrote no output folder"
-    return folder
 
 
-def _png_ok(path: Path) -> None:
-    from PIL import Image
-
-    assert path.is_file(), f"missing figure {path.name}"
-    assert path.stat().st_size > 5_000, f"{path.name} is suspiciously small"
-    if path.stem not in PNG_ONLY:
-        assert path.with_suffix(".pdf").is_file(), f"{path.name} has no PDF copy"
-    img = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
-    assert img.std() > 5, f"{path.name} looks blank"
-    # not one colour: at least 1 % of pixels differ from the most common value (line plots are mostly white)
-    _, counts = np.unique(img.astype(np.uint8), return_counts=True)
-    assert counts.max() < 0.99 * img.size, f"{path.name} is almost uniform"
 
 
-def _every_artefact_paired(folder: Path) -> None:
-    for png in folder.glob("*.png"):
-        _png_ok(png)
-    csvs = list(folder.glob("*.csv"))
-    assert csvs or list(folder.glob("*.png")), f"{folder.name} wrote nothing"
-    for csv in csvs:
-        md = csv.with_suffix(".md")
-        assert md.is_file(), f"{csv.name} has no Markdown copy"
-        assert md.read_text().startswith("|"), f"{md.name} is not a Markdown table"
 
 
 def _norm(name: str) -> str:
@@ -64,10 +36,10 @@ def _norm(name: str) -> str:
 
 
 def test_00_data(smoke_run):
-    f = _ok(smoke_run, "00_data")
-    _every_artefact_paired(f)
+    f = nbcheck.ok(smoke_run, "00_data")
+    nbcheck.artefacts_paired(f)
     for name in ("simulator_chain", "samples", "platform_views"):
-        _png_ok(f / f"{name}.png")
+        nbcheck.image_ok(f / f"{name}.{'jpg' if name in JPG_ONLY else 'png'}")
     d = pd.read_csv(f / "datasets.csv")
     assert list(d.dataset) == DATASETS
     assert (d.devices >= 2).all() and (d.cameras >= 2).all()
@@ -95,8 +67,8 @@ def test_00_data(smoke_run):
 
 
 def test_01_table1(smoke_run):
-    f = _ok(smoke_run, "01_table1_architecture")
-    _every_artefact_paired(f)
+    f = nbcheck.ok(smoke_run, "01_table1_architecture")
+    nbcheck.artefacts_paired(f)
     t = pd.read_csv(f / "table1.csv")
     assert len(t) == 30 and list(t.row) == list(range(1, 31))
     assert int(t.ours_parameters.sum()) == 47_628 == int(t.paper_parameters.sum())
@@ -108,12 +80,12 @@ def test_01_table1(smoke_run):
     assert int(sizes.loc["CSI-CNN", "parameters"]) == 47_628
     assert int(sizes.loc["DnCNN", "parameters"]) == models.count_parameters(models.DnCNN())
     assert (sizes.flops_per_pixel > 0).all()
-    _png_ok(f / "table1_parameters.png")
+    nbcheck.image_ok(f / "table1_parameters.png")
 
 
 def test_02_fingerprints(smoke_run):
-    f = _ok(smoke_run, "02_fingerprints")
-    _every_artefact_paired(f)
+    f = nbcheck.ok(smoke_run, "02_fingerprints")
+    nbcheck.artefacts_paired(f)
     fps = pd.read_csv(f / "fingerprints.csv")
     assert set(fps.dataset) == set(experiments.RECIPES)
     assert np.isfinite(fps.ncc_truth).all() and (fps["std"] > 0).all() and (fps.images >= 1).all()
@@ -129,12 +101,12 @@ def test_02_fingerprints(smoke_run):
     m = q[q.estimator == "csi.prnu"].groupby("n_images").ncc_truth.mean()
     assert m.iloc[-1] > m.iloc[0], m  # more images, a better estimate (averaged over the cameras)
     for name in ("fingerprints", "fingerprint_quality", "prnu_steps"):
-        _png_ok(f / f"{name}.png")
+        nbcheck.image_ok(f / f"{name}.{'jpg' if name in JPG_ONLY else 'png'}")
 
 
 def test_04_table2(smoke_run):
-    f = _ok(smoke_run, "04_table2_correlation")
-    _every_artefact_paired(f)
+    f = nbcheck.ok(smoke_run, "04_table2_correlation")
+    nbcheck.artefacts_paired(f)
     ours = pd.read_csv(f / "table2_ours.csv", index_col=0)
     assert ours.shape == (5, 7) and list(ours.columns[-2:]) == ["Wavelet", "n_images"]
     v = ours.drop(columns="n_images").to_numpy(float)
@@ -155,12 +127,12 @@ def test_04_table2(smoke_run):
     assert (s.n_images == ours.n_images.to_numpy()).all()
     assert s.rate_own_largest.between(0, 1).all()
     assert ((s.rate_ci_low <= s.rate_own_largest + 1e-12) & (s.rate_own_largest <= s.rate_ci_high + 1e-12)).all()
-    _png_ok(f / "table2_heatmaps.png")
+    nbcheck.image_ok(f / "table2_heatmaps.png")
 
 
 def test_05_fig3(smoke_run):
-    f = _ok(smoke_run, "05_fig3_heatmaps")
-    _every_artefact_paired(f)
+    f = nbcheck.ok(smoke_run, "05_fig3_heatmaps")
+    nbcheck.artefacts_paired(f)
     t = pd.read_csv(f / "fig3_ncc.csv")
     assert list(dict.fromkeys(t.platform)) == list(experiments.CONDITIONS)
     per = t.groupby("platform").size()
@@ -181,4 +153,4 @@ def test_05_fig3(smoke_run):
     assert len(d) == len(experiments.CONDITIONS) * 2
     assert set(d.verdict) <= {"higher", "lower", "not significant"}
     for name in ("fig3_heatmaps", "mean_true_camera_ncc"):
-        _png_ok(f / f"{name}.png")
+        nbcheck.image_ok(f / f"{name}.{'jpg' if name in JPG_ONLY else 'png'}")

@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+import nbcheck
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,38 +127,10 @@ def test_csi_holds_no_single_use_plot_helpers():
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _ok(run, name) -> Path:
-    seconds, err = run["results"][name]
-    if err is not None:
-        pytest.fail(f"papermill failed for {name} after {seconds:.1f} s:\n{err}")
-    folder = run["out"] / name
-    assert folder.is_dir(), f"{name} wrote no output folder"
-    return folder
 
 
-def _png_ok(path: Path, pdf: bool = True) -> None:
-    from PIL import Image
-
-    assert path.is_file(), f"missing figure {path.name}"
-    assert path.stat().st_size > 5_000, f"{path.name} is suspiciously small"
-    if pdf:
-        assert path.with_suffix(".pdf").is_file(), f"{path.name} has no PDF copy"
-    img = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
-    assert img.std() > 5, f"{path.name} looks blank"
-    vals, counts = np.unique(img.astype(np.uint8), return_counts=True)
-    assert counts.max() < 0.99 * img.size, f"{path.name} is almost uniform"
 
 
-def _every_artefact_paired(folder: Path) -> None:
-    for png in folder.glob("*.png"):
-        _png_ok(png, pdf=False)
-    csvs = list(folder.glob("*.csv"))
-    assert csvs or list(folder.glob("*.png")), f"{folder.name} wrote nothing"
-    for csv in csvs:
-        md = csv.with_suffix(".md")
-        assert md.is_file(), f"{csv.name} has no Markdown copy"
-        assert md.read_text().startswith("|"), f"{md.name} is not a Markdown table"
-        assert md.stat().st_size <= paper.MAX_MARKDOWN_BYTES + 5_000, f"{md.name} is too large to read"
 
 
 @pytest.mark.notebooks
@@ -183,8 +156,8 @@ def test_executed_notebooks_stay_readable(smoke_run):
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_06_table3(smoke_run):
-    f = _ok(smoke_run, "06_table3_accuracy")
-    _every_artefact_paired(f)
+    f = nbcheck.ok(smoke_run, "06_table3_accuracy")
+    nbcheck.artefacts_paired(f)
     t = pd.read_csv(f / "table3.csv")
     names = experiments.table_datasets(experiments.setup(scale="smoke", notebook="06_table3_accuracy"))
     assert len(t) == len(names) * len(experiments.CONDITIONS)
@@ -209,14 +182,14 @@ def test_06_table3(smoke_run):
     assert d.mcnemar_p.between(0, 1).all()
     split = pd.read_csv(f / "split_per_device.csv")
     assert {"fingerprint", "train", "val", "test", "tested"} <= set(split.columns)
-    _png_ok(f / "table3.png")
+    nbcheck.image_ok(f / "table3.png")
 
 
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_07_fig4_fig5(smoke_run):
-    f = _ok(smoke_run, "07_fig4_fig5_roc_auc")
-    _every_artefact_paired(f)
+    f = nbcheck.ok(smoke_run, "07_fig4_fig5_roc_auc")
+    nbcheck.artefacts_paired(f)
     auc = pd.read_csv(f / "fig4_auc.csv")
     assert auc.auc.between(0, 1).all() and (auc.ci_low <= auc.auc + 1e-12).all()
     assert (auc.n_pos == auc.n_images).all() and (auc.n_neg > 0).all()
@@ -229,5 +202,58 @@ def test_07_fig4_fig5(smoke_run):
         assert g.fpr.iloc[-1] == pytest.approx(1) and g.tpr.iloc[-1] == pytest.approx(1)
     diff = pd.read_csv(f / "fig4_auc_csicnn_minus_wavelet.csv")
     assert np.allclose(diff["diff"], diff.csi_cnn - diff.wavelet)
-    _png_ok(f / "fig4_auc_bars.png")
-    _png_ok(f / "fig5_roc.png")
+    nbcheck.image_ok(f / "fig4_auc_bars.png")
+    nbcheck.image_ok(f / "fig5_roc.png")
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_03_training(smoke_run):
+    f = nbcheck.ok(smoke_run, "03_training")
+    nbcheck.artefacts_paired(f)
+    h = pd.read_csv(f / "training_history.csv")
+    cnn = h[h.model == "CSI-CNN"]
+    assert set(cnn.loss) == {"cosine"} and cnn.pairs_seen.is_monotonic_increasing and cnn.pairs_seen.iloc[0] == 0
+    assert cnn.val_auc.between(0, 1).all() and np.isfinite(cnn.train_loss.iloc[1:]).all()
+    assert {f"val_auc_{p}" for p in ("original", "facebook")} <= set(cnn.columns)  # judged on platform copies
+    assert (h.model == "DnCNN").any()
+    nbcheck.image_ok(f / "training_curves.png")
+    nbcheck.image_ok(f / "training_pairs.jpg")
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_08_fig6(smoke_run):
+    f = nbcheck.ok(smoke_run, "08_fig6_loss_curves")
+    nbcheck.artefacts_paired(f)
+    c = pd.read_csv(f / "fig6_auc_per_point.csv")
+    points = experiments.SETTINGS["smoke"]["fig6_points"]
+    assert set(c.loss) == {"cosine", "mse-std", "mse"} and set(c.platform) == set(experiments.PLATFORMS)
+    assert len(c) == 3 * (points + 1) * 5 and c.auc.between(0, 1).all()
+    conv = pd.read_csv(f / "fig6_convergence.csv")
+    assert len(conv) == 2 * 5 and set(conv.loss) == {"cosine", "mse-std"}
+    nbcheck.image_ok(f / "fig6_auc_per_epoch.png")
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_09_claim_check(smoke_run):
+    from csi import claim
+
+    f = nbcheck.ok(smoke_run, "09_claim_check")
+    nbcheck.artefacts_paired(f)
+    cc = pd.read_csv(f / "claim_check.csv")
+    assert list(cc.columns[:7]) == ["platform", "method", "pairs", "seed", "acc", "auc", "n_images"]
+    grid = claim.GRIDS["smoke"]["short"]
+    cnn = cc[cc.method == "csi-cnn"]
+    assert set(cnn.pairs) == set(grid["pairs"]) and set(cnn.seed) == set(grid["seeds"])
+    assert {"wavelet", "oracle", "dncnn"} <= set(cc.method) and set(cc.platform) == set(experiments.CONDITIONS)
+    assert cc[["acc", "auc"]].stack().between(0, 1).all() and (cc.n_images == cc.n_images.iloc[0]).all()
+    d = pd.read_csv(f / "differences.csv")
+    assert {"platform", "metric", "pairs", "diff", "ci_low", "ci_high"} <= set(d.columns)
+    assert (d.ci_low <= d["diff"] + 1e-12).all() and (d["diff"] <= d.ci_high + 1e-12).all()
+    head = pd.read_csv(f / "headroom.csv").set_index(["platform", "method"])
+    # the oracle residual holds the PRNU term and nothing else: far more of it than the wavelet's residual
+    assert head.loc[("original", "oracle"), "ncc_true"] > head.loc[("original", "wavelet"), "ncc_true"]
+    for name in ("headroom", "budget_curve_acc", "budget_curve_auc", "validation_curves"):
+        nbcheck.image_ok(f / f"{name}.png")
