@@ -68,14 +68,15 @@ def write_layout(layout: str, photos, root: Path) -> Path:
     return base
 
 
-def run(layout: str, path: Path, data_root: str, out: Path) -> dict:
+def run(layout: str, path: Path, data_root: str, out: Path, scale: str = "cpu") -> dict:
     import papermill
 
     os.environ["CSI_PROGRESS"] = "terminal"
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     papermill.execute_notebook(str(ROOT / "notebooks" / "06_table3_accuracy.ipynb"), str(out / f"{layout}.ipynb"),
                                kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
-                               parameters={"source": layout, "data_path": str(path), "scale": "cpu",
+                               parameters={"source": layout, "data_path": str(path), "scale": scale,
                                            "data_root": str(Path(data_root).resolve()), "out_dir": str(out / layout)})
     seconds = time.perf_counter() - t0
     acc = pd.read_csv(out / layout / "06_table3_accuracy" / "accuracy_long.csv")
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layouts", default="folder,vision,dresden")
     ap.add_argument("--data-root", default=str(ROOT / "data"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale", default="cpu", help="notebook scale (smoke: a quick trial of the script)")
     args = ap.parse_args(argv)
     h, w = (int(v) for v in args.size.lower().split("x"))
     photos = shoot((h, w), args.cameras, args.flat, args.nat, args.prnu, args.seed)
@@ -107,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         for layout in args.layouts.split(","):
             path = write_layout(layout, photos, tmp / "photos")
             print(f"\n$ papermill notebooks/06_table3_accuracy.ipynb out.ipynb -p source {layout} "
-                  f"-p data_path {path.name}/ -p scale cpu", flush=True)
-            rows.append(run(layout, path, args.data_root, tmp / "out"))
+                  f"-p data_path {path.name}/ -p scale {args.scale}", flush=True)
+            rows.append(run(layout, path, args.data_root, tmp / "out", args.scale))
             print(rows[-1], flush=True)
     print(f"\n{args.cameras} cameras x ({args.flat} flat + {args.nat} natural) photos of {w}x{h} px, PRNU {args.prnu}:")
     print(pd.DataFrame(rows).to_string(index=False))

@@ -197,20 +197,27 @@ def key(stage: str, params: Mapping[str, Any], code: Iterable[Any] = ()) -> str:
 
 
 def files_digest(paths: Iterable[Any]) -> str:
-    """Digest of a file list by name, size and modification time (a rebuilt file changes it).
+    """Digest of a file list by resolved path, size and modification time (a rebuilt file changes it).
+
+    Paths are resolved (:func:`os.path.realpath`), so ``../data/x.jpg`` from ``notebooks/`` and the absolute
+    ``/.../data/x.jpg`` give the same digest: a cache made by ``make reproduce`` is found by a run that spells
+    its ``data_root`` differently.
 
     Examples
     --------
     >>> files_digest(["no/such/file"]) == files_digest(["no/such/file"])
     True
+    >>> files_digest(["no/such/file"]) == files_digest([os.path.abspath("no/such/file")])
+    True
     """
     parts = []
     for p in paths:
+        name = os.path.realpath(os.fspath(p))
         try:
             st = os.stat(p)
-            parts.append(f"{os.fspath(p)}|{st.st_size}|{st.st_mtime_ns}")
+            parts.append(f"{name}|{st.st_size}|{st.st_mtime_ns}")
         except OSError:
-            parts.append(f"{os.fspath(p)}|missing")
+            parts.append(f"{name}|missing")
     return _sha("\n".join(parts).encode())
 
 

@@ -1558,11 +1558,15 @@ def _csi_recipe(scale: str, config: Mapping[str, Any], pairs: int | None) -> dic
 
 
 def _frame_rows(df: pd.DataFrame | None) -> list | None:
-    """The file list of a split in order (order matters: the sampler indexes images by position)."""
+    """The file list of a split in order (order matters: the sampler indexes images by position).
+
+    Paths are resolved, so the key does not depend on how ``data_root`` was spelled (relative or absolute).
+    """
     if df is None:
         return None
     cols = [c for c in ("path", "device", "platform", "weight") if c in df.columns]
-    return [[str(v) for v in row] for row in df[cols].itertuples(index=False, name=None)]
+    return [[os.path.realpath(str(v)) if c == "path" else str(v) for c, v in zip(cols, row, strict=True)]
+            for row in df[cols].itertuples(index=False, name=None)]
 
 
 def training_key(kind: str, dataset_key: str, *, scale: str = "cpu", seed: int = 0, loss: str = "cosine",

@@ -52,6 +52,29 @@ def test_array_and_files_digest(tmp_path):
     assert cache.files_digest([p]) != d1
 
 
+def test_keys_do_not_depend_on_how_the_data_root_is_spelled(tmp_path, monkeypatch):
+    """A cache made with data_root "../data" (make reproduce, from notebooks/) is found with an absolute path."""
+    import os
+
+    import pandas as pd
+
+    from csi import train
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    img = tmp_path / "data" / "a.jpg"
+    img.write_bytes(b"x")
+    monkeypatch.chdir(tmp_path / "notebooks")
+    rel, absolute = os.path.join("..", "data", "a.jpg"), str(img)
+    assert cache.files_digest([rel]) == cache.files_digest([absolute])
+    keys = [train.training_key("csi-cnn", "our", scale="smoke", train=pd.DataFrame({"path": [p], "device": ["d"]}))[0]
+            for p in (rel, absolute)]
+    assert keys[0] == keys[1]
+    other = tmp_path / "data" / "b.jpg"
+    other.write_bytes(b"x")
+    assert cache.files_digest([str(other)]) != cache.files_digest([absolute])
+
+
 def test_atomic_writes_leave_no_temporary_files(tmp_path):
     cache.atomic_save_npy(tmp_path / "a.npy", np.ones(3))
     cache.atomic_write_text(tmp_path / "b.txt", "x")
