@@ -76,6 +76,8 @@ __all__ = [
     "noise_residual",
     "intensity_weight",
     "saturation_mask",
+    "fingerprint_terms",
+    "fingerprint_from_sums",
     "estimate_fingerprint",
     "ncc",
     "pce",
@@ -918,6 +920,101 @@ def _load_item(item, index: int):
     return item, None
 
 
+def _fingerprint_terms(arr: np.ndarray, res: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(W I, I^2)`` of Eq. 5 for a validated ``(H, W, C)`` image and its ``(C, H, W)`` residual (overwritten)."""
+    weight = intensity_weight(arr) * saturation_mask(arr)
+    weight = np.moveaxis(weight, 2, 0)  # (C, H, W) view
+    res *= weight
+    return res, weight * weight
+
+
+def fingerprint_terms(
+    image,
+    sigma: float = 5.0,
+    levels: int = 4,
+    wavelet: str = "db4",
+    *,
+    boundary: str = "symmetric",
+    shifts: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One image's two terms of Eq. 5: ``W_k I_k`` and ``I_k^2``, per colour channel.
+
+    :func:`estimate_fingerprint` adds these up over the images (``num = sum W I``, ``den = sum I^2``) and
+    finishes with :func:`fingerprint_from_sums`. Exposed so that the sums can be split over processes or
+    machines and reduced by addition (a map-reduce), e.g. by ``csi fingerprint --scheduler``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, 3)`` (or ``(H, W)``) ``uint8`` or float image on a 0-255 scale. Not modified.
+    sigma, levels, wavelet, boundary, shifts :
+        As for :func:`estimate_fingerprint`.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``(C, H, W)`` ``float32`` arrays ``W I`` and ``I^2``, ``I`` = :func:`intensity_weight` x
+        :func:`saturation_mask`, ``W`` = :func:`wavelet_residual`; ``C`` = 3 (1 for a gray image).
+
+    References
+    ----------
+    Paper Eq. 5; Chen et al. (2008).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> imgs = [rng.integers(60, 200, (32, 32, 3), dtype=np.uint8) for _ in range(2)]
+    >>> terms = [fingerprint_terms(im) for im in imgs]
+    >>> num, den = (terms[0][i] + terms[1][i] for i in (0, 1))
+    >>> bool(np.array_equal(fingerprint_from_sums(num, den), estimate_fingerprint(imgs)))
+    True
+    """
+    arr = _as_image(image)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    res = _wavelet_residual_chw(arr, _check_sigma(sigma), _check_levels(levels), wavelet,
+                                _check_boundary(boundary), _check_shifts(shifts))  # fmt: skip
+    return _fingerprint_terms(arr, res)
+
+
+def fingerprint_from_sums(num, den, copy: bool = True) -> np.ndarray:
+    """Finish Eq. 5 from its running sums: ``K = postprocess(gray(num / (den + 1)))``.
+
+    Parameters
+    ----------
+    num, den : numpy.ndarray
+        ``(C, H, W)`` ``float32`` sums of ``W_k I_k`` and ``I_k^2`` over the images
+        (:func:`fingerprint_terms`), ``C`` in 1 or 3.
+    copy : bool
+        False lets the function overwrite ``num`` and ``den`` (saves two arrays).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` ``float32`` fingerprint, as :func:`estimate_fingerprint` returns it.
+
+    References
+    ----------
+    Paper Eq. 5.
+
+    Examples
+    --------
+    >>> fingerprint_from_sums(np.zeros((3, 16, 16), np.float32), np.ones((3, 16, 16), np.float32)).shape
+    (16, 16)
+    """
+    num = np.asarray(num)
+    den = np.asarray(den)
+    if num.shape != den.shape or num.ndim != 3 or num.shape[0] not in (1, 3):
+        raise ValueError(f"num and den must be (C, H, W) arrays of one shape with C in 1 or 3, got "
+                         f"{num.shape} and {den.shape}")
+    if copy or num.dtype != np.float32 or den.dtype != np.float32:
+        num = num.astype(np.float32)
+        den = den.astype(np.float32)
+    den += np.float32(1.0)
+    num /= den
+    return postprocess(_gray_chw(num))
+
+
 def estimate_fingerprint(
     images: Iterable,
     sigma: float = 5.0,
@@ -1034,14 +1131,12 @@ def estimate_fingerprint(
             skipped.append((index, path, str(exc)))
             log.warning("skipped %s: %s", _describe(index, path), exc)
             continue
-        weight = intensity_weight(arr) * saturation_mask(arr)
-        weight = np.moveaxis(weight, 2, 0)  # (C, H, W) view
+        wi, ii = _fingerprint_terms(arr, res)
         if num is None:
             num = np.zeros(res.shape, np.float32)
             den = np.zeros(res.shape, np.float32)
-        res *= weight
-        num += res
-        den += weight * weight
+        num += wi
+        den += ii
         used += 1
     bar.close()
     if used == 0:
@@ -1053,9 +1148,7 @@ def estimate_fingerprint(
                     ", ".join(_describe(i, p) for i, p, _ in skipped))
     else:
         log.info("fingerprint from %d images of shape %s", used, shape)
-    den += np.float32(1.0)
-    num /= den
-    fingerprint = postprocess(_gray_chw(num))
+    fingerprint = fingerprint_from_sums(num, den, copy=False)
     if return_info:
         return fingerprint, {"n_images": used, "skipped": skipped}
     return fingerprint
