@@ -1,0 +1,787 @@
+"""Camera identification on folders of photos: the engine behind the ``csi`` command (:mod:`csi.cli`).
+
+Everything here is plain Python on the library functions the notebooks use, so it runs without the command
+line (``benchmarks/bench_cli.py`` calls it directly):
+
+* **fingerprints** -- Eq. 5 as a map-reduce. The images of a device are cut into chunks of :data:`CHUNK`;
+  each chunk gives the running sums ``sum W I`` and ``sum I^2`` (:func:`csi.prnu.fingerprint_terms`,
+  memory O(one image)); the chunk sums are added in chunk order and finished by
+  :func:`csi.prnu.fingerprint_from_sums`. The chunking does not depend on where the chunks run (one
+  process, a process pool, a Dask cluster), so every way of running gives the same bits; with at most
+  :data:`CHUNK` images it is bit-identical to :func:`csi.prnu.estimate_fingerprint`.
+* **identification** -- the query residual of notebook 06 (:func:`csi.evaluate.get_extractor` ``"wavelet"``:
+  :func:`csi.prnu.noise_residual` with :data:`csi.evaluate.QUERY_SIGMA`), each fingerprint aligned as
+  :func:`csi.evaluate.fingerprint_window` aligns it (rotated, resampled to a downscaled copy), then
+  :func:`csi.prnu.ncc` and :func:`csi.prnu.pce`. A photo cropped from the frame (smaller, another aspect
+  ratio) is zero-padded into the frame and the PCE peak is searched over the plausible shifts. The decision
+  is the device with the largest PCE if that PCE exceeds the threshold (60, Goljan, Fridrich and Filler
+  2009), else ``"unknown"``.
+* **files** -- one ``.npz`` per device (:func:`save_fingerprint`, :func:`load_fingerprint`): ``K`` float32
+  and a JSON ``meta`` record (device, size, images used, skipped files with reasons, settings, versions).
+
+Execution: ``workers=1`` runs in this process; ``workers > 1`` uses a process pool (2 processes on a 2-core
+machine: 1.6x one process, threads only 1.45x, because much of the residual holds the GIL); a Dask
+``scheduler`` address maps the chunks (or photos) over a ``dask.distributed`` cluster; ``device="cuda"``
+computes the wavelet residual with :mod:`csi.prnu_torch` on the GPU (photos decoded and scored on
+``workers`` threads).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .evaluate import QUERY_SIGMA, align_fingerprint, fingerprint_window, get_extractor
+from .io import IMAGE_SUFFIXES, ImageReadError, image_size, read_rgb
+from .prnu import (
+    GRAY_WEIGHTS,
+    estimate_fingerprint,
+    fingerprint_from_sums,
+    fingerprint_terms,
+    ncc,
+    pce,
+    resample_fingerprint,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CHUNK",
+    "MIN_IMAGES",
+    "THRESHOLD",
+    "FINGERPRINT_SETTINGS",
+    "QUERY_SETTINGS",
+    "BatchError",
+    "DeviceImages",
+    "device_name",
+    "list_images",
+    "scan_device",
+    "compute_fingerprints",
+    "save_fingerprint",
+    "load_fingerprint",
+    "find_fingerprints",
+    "identify_photo",
+    "identify",
+    "verify",
+]
+
+#: Name and version of the fingerprint file format; a file of another version is refused.
+FORMAT = "csi-fingerprint"
+FORMAT_VERSION = 1
+#: Images per chunk of the fingerprint map-reduce (fixed, so results do not depend on the workers).
+CHUNK = 8
+#: Fewest usable images a fingerprint is made from (``--min-images``). Chen et al. (2008) and Goljan et al.
+#: (2009) use 20-50 flat images; below about 10 the fingerprint's own noise dominates.
+MIN_IMAGES = 10
+#: PCE decision threshold (Goljan, Fridrich and Filler 2009: PCE > 60 on over a million Flickr images).
+THRESHOLD = 60.0
+#: Eq. 5 settings: those of :func:`csi.prnu.estimate_fingerprint`, which notebooks' fingerprints use.
+FINGERPRINT_SETTINGS: dict[str, Any] = {
+    k: p.default for k, p in inspect.signature(estimate_fingerprint).parameters.items()
+    if k in ("sigma", "levels", "wavelet", "boundary", "shifts")
+}
+#: Query residual settings: those of notebook 06's wavelet extractor (``get_extractor("wavelet")``).
+QUERY_SETTINGS: dict[str, Any] = json.loads(get_extractor("wavelet").key.split(":", 1)[1])
+assert QUERY_SETTINGS["sigma"] == QUERY_SIGMA
+
+# Folder names that say what a folder holds rather than which device took it (``<device>/flat`` is <device>).
+_GENERIC = re.compile(r"^(flat|nat|natural|images?|imgs?|photos?|pictures?|fingerprints?|queries|query|test"
+                      r"|jpe?g|originals?)([A-Za-z]*)$", re.IGNORECASE)
+_GRAY = np.asarray(GRAY_WEIGHTS, np.float32)
+
+
+class BatchError(Exception):
+    """A problem with the input that stops a command; ``code`` is the command's exit code (see csi.cli)."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+# exit codes (documented in docs/cli.md and `csi --help`)
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NO_INPUT = 3
+EXIT_UNREADABLE = 4
+EXIT_TOO_FEW = 5
+EXIT_MIXED_SIZES = 6
+EXIT_BAD_FINGERPRINT = 7
+
+
+# ----------------------------------------------------------------------------------------- folders
+
+
+def device_name(folder: str | os.PathLike) -> str:
+    """The device a folder of photos belongs to: its name, or its parent's if the name is generic.
+
+    ``VISION/D01_Samsung/flat`` and ``VISION/D01_Samsung/images/flat`` are both ``D01_Samsung``: names such as
+    ``flat``, ``nat``, ``natFBH``, ``natural``, ``images``, ``photos`` say what a folder holds, not who took it.
+
+    Examples
+    --------
+    >>> device_name("data/D01_Samsung/images/flat"), device_name("phones/alice")
+    ('D01_Samsung', 'alice')
+    """
+    p = Path(os.path.abspath(folder))
+    while _GENERIC.match(p.name) and p.parent != p:
+        p = p.parent
+    return p.name or str(folder)
+
+
+def _is_hidden(p: Path) -> bool:
+    return p.name.startswith(".")
+
+
+def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files of a folder (sorted) and the other files with the reason they are left out."""
+    files = sorted(p for p in (folder.rglob("*") if recursive else folder.iterdir()) if p.is_file())
+    images, other = [], []
+    for p in files:
+        if _is_hidden(p):
+            continue
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(p)
+        else:
+            other.append((str(p), f"not an image file (suffix {p.suffix or 'none'!r}; "
+                                  f"expected one of {', '.join(IMAGE_SUFFIXES)})"))
+    return images, other
+
+
+@dataclass
+class DeviceImages:
+    """The images of one device that enter its fingerprint (all of one size), and those left out."""
+
+    name: str
+    folder: str
+    paths: list[str]
+    shape: tuple[int, int]  # (H, W), landscape
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def scan_device(folder: str | os.PathLike, name: str | None = None, majority_size: bool = False) -> DeviceImages:
+    """List a device folder's images and check their sizes from the headers (no decoding).
+
+    Raises
+    ------
+    BatchError
+        ``EXIT_NO_INPUT``: no such folder, or no image file in it; ``EXIT_MIXED_SIZES``: images of several
+        sizes (unless ``majority_size``: the most common size is kept, the others are listed as skipped).
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise BatchError(f"{folder}: no such folder", EXIT_NO_INPUT)
+    if not folder.is_dir():
+        raise BatchError(f"{folder}: not a folder (give the folder holding a device's images)", EXIT_NO_INPUT)
+    name = name or device_name(folder)
+    images, skipped = list_images(folder)
+    if not images:
+        raise BatchError(f"{folder}: empty folder, no image files ({', '.join(IMAGE_SUFFIXES)}) for device "
+                         f"{name!r}", EXIT_NO_INPUT)
+    sizes: dict[str, tuple[int, int]] = {}
+    for p in images:
+        try:
+            w, h = image_size(p)
+        except ImageReadError as exc:
+            skipped.append((str(p), exc.reason if hasattr(exc, "reason") else str(exc)))
+            continue
+        sizes[str(p)] = (h, w)
+    if not sizes:
+        raise BatchError(f"{folder}: none of the {len(images)} image files of device {name!r} can be read; first: "
+                         f"{skipped[-len(images)][0]}: {skipped[-len(images)][1]}", EXIT_UNREADABLE)
+    count = Counter(sizes.values())
+    shape = sorted(count, key=lambda s: (-count[s], s))[0]
+    if len(count) > 1:
+        listing = "; ".join(f"{w}x{h} px: {n} file(s), e.g. {next(p for p, s in sizes.items() if s == (h, w))}"
+                            for (h, w), n in sorted(count.items(), key=lambda kv: -kv[1]))
+        if not majority_size:
+            raise BatchError(f"{folder}: device {name!r} has images of {len(count)} sizes ({listing}); a "
+                             "fingerprint needs one sensor size. Move the odd ones out, or pass --majority-size "
+                             "to use the most common size and skip the others", EXIT_MIXED_SIZES)
+        for p, s in sizes.items():
+            if s != shape:
+                skipped.append((p, f"{s[1]}x{s[0]} px, but most of {name}'s images are {shape[1]}x{shape[0]} px"))
+    paths = [p for p, s in sizes.items() if s == shape]
+    return DeviceImages(name, str(folder), paths, shape, skipped)
+
+
+# -------------------------------------------------------------------------------------- execution
+
+
+def _limit_threads() -> None:
+    """One BLAS/OpenMP thread per worker process (the pool already uses every core)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: scikit-learn installs it
+        return
+    threadpool_limits(1)
+
+
+def _client(scheduler: str):
+    """A ``dask.distributed`` client for an address (``tcp://host:8786``) or ``local[:N]`` (a LocalCluster)."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise BatchError("--scheduler needs dask.distributed: pip install 'csi-companion[cluster]' "
+                         "(or pip install 'dask[distributed]')", EXIT_USAGE) from None
+    m = re.fullmatch(r"local(?::(\d+))?", scheduler)
+    if m:
+        n = int(m.group(1) or os.cpu_count() or 1)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout="20s"), None
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise BatchError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}", EXIT_USAGE) from None
+
+
+def _ordered(fn: Callable, calls: Sequence[tuple], workers: int = 1, scheduler: str | None = None,
+             threads: bool = False) -> Iterator:
+    """``fn(*args)`` for every ``args`` of ``calls``, yielded in order; at most ``2 * workers`` in flight."""
+    if scheduler is not None:
+        client, cluster = _client(scheduler)
+        try:
+            futures = client.map(lambda args: fn(*args), list(calls), pure=False)
+            for fut in futures:
+                yield fut.result()
+                fut.release()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return
+    if workers <= 1:
+        for args in calls:
+            yield fn(*args)
+        return
+    pool: Executor = (ThreadPoolExecutor(workers) if threads
+                      else ProcessPoolExecutor(workers, initializer=_limit_threads))
+    with pool:
+        pending = []
+        it = iter(calls)
+        for args in it:
+            pending.append(pool.submit(fn, *args))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            fut = pending.pop(0)
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(fn, *nxt))
+            yield fut.result()
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``None`` or 0 -> the cores this process may use; else ``workers``."""
+    if not workers:
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+    return int(workers)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"`` (the numpy residual)."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise BatchError(f"unknown device {device!r}; expected auto, cpu or cuda", EXIT_USAGE)
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise BatchError("--device cuda: torch sees no CUDA GPU here (use --device cpu or auto)", EXIT_USAGE)
+    return "cpu"
+
+
+# ----------------------------------------------------------------------------------- fingerprints
+
+
+def _partial_sums(paths: Sequence[str], shape: tuple[int, int], device: str = "cpu"):
+    """Eq. 5's sums over one chunk of images: ``(num, den, used, skipped)``; unreadable files are skipped.
+
+    ``num``/``den`` are the ``(C, H, W)`` float32 sums of ``W I`` and ``I^2`` (None when nothing was usable),
+    accumulated in file order exactly as :func:`csi.prnu.estimate_fingerprint` accumulates them.
+    """
+    if device == "cuda":
+        from .prnu_torch import fingerprint_terms as terms
+
+        kw: dict[str, Any] = {"device": device}
+    else:
+        terms, kw = fingerprint_terms, {}
+    num = den = None
+    used: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for p in paths:
+        try:
+            img = read_rgb(p)
+        except ImageReadError as exc:
+            skipped.append((str(p), exc.reason if hasattr(exc, "reason") else str(exc)))
+            continue
+        if img.shape[:2] != tuple(shape):
+            skipped.append((str(p), f"decoded as {img.shape[1]}x{img.shape[0]} px, not {shape[1]}x{shape[0]}"))
+            continue
+        wi, ii = terms(img, **FINGERPRINT_SETTINGS, **kw)
+        if num is None:
+            num, den = wi, ii  # fresh arrays, owned here (0 + x == x: the same bits as summing from zeros)
+        else:
+            num += wi
+            den += ii
+        used.append(str(p))
+    if device == "cuda" and num is not None:
+        num, den = num.cpu().numpy(), den.cpu().numpy()
+    return num, den, used, skipped
+
+
+def _add_sums(a, b):
+    """Reduce two chunk results of :func:`_partial_sums` (``a`` first, so the order is fixed)."""
+    num, den, used, skipped = a
+    if num is None:
+        return b
+    if b[0] is not None:
+        num = num + b[0]
+        den = den + b[1]
+    return num, den, used + b[2], skipped + b[3]
+
+
+def _chunks(seq: Sequence, size: int) -> list:
+    return [list(seq[i:i + size]) for i in range(0, len(seq), size)]
+
+
+def compute_fingerprints(devices: Sequence[DeviceImages], workers: int = 1, scheduler: str | None = None,
+                         device: str = "cpu", progress: bool = True,
+                         ) -> Iterator[tuple[DeviceImages, np.ndarray | None, dict]]:
+    """Eq. 5 for every device as a map-reduce over chunks of :data:`CHUNK` images.
+
+    Yields ``(device_images, K or None, info)`` per device in order, ``info`` = ``{"used": [paths],
+    "skipped": [(path, reason)]}``; ``K`` is ``(H, W)`` float32, None when no image was usable. With a
+    ``scheduler`` the chunk sums are also added on the cluster (a chain of additions in chunk order), so only
+    the final sums travel back.
+    """
+    from .progress import bar
+
+    device = resolve_device(device)
+    calls = [(chunk, dev.shape, device) for dev in devices for chunk in _chunks(dev.paths, CHUNK)]
+    owner = [i for i, dev in enumerate(devices) for _ in _chunks(dev.paths, CHUNK)]
+    total = sum(len(d.paths) for d in devices)
+    pbar = bar(total=total, desc="fingerprint (Eq. 5)", enabled=progress, unit="img")
+    with pbar:
+        if scheduler is not None:
+            yield from _fingerprints_dask(devices, calls, owner, scheduler, pbar)
+            return
+        threads = device == "cuda"
+        results = _ordered(_partial_sums, calls, workers=workers, threads=threads)
+        acc: Any = None
+        current = 0
+        for i, res in zip(owner, results, strict=True):
+            if i != current:
+                yield _finish(devices[current], acc)
+                acc, current = None, i
+            acc = res if acc is None else _add_sums(acc, res)
+            pbar.update(len(res[2]) + len(res[3]))
+        if devices:
+            yield _finish(devices[current], acc)
+
+
+def _fingerprints_dask(devices, calls, owner, scheduler, pbar):
+    client, cluster = _client(scheduler)
+    try:
+        parts = client.map(lambda args: _partial_sums(*args), calls, pure=False)
+        heads: dict[int, Any] = {}
+        for i, fut in zip(owner, parts, strict=True):
+            heads[i] = fut if i not in heads else client.submit(_add_sums, heads[i], fut, pure=False)
+        for i, dev in enumerate(devices):
+            res = heads[i].result() if i in heads else None
+            pbar.update(len(dev.paths))
+            yield _finish(dev, res)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _finish(dev: DeviceImages, acc) -> tuple[DeviceImages, np.ndarray | None, dict]:
+    if acc is None:
+        return dev, None, {"used": [], "skipped": list(dev.skipped)}
+    num, den, used, skipped = acc
+    K = fingerprint_from_sums(num, den, copy=False) if num is not None else None
+    return dev, K, {"used": used, "skipped": list(dev.skipped) + skipped}
+
+
+def save_fingerprint(path: str | os.PathLike, K: np.ndarray, dev: DeviceImages, info: dict,
+                     device: str = "cpu") -> dict:
+    """Write one device's fingerprint file (``.npz``: ``K`` float32 and a JSON ``meta`` string); returns meta."""
+    root = os.path.commonpath([os.path.abspath(p) for p in info["used"]]) if info["used"] else dev.folder
+    root = root if os.path.isdir(root) else os.path.dirname(root)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "csi_version": __version__,
+        "device": dev.name,
+        "folder": os.path.abspath(dev.folder),
+        "height": int(K.shape[0]),
+        "width": int(K.shape[1]),
+        "n_images": len(info["used"]),
+        "images": [os.path.relpath(os.path.abspath(p), root) for p in info["used"]],
+        "images_root": root,
+        "skipped": [[str(p), str(r)] for p, r in info["skipped"]],
+        "settings": {**FINGERPRINT_SETTINGS, "equation": "Eq. 5, csi.prnu.estimate_fingerprint",
+                     "chunk": CHUNK, "residual_device": device},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, K=np.asarray(K, np.float32), meta=np.array(json.dumps(meta)))
+    os.replace(tmp, path)
+    return meta
+
+
+def load_fingerprint(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """Read a fingerprint file written by :func:`save_fingerprint`: ``(K (H, W) float32, meta dict)``.
+
+    Raises
+    ------
+    BatchError
+        ``EXIT_BAD_FINGERPRINT``: not a csi fingerprint file, damaged, or of another format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BatchError(f"{path}: no such fingerprint file", EXIT_NO_INPUT)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "meta" not in z or "K" not in z:
+                raise BatchError(f"{path}: not a csi fingerprint file (no 'K' and 'meta' arrays)",
+                                 EXIT_BAD_FINGERPRINT)
+            meta = json.loads(str(z["meta"]))
+            K = z["K"]
+    except BatchError:
+        raise
+    except Exception as exc:  # zip/npy/JSON errors of a damaged or foreign file
+        raise BatchError(f"{path}: not a readable csi fingerprint file ({type(exc).__name__}: {exc})",
+                         EXIT_BAD_FINGERPRINT) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BatchError(f"{path}: not a csi fingerprint file (format {meta.get('format') if isinstance(meta, dict) else None!r})",
+                         EXIT_BAD_FINGERPRINT)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise BatchError(f"{path}: fingerprint file format {meta.get('format_version')} written by csi "
+                         f"{meta.get('csi_version', '?')}; this csi {__version__} reads format {FORMAT_VERSION}. "
+                         "Make it again with `csi fingerprint`", EXIT_BAD_FINGERPRINT)
+    if K.dtype != np.float32 or K.ndim != 2 or K.shape != (meta.get("height"), meta.get("width")):
+        raise BatchError(f"{path}: damaged fingerprint file (K is {K.dtype} {K.shape}, meta says "
+                         f"{meta.get('height')}x{meta.get('width')})", EXIT_BAD_FINGERPRINT)
+    if not np.isfinite(K).all():
+        raise BatchError(f"{path}: damaged fingerprint file (K has NaN or infinite values)", EXIT_BAD_FINGERPRINT)
+    return K, meta
+
+
+def find_fingerprints(sources: Iterable[str | os.PathLike]) -> dict[str, str]:
+    """Device name -> fingerprint file, from folders of ``.npz`` files and single files (checked)."""
+    out: dict[str, str] = {}
+    for src in sources:
+        src = Path(src)
+        if src.is_dir():
+            files = sorted(p for p in src.iterdir() if p.suffix == ".npz" and not _is_hidden(p))
+            if not files:
+                raise BatchError(f"{src}: no fingerprint files (*.npz) in this folder; make them with "
+                                 "`csi fingerprint DEVICE_DIR... -o FOLDER`", EXIT_NO_INPUT)
+        elif src.exists():
+            files = [src]
+        else:
+            raise BatchError(f"{src}: no such fingerprint file or folder", EXIT_NO_INPUT)
+        for f in files:
+            _, meta = load_fingerprint(f)
+            name = str(meta["device"])
+            if name in out and out[name] != str(f):
+                raise BatchError(f"two fingerprint files for device {name!r}: {out[name]} and {f}", EXIT_USAGE)
+            out[name] = str(f)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _cached_fingerprint(path: str, stamp: tuple[int, int]) -> np.ndarray:
+    K, _ = load_fingerprint(path)
+    K.setflags(write=False)
+    return K
+
+
+def _fingerprint(path: str) -> np.ndarray:
+    st = os.stat(path)
+    return _cached_fingerprint(path, (st.st_mtime_ns, st.st_size))
+
+
+# ------------------------------------------------------------------------------------ identification
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """How a photo is compared with a fingerprint (see :func:`identify_photo`)."""
+
+    reference: str = "K"  # "K" (the paper's rho, notebook 06) or "IK" (residual vs image x fingerprint)
+    search: int | None = None  # PCE peak search radius (px); None: 0 for full frames, the whole frame for crops
+    scales: tuple[float, ...] = ()  # extra fingerprint scales to try (scale search)
+    rotate: str = "auto"  # try K rotated by 180 degrees: "auto" (portrait photos), "always", "never"
+    crop: int | None = None  # score only the centre crop of this side (notebook 06's protocol)
+    threshold: float = THRESHOLD
+    device: str = "cpu"
+
+
+def _aspect_matches(shape, frame, rtol: float = 0.02) -> bool:
+    h, w = shape
+    H, W = frame
+    return abs((h / w) / (H / W) - 1.0) <= rtol
+
+
+def _score_aligned(W: np.ndarray, intensity: np.ndarray | None, Kw: np.ndarray, search: int) -> dict:
+    ref = Kw if intensity is None else intensity * Kw
+    value, (dy, dx) = pce(W, ref, search=search, return_shift=True)
+    return {"ncc": ncc(W, ref), "pce": value, "offset": [-dy, -dx]}
+
+
+def _score_crop(W: np.ndarray, intensity: np.ndarray | None, Kf: np.ndarray, search: int | None) -> dict:
+    """A photo cropped from the frame: pad it into the frame's centre and search the PCE peak over shifts."""
+    h, w = W.shape
+    H, Wd = Kf.shape
+    y0, x0 = (H - h) // 2, (Wd - w) // 2
+    q = W if intensity is None else W * intensity
+    pad = np.zeros((H, Wd), np.float32)
+    pad[y0:y0 + h, x0:x0 + w] = q - np.float32(q.mean())
+    full = max(y0, H - h - y0, x0, Wd - w - x0)
+    radius = full if search is None else min(int(search), full)
+    value, (dy, dx) = pce(pad, Kf, search=radius, return_shift=True)
+    oy, ox = y0 - dy, x0 - dx  # top-left of the photo in the frame
+    oy, ox = min(max(oy, 0), H - h), min(max(ox, 0), Wd - w)
+    win = Kf[oy:oy + h, ox:ox + w]
+    ref = win if intensity is None else intensity * win
+    return {"ncc": ncc(W, ref), "pce": value, "offset": [int(oy), int(ox)]}
+
+
+def _match_one(W: np.ndarray, intensity: np.ndarray | None, image_shape: tuple[int, int], box: tuple,
+               K: np.ndarray, opts: MatchOptions, resample: bool = True) -> dict | None:
+    """Score a residual against one fingerprint (already rotated); None when the photo cannot come from it.
+
+    ``resample=False`` (a scale of the search): a smaller photo is treated as a crop even with the frame's
+    aspect ratio.
+    """
+    h, w = image_shape
+    H, Wd = K.shape
+    if not _whole(box, image_shape) or (h, w) == (H, Wd) or (
+            resample and h <= H and w <= Wd and _aspect_matches((h, w), (H, Wd))):
+        # notebook 06's alignment (csi.evaluate.fingerprint_window): same size, resampled, or a centre crop
+        try:
+            align_fingerprint(K, image_shape)  # raises when the photo is larger than the sensor
+        except ValueError:
+            return None
+        Kw = fingerprint_window(K, image_shape, box)
+        if Kw.shape != W.shape:
+            return None
+        res = _score_aligned(W, intensity, Kw, opts.search or 0)
+        res["how"] = "same size" if (h, w) == (H, Wd) else "resampled" if _aspect_matches((h, w), (H, Wd)) \
+            else "centre window"
+        return res
+    if h <= H and w <= Wd:
+        res = _score_crop(W, intensity, K, opts.search)
+        res["how"] = "cropped"
+        return res
+    return None
+
+
+def _match(W: np.ndarray, intensity: np.ndarray | None, image_shape, box, K: np.ndarray, opts: MatchOptions,
+           rotations: Sequence[int]) -> dict:
+    """Best score (largest PCE) of one residual against one fingerprint over rotations and scales."""
+    best: dict | None = None
+    h, w = image_shape
+    for rot in rotations:
+        Kr = K if rot == 0 else np.ascontiguousarray(np.rot90(K, 2))
+        trials: list[tuple[float | None, np.ndarray]] = [(None, Kr)]
+        if _whole(box, image_shape):
+            for s in opts.scales:
+                size = tuple(max(1, round(n * s)) for n in Kr.shape)
+                if size[0] >= h and size[1] >= w:
+                    trials.append((float(s), resample_fingerprint(Kr, size)))
+        for scale, Ks in trials:
+            res = _match_one(W, intensity, image_shape, box, Ks, opts, resample=scale is None)
+            if res is None:
+                continue
+            if scale is not None:
+                res["how"] = f"scale {scale:g}, " + res["how"]
+            res.update(rotation=rot, scale=scale)
+            if best is None or res["pce"] > best["pce"]:
+                best = res
+    if best is None:
+        return {"ncc": math.nan, "pce": math.nan, "offset": None, "rotation": None, "scale": None,
+                "how": f"photo {w}x{h} px is larger than this fingerprint's {K.shape[1]}x{K.shape[0]} px"}
+    return best
+
+
+def _whole(box, image_shape) -> bool:
+    return tuple(box) == (0, image_shape[0], 0, image_shape[1])
+
+
+def _query_residual(img: np.ndarray, device: str) -> np.ndarray:
+    if device == "cuda":
+        from .prnu_torch import noise_residual as torch_residual
+
+        return torch_residual(img, device=device, **QUERY_SETTINGS)
+    return _numpy_extractor()(img)
+
+
+@lru_cache(maxsize=1)
+def _numpy_extractor():
+    return get_extractor("wavelet")  # notebook 06's wavelet extractor
+
+
+def _displayed_portrait(path: str) -> bool:
+    try:
+        w, h = image_size(path, landscape=False)
+    except ImageReadError:
+        return False
+    return h > w
+
+
+def identify_photo(path: str, fingerprints: dict[str, str], opts: MatchOptions) -> dict:
+    """Score one photo against every fingerprint and decide.
+
+    The photo is read with :func:`csi.io.read_rgb` (landscape), its residual is notebook 06's query residual
+    (:func:`csi.prnu.noise_residual` with :data:`QUERY_SETTINGS`; :mod:`csi.prnu_torch` on a GPU), each
+    fingerprint is aligned to it as :func:`csi.evaluate.fingerprint_window` does (rotated for portrait,
+    resampled for a downscaled copy with the frame's aspect ratio), or, for a photo cropped from the frame
+    (smaller, another aspect ratio), the residual is zero-padded into the frame and the PCE peak searched
+    over shifts (``opts.search`` px, default the whole frame). A photo that was portrait as displayed is also
+    tried against ``K`` rotated by 180 degrees (the phone held the other way).
+
+    Returns
+    -------
+    dict
+        ``photo``, ``decision`` (device or ``"unknown"``, ``"error"`` for an unusable photo), ``best_device``,
+        ``ncc``, ``pce``, ``how``, ``rotation``, ``scale``, ``offset`` of the best candidate, ``error``, and
+        ``candidates``: device -> ``{ncc, pce, how, rotation, scale, offset}``.
+    """
+    out: dict[str, Any] = {"photo": str(path), "decision": "error", "best_device": None, "ncc": math.nan,
+                           "pce": math.nan, "how": None, "rotation": None, "scale": None, "offset": None,
+                           "error": None, "candidates": {}}
+    try:
+        img = read_rgb(path)
+    except ImageReadError as exc:
+        out["error"] = exc.reason if hasattr(exc, "reason") else str(exc)
+        return out
+    H, W_ = img.shape[:2]
+    if opts.crop is not None:
+        ch, cw = min(opts.crop, H), min(opts.crop, W_)
+        y0, x0 = (H - ch) // 2, (W_ - cw) // 2
+        box = (y0, y0 + ch, x0, x0 + cw)
+    else:
+        box = (0, H, 0, W_)
+    part = img[box[0]:box[1], box[2]:box[3]]
+    try:
+        W = _query_residual(part, opts.device)
+    except ValueError as exc:  # e.g. smaller than 2**levels
+        out["error"] = str(exc)
+        return out
+    intensity = part.astype(np.float32) @ _GRAY if opts.reference == "IK" else None
+    portrait = _displayed_portrait(path)
+    rotations = (0, 180) if opts.rotate == "always" or (opts.rotate == "auto" and portrait) else (0,)
+    for name, fp in fingerprints.items():
+        out["candidates"][name] = _match(W, intensity, (H, W_), box, _fingerprint(fp), opts, rotations)
+    scored = {n: c for n, c in out["candidates"].items() if not math.isnan(c["pce"])}
+    if not scored:
+        out["decision"] = "unknown"
+        out["error"] = "no fingerprint can be compared with this photo (all sensors smaller than the photo)"
+        return out
+    best = max(scored, key=lambda n: scored[n]["pce"])
+    b = scored[best]
+    out.update(best_device=best, ncc=b["ncc"], pce=b["pce"], how=b["how"], rotation=b["rotation"],
+               scale=b["scale"], offset=b["offset"],
+               decision=best if b["pce"] > opts.threshold else "unknown")
+    return out
+
+
+def identify(photos: Sequence[str], fingerprints: dict[str, str], opts: MatchOptions, workers: int = 1,
+             scheduler: str | None = None, progress: bool = True) -> Iterator[dict]:
+    """:func:`identify_photo` for every photo, in order, in this process, a pool or a Dask cluster."""
+    from .progress import bar
+
+    calls = [(p, fingerprints, opts) for p in photos]
+    threads = opts.device == "cuda"
+    results = _ordered(identify_photo, calls, workers=workers, scheduler=scheduler, threads=threads)
+    yield from bar(results, total=len(calls), desc="identify", enabled=progress, unit="photo")
+
+
+def _load_any(path: str, opts: MatchOptions):
+    """A photo's query residual (with its intensity and shape) or a fingerprint, for :func:`verify`."""
+    if str(path).endswith(".npz"):
+        K, meta = load_fingerprint(path)
+        return "fingerprint", K, meta
+    try:
+        img = read_rgb(path)
+    except ImageReadError as exc:
+        raise BatchError(str(exc), EXIT_UNREADABLE) from None
+    return "photo", img, {"portrait": _displayed_portrait(path)}
+
+
+def verify(a: str, b: str, opts: MatchOptions) -> dict:
+    """Same camera or not: two photos, a photo and a fingerprint, or two fingerprints.
+
+    * photo + fingerprint: as :func:`identify_photo` with that one fingerprint;
+    * two photos: PCE of the two query residuals (centre region common to both, ``K`` of neither needed),
+      both orientations tried when either photo was portrait;
+    * two fingerprints: PCE of the two fingerprints (the same camera fingerprinted twice).
+
+    Returns ``{"a", "b", "kind", "ncc", "pce", "same", "threshold", "how"}``; ``same`` is ``pce > threshold``.
+    """
+    ka, xa, ma = _load_any(a, opts)
+    kb, xb, mb = _load_any(b, opts)
+    out = {"a": str(a), "b": str(b), "threshold": opts.threshold}
+    if ka == "photo" and kb == "fingerprint" or ka == "fingerprint" and kb == "photo":
+        photo = a if ka == "photo" else b
+        fp = b if ka == "photo" else a
+        name = (mb if ka == "photo" else ma)["device"]
+        r = identify_photo(photo, {name: fp}, opts)
+        c = r["candidates"].get(name, {})
+        out.update(kind="photo-fingerprint", ncc=c.get("ncc", math.nan), pce=c.get("pce", math.nan),
+                   how=c.get("how"), error=r["error"])
+    else:
+        if ka == "photo":
+            xa = _query_residual(xa, opts.device)
+        if kb == "photo":
+            xb = _query_residual(xb, opts.device)
+        h, w = min(xa.shape[0], xb.shape[0]), min(xa.shape[1], xb.shape[1])
+
+        def centre(x):
+            y0, x0 = (x.shape[0] - h) // 2, (x.shape[1] - w) // 2
+            return np.ascontiguousarray(x[y0:y0 + h, x0:x0 + w])
+
+        portrait = ma.get("portrait") or mb.get("portrait")
+        rots = (0, 180) if opts.rotate == "always" or (opts.rotate == "auto" and portrait) else (0,)
+        best = None
+        for rot in rots:
+            y = xb if rot == 0 else np.rot90(xb, 2)
+            ca, cb = centre(xa), centre(np.ascontiguousarray(y))
+            r = {"ncc": ncc(ca, cb), "pce": pce(ca, cb, search=opts.search or 0), "rotation": rot}
+            if best is None or r["pce"] > best["pce"]:
+                best = r
+        kind = "photo-photo" if ka == kb == "photo" else ("fingerprint-fingerprint" if ka == kb else "mixed")
+        same_size = xa.shape == xb.shape
+        out.update(kind=kind, ncc=best["ncc"], pce=best["pce"], error=None,
+                   how="same size" if same_size else f"common centre {w}x{h} px")
+        if best["rotation"]:
+            out["how"] += ", rotated 180"
+    out["same"] = bool(not math.isnan(out["pce"]) and out["pce"] > opts.threshold)
+    return out
