@@ -329,11 +329,14 @@ def resolve_workers(workers: int | None) -> int:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"`` (the numpy residual)."""
-    if device not in ("auto", "cpu", "cuda"):
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"`` (the numpy residual of :mod:`csi.prnu`).
+
+    ``"torch-cpu"`` (not offered by the command) runs :mod:`csi.prnu_torch` on the CPU, for tests.
+    """
+    if device not in ("auto", "cpu", "cuda", "torch-cpu"):
         raise BatchError(f"unknown device {device!r}; expected auto, cpu or cuda", EXIT_USAGE)
-    if device == "cpu":
-        return "cpu"
+    if device in ("cpu", "torch-cpu"):
+        return device
     import torch
 
     if torch.cuda.is_available():
@@ -341,6 +344,11 @@ def resolve_device(device: str) -> str:
     if device == "cuda":
         raise BatchError("--device cuda: torch sees no CUDA GPU here (use --device cpu or auto)", EXIT_USAGE)
     return "cpu"
+
+
+def _torch_device(device: str) -> str | None:
+    """The torch device of a resolved device name, None for the numpy residual."""
+    return None if device == "cpu" else "cpu" if device == "torch-cpu" else device
 
 
 # ----------------------------------------------------------------------------------- fingerprints
@@ -352,12 +360,24 @@ def _partial_sums(paths: Sequence[str], shape: tuple[int, int], device: str = "c
     ``num``/``den`` are the ``(C, H, W)`` float32 sums of ``W I`` and ``I^2`` (None when nothing was usable),
     accumulated in file order exactly as :func:`csi.prnu.estimate_fingerprint` accumulates them.
     """
-    if device == "cuda":
+    tdev = _torch_device(device)
+    if tdev is not None:
+        import torch
+
         from .prnu_torch import fingerprint_terms as terms
 
-        kw: dict[str, Any] = {"device": device}
+        kw: dict[str, Any] = {"device": tdev}
+        mode: Any = torch.inference_mode()  # the sums are added to in place
     else:
-        terms, kw = fingerprint_terms, {}
+        terms, kw, mode = fingerprint_terms, {}, contextlib.nullcontext()
+    with mode:
+        num, den, used, skipped = _accumulate(paths, shape, terms, kw)
+        if tdev is not None and num is not None:
+            num, den = num.cpu().numpy(), den.cpu().numpy()
+    return num, den, used, skipped
+
+
+def _accumulate(paths, shape, terms, kw):
     num = den = None
     used: list[str] = []
     skipped: list[tuple[str, str]] = []
@@ -377,8 +397,6 @@ def _partial_sums(paths: Sequence[str], shape: tuple[int, int], device: str = "c
             num += wi
             den += ii
         used.append(str(p))
-    if device == "cuda" and num is not None:
-        num, den = num.cpu().numpy(), den.cpu().numpy()
     return num, den, used, skipped
 
 
@@ -418,7 +436,7 @@ def compute_fingerprints(devices: Sequence[DeviceImages], workers: int = 1, sche
         if scheduler is not None:
             yield from _fingerprints_dask(devices, calls, owner, scheduler, pbar)
             return
-        threads = device == "cuda"
+        threads = device == "cuda"  # one GPU shared by threads; torch-cpu is for tests
         results = _ordered(_partial_sums, calls, workers=workers, threads=threads)
         acc: Any = None
         current = 0
@@ -667,10 +685,11 @@ def _whole(box, image_shape) -> bool:
 
 
 def _query_residual(img: np.ndarray, device: str) -> np.ndarray:
-    if device == "cuda":
+    tdev = _torch_device(device)
+    if tdev is not None:
         from .prnu_torch import noise_residual as torch_residual
 
-        return torch_residual(img, device=device, **QUERY_SETTINGS)
+        return torch_residual(img, device=tdev, **QUERY_SETTINGS)
     return _numpy_extractor()(img)
 
 

@@ -61,7 +61,9 @@ def _as_chw(image, device: torch.device) -> tuple[torch.Tensor, bool]:
         return (t[None] if gray else t.permute(2, 0, 1)).contiguous(), gray
     arr = _as_image(image)
     gray = arr.ndim == 2
-    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+    if not (arr.flags.c_contiguous and arr.flags.writeable):
+        arr = np.array(arr, order="C")  # torch wants a writable buffer (a decoded image may be read-only)
+    t = torch.from_numpy(arr).to(device)
     t = t[None] if gray else t.permute(2, 0, 1)
     return t.to(torch.float32).contiguous(), gray
 

@@ -336,3 +336,21 @@ def test_device_names_from_folders():
     assert batch.device_name("VISION/D01_Samsung/images/natFBH") == "D01_Samsung"
     assert batch.device_name("phones/alice") == "alice"
     assert batch.device_name("phones/alice/Natural") == "alice"
+
+
+def test_torch_residual_path_gives_the_same_fingerprints_and_decisions(folder, tmp_path):
+    """--device cuda's code path (csi.prnu_torch), run on the CPU: fingerprints within 1e-4, same decisions."""
+    pytest.importorskip("torch")
+    root, data, fp = folder
+    devices = [batch.scan_device(d) for d in sorted(data.glob("D0[12]*/flat"))]
+    for dev, K, info in batch.compute_fingerprints(devices, device="torch-cpu", progress=False):
+        K0, _ = batch.load_fingerprint(fp / f"{dev.name}.npz")
+        np.testing.assert_allclose(K, K0, rtol=0, atol=1e-4)
+        assert len(info["used"]) == N_FLAT
+    fps = batch.find_fingerprints([fp])
+    photos = [str(p) for p in sorted(data.glob("D0[12]*/nat/*.jpg"))] + [str(root / "odd" / "crop.png")]
+    cpu = list(batch.identify(photos, fps, batch.MatchOptions(), progress=False))
+    tor = list(batch.identify(photos, fps, batch.MatchOptions(device="torch-cpu"), progress=False))
+    for a, b in zip(cpu, tor, strict=True):
+        assert a["decision"] == b["decision"] and a["offset"] == b["offset"]
+        assert b["ncc"] == pytest.approx(a["ncc"], rel=1e-3)
