@@ -83,11 +83,11 @@ def subset(devices: list[batch.DeviceImages], n: int) -> list[batch.DeviceImages
     return out
 
 
-def time_fingerprint(devices, **kw) -> tuple[float, int, dict]:
+def time_fingerprint(devices, **kw) -> tuple[float, int, list]:
     n = sum(len(d.paths) for d in devices)
     t = time.perf_counter()
-    Ks = {dev.name: K for dev, K, _ in batch.compute_fingerprints(devices, progress=False, **kw)}
-    return time.perf_counter() - t, n, Ks
+    results = list(batch.compute_fingerprints(devices, progress=False, **kw))
+    return time.perf_counter() - t, n, results
 
 
 def time_identify(photos, fps, opts, **kw) -> tuple[float, int]:
@@ -154,14 +154,12 @@ def run(args, shape, cores, devices, root: Path) -> None:
     print(f"residual only, in memory, 1 process: query {1 / t_res:.2f} img/s ({t_res:.3f} s), "
           f"fingerprint terms {1 / t_terms:.2f} img/s ({t_terms:.3f} s)")
 
-    # one worker first (also gives the fingerprints every identification mode uses)
-    t = time.perf_counter()
-    list(batch.compute_fingerprints(subset(devices, 2), progress=False))
-    per_fp = (time.perf_counter() - t) / 2
+    # one worker first (its fingerprints are the ones every identification mode uses)
+    per_fp = t_terms * 1.2  # decoding adds a little; only sizes the subsets
     n = count_for(args.budget, per_fp, 1, len(all_photos))
-    s, k, Ks = time_fingerprint(subset(devices, n), workers=1)
+    s, k, results = time_fingerprint(subset(devices, max(n, 2)), workers=1)
     fp_dir = root / "fp"
-    for dev, K, info in batch.compute_fingerprints(subset(devices, min(len(all_photos), 4)), progress=False):
+    for dev, K, info in results:
         batch.save_fingerprint(fp_dir / f"{dev.name}.npz", K, dev, info)
     fps = batch.find_fingerprints([fp_dir])
     t = time.perf_counter()

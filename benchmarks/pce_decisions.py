@@ -113,7 +113,12 @@ def main(argv=None) -> None:
     ap.add_argument("--merge", type=Path, default=None,
                     help="JSON file of earlier results: add this run's PRNU levels (replacing the same levels) "
                          "and tabulate them all, so long runs can be split, one PRNU level per call")
+    ap.add_argument("--render-only", action="store_true", help="only tabulate the --merge file (no simulation)")
     args = ap.parse_args(argv)
+    if args.render_only:
+        if args.merge is None:
+            ap.error("--render-only needs --merge")
+        args.prnu = []
     workers = batch.resolve_workers(args.workers)
     shape = tuple(args.size)
     t0 = time.perf_counter()
@@ -161,7 +166,8 @@ def main(argv=None) -> None:
 
 def markdown(df: pd.DataFrame, args, shape, seconds: float) -> str:
     lines = [
-        f"Simulated: {args.devices} cameras ({len(MODELS)} models, two devices per model), sensor "
+        f"Simulated: {args.devices} cameras ({min(len(MODELS), (args.devices + 1) // 2)} models, two devices per "
+        f"model: only the PRNU tells them apart), sensor "
         f"{shape[1]}x{shape[0]} px, fingerprints from {args.flat} flat images, {args.photos} natural photos per "
         f"camera, each also through every platform; threshold PCE {args.threshold:g}; rates with 95 % Wilson "
         f"intervals (`benchmarks/pce_decisions.py`, {seconds:.1f} min on 2 shared cores).",

@@ -115,6 +115,9 @@ class BatchError(Exception):
         super().__init__(message)
         self.code = code
 
+    def __reduce__(self):  # picklable across process pools and Dask workers
+        return (type(self), (str(self), self.code))
+
 
 # exit codes (documented in docs/cli.md and `csi --help`)
 EXIT_FAILED = 1
@@ -503,6 +506,11 @@ def save_fingerprint(path: str | os.PathLike, K: np.ndarray, dev: DeviceImages, 
     return meta
 
 
+def read_meta(path: str | os.PathLike) -> dict:
+    """The ``meta`` record of a fingerprint file, checked, without reading ``K`` (see :func:`load_fingerprint`)."""
+    return _read(path, with_k=False)[1]
+
+
 def load_fingerprint(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     """Read a fingerprint file written by :func:`save_fingerprint`: ``(K (H, W) float32, meta dict)``.
 
@@ -511,16 +519,22 @@ def load_fingerprint(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     BatchError
         ``EXIT_BAD_FINGERPRINT``: not a csi fingerprint file, damaged, or of another format version.
     """
+    return _read(path, with_k=True)
+
+
+def _read(path: str | os.PathLike, with_k: bool) -> tuple[np.ndarray | None, dict]:
     path = Path(path)
     if not path.is_file():
         raise BatchError(f"{path}: no such fingerprint file", EXIT_NO_INPUT)
+    K = None
     try:
         with np.load(path, allow_pickle=False) as z:
             if "meta" not in z or "K" not in z:
                 raise BatchError(f"{path}: not a csi fingerprint file (no 'K' and 'meta' arrays)",
                                  EXIT_BAD_FINGERPRINT)
             meta = json.loads(str(z["meta"]))
-            K = z["K"]
+            if with_k and isinstance(meta, dict) and meta.get("format_version") == FORMAT_VERSION:
+                K = z["K"]
     except BatchError:
         raise
     except Exception as exc:  # zip/npy/JSON errors of a damaged or foreign file
@@ -533,6 +547,8 @@ def load_fingerprint(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         raise BatchError(f"{path}: fingerprint file format {meta.get('format_version')} written by csi "
                          f"{meta.get('csi_version', '?')}; this csi {__version__} reads format {FORMAT_VERSION}. "
                          "Make it again with `csi fingerprint`", EXIT_BAD_FINGERPRINT)
+    if K is None:
+        return None, meta
     if K.dtype != np.float32 or K.ndim != 2 or K.shape != (meta.get("height"), meta.get("width")):
         raise BatchError(f"{path}: damaged fingerprint file (K is {K.dtype} {K.shape}, meta says "
                          f"{meta.get('height')}x{meta.get('width')})", EXIT_BAD_FINGERPRINT)
@@ -556,7 +572,7 @@ def find_fingerprints(sources: Iterable[str | os.PathLike]) -> dict[str, str]:
         else:
             raise BatchError(f"{src}: no such fingerprint file or folder", EXIT_NO_INPUT)
         for f in files:
-            _, meta = load_fingerprint(f)
+            meta = read_meta(f)
             name = str(meta["device"])
             if name in out and out[name] != str(f):
                 raise BatchError(f"two fingerprint files for device {name!r}: {out[name]} and {f}", EXIT_USAGE)

@@ -168,16 +168,24 @@ def fingerprint(ctx, device_dirs, output, min_images, majority_size, workers, de
     workers = batch.resolve_workers(workers)
     results = batch.compute_fingerprints(devices, workers=workers, scheduler=scheduler, device=device,
                                          progress=ctx.obj["progress"])
-    for dev, K, info in results:
-        for p, reason in info["skipped"]:
-            click.echo(f"csi: {dev.name}: skipped {p}: {reason}", err=True)
-        if K is None or len(info["used"]) < min_images:
-            raise CLIError(_too_few(dev.name, dev.folder, len(info["used"]), min_images, info["skipped"]),
-                           batch.EXIT_TOO_FEW)
-        out = output / f"{dev.name}.npz"
-        batch.save_fingerprint(out, K, dev, info, device=batch.resolve_device(device))
-        _say(ctx, f"{dev.name}: {len(info['used'])} images ({K.shape[1]}x{K.shape[0]} px), "
-                  f"{len(info['skipped'])} skipped -> {out}")
+    notes: list[str] = []  # printed once the progress bar is gone
+    try:
+        for dev, K, info in results:
+            notes += [f"csi: {dev.name}: skipped {p}: {reason}" for p, reason in info["skipped"]]
+            if K is None or len(info["used"]) < min_images:
+                raise CLIError(_too_few(dev.name, dev.folder, len(info["used"]), min_images, info["skipped"]),
+                               batch.EXIT_TOO_FEW)
+            out = output / f"{dev.name}.npz"
+            batch.save_fingerprint(out, K, dev, info, device=batch.resolve_device(device))
+            notes.append(f"{dev.name}: {len(info['used'])} images ({K.shape[1]}x{K.shape[0]} px), "
+                         f"{len(info['skipped'])} skipped -> {out}")
+    finally:
+        results.close()
+        for note in notes:
+            if note.startswith("csi: "):
+                click.echo(note, err=True)
+            else:
+                _say(ctx, note)
 
 
 def _too_few(name, folder, n, need, skipped) -> str:
@@ -280,6 +288,7 @@ def identify(ctx, photos, fingerprint_sources, output, fmt, recursive, threshold
     workers = batch.resolve_workers(workers)
     names = list(fps)
     failed = 0
+    problems: list[str] = []  # printed once the progress bar is gone
     counts: dict[str, int] = {}
     with click.open_file(output, "w", encoding="utf-8", lazy=False) as fh:
         writer = None
@@ -293,7 +302,7 @@ def identify(ctx, photos, fingerprint_sources, output, fmt, recursive, threshold
             counts[r["decision"]] = counts.get(r["decision"], 0) + 1
             if r["decision"] == "error":
                 failed += 1
-                click.echo(f"csi: cannot use {r['photo']}: {r['error']}", err=True)
+                problems.append(f"csi: cannot use {r['photo']}: {r['error']}")
             if writer is not None:
                 off = r["offset"] or [None, None]
                 writer.writerow([r["photo"], r["decision"], r["best_device"] or "", _num(r["ncc"]), _num(r["pce"]),
@@ -305,6 +314,8 @@ def identify(ctx, photos, fingerprint_sources, output, fmt, recursive, threshold
             else:
                 fh.write(json.dumps(_jsonable(r), allow_nan=False) + "\n")
             fh.flush()
+    for line in problems:
+        click.echo(line, err=True)
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     _say(ctx, f"{len(files)} photo(s) against {len(names)} fingerprint(s), threshold PCE {threshold:g}: {summary}")
     if failed:
