@@ -354,3 +354,25 @@ def test_torch_residual_path_gives_the_same_fingerprints_and_decisions(folder, t
     for a, b in zip(cpu, tor, strict=True):
         assert a["decision"] == b["decision"] and a["offset"] == b["offset"]
         assert b["ncc"] == pytest.approx(a["ncc"], rel=1e-3)
+
+
+def test_reference_ik_and_entry_point(folder, tmp_path, capsys):
+    root, data, fp = folder
+    out = tmp_path / "ik.csv"
+    r = run("identify", data / "D02_Sony_Y" / "nat", "-f", fp, "--reference", "IK", "-o", out)
+    assert r.exit_code == 0 and all(x["decision"] == "D02_Sony_Y" for x in read_csv(out))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0 and "csi" in capsys.readouterr().out
+
+
+def test_internal_errors_are_one_line_with_exit_code_1(folder, monkeypatch):
+    root, data, fp = folder
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(batch, "identify", broken)
+    r = run("identify", data / "D01_Apple_X" / "nat", "-f", fp)
+    assert r.exit_code == 1 and "internal error: RuntimeError: simulated bug" in r.output
+    assert "Traceback" not in r.output and "--debug" in r.output
