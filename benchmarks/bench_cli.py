@@ -40,8 +40,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+_NEEDED = {"numpy": "numpy", "scipy": "scipy", "PIL": "pillow", "pandas": "pandas", "torch": "torch",
+           "pywt": "pywavelets"}
+_missing = [pip for mod, pip in _NEEDED.items() if importlib.util.find_spec(mod) is None]
+if _missing:
+    raise SystemExit(f"bench_cli.py needs {', '.join(_missing)}: pip install {' '.join(_missing)} "
+                     "(click, dask and tqdm are optional)")
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 from csi import batch, prnu  # noqa: E402

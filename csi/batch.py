@@ -414,6 +414,27 @@ def _add_sums(a, b):
     return num, den, used + b[2], skipped + b[3]
 
 
+class _NoBar:
+    """A silent stand-in for :func:`csi.progress.bar` (no tqdm import when no bar is wanted)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+
+def _bar(iterable=None, *, total: int | None, desc: str, enabled: bool, unit: str):
+    if not enabled:
+        return _NoBar()
+    from .progress import bar
+
+    return bar(iterable, total=total, desc=desc, enabled=True, unit=unit)
+
+
 def _chunks(seq: Sequence, size: int) -> list:
     return [list(seq[i:i + size]) for i in range(0, len(seq), size)]
 
@@ -428,13 +449,11 @@ def compute_fingerprints(devices: Sequence[DeviceImages], workers: int = 1, sche
     ``scheduler`` the chunk sums are also added on the cluster (a chain of additions in chunk order), so only
     the final sums travel back.
     """
-    from .progress import bar
-
     device = resolve_device(device)
     calls = [(chunk, dev.shape, device) for dev in devices for chunk in _chunks(dev.paths, CHUNK)]
     owner = [i for i, dev in enumerate(devices) for _ in _chunks(dev.paths, CHUNK)]
     total = sum(len(d.paths) for d in devices)
-    pbar = bar(total=total, desc="fingerprint (Eq. 5)", enabled=progress, unit="img")
+    pbar = _bar(total=total, desc="fingerprint (Eq. 5)", enabled=progress, unit="img")
     with pbar:
         if scheduler is not None:
             yield from _fingerprints_dask(devices, calls, owner, scheduler, pbar)
@@ -782,12 +801,13 @@ def identify_photo(path: str, fingerprints: dict[str, str], opts: MatchOptions) 
 def identify(photos: Sequence[str], fingerprints: dict[str, str], opts: MatchOptions, workers: int = 1,
              scheduler: str | None = None, progress: bool = True) -> Iterator[dict]:
     """:func:`identify_photo` for every photo, in order, in this process, a pool or a Dask cluster."""
-    from .progress import bar
-
     calls = [(p, fingerprints, opts) for p in photos]
     threads = opts.device == "cuda"
     results = _ordered(identify_photo, calls, workers=workers, scheduler=scheduler, threads=threads)
-    yield from bar(results, total=len(calls), desc="identify", enabled=progress, unit="photo")
+    if not progress:
+        yield from results
+        return
+    yield from _bar(results, total=len(calls), desc="identify", enabled=True, unit="photo")
 
 
 def _load_any(path: str, opts: MatchOptions):
