@@ -268,6 +268,8 @@ def _client(scheduler: str):
     except ImportError:
         raise BatchError("--scheduler needs dask.distributed: pip install 'csi-companion[cluster]' "
                          "(or pip install 'dask[distributed]')", EXIT_USAGE) from None
+    if logging.getLogger("csi").getEffectiveLevel() > logging.INFO:  # dask's own INFO lines: only with -v
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     m = re.fullmatch(r"local(?::(\d+))?", scheduler)
     if m:
         n = int(m.group(1) or os.cpu_count() or 1)
@@ -299,6 +301,8 @@ def _ordered(fn: Callable, calls: Sequence[tuple], workers: int = 1, scheduler: 
             if cluster is not None:
                 cluster.close()
         return
+    calls = list(calls)
+    workers = min(workers, len(calls))  # no pool of 16 processes for 2 photos
     if workers <= 1:
         with _runtime():
             for args in calls:

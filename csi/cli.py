@@ -79,9 +79,9 @@ def _exec_options(f):
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True,
                      help="Where the wavelet residual runs: cpu (numpy, csi.prnu), cuda (torch, "
                           "csi.prnu_torch), auto (cuda if available).")(f)
-    f = click.option("-j", "--workers", type=click.IntRange(0), default=1, show_default=True,
+    f = click.option("-j", "--workers", type=click.IntRange(0), default=0, show_default=True,
                      help="Parallel workers: processes on the CPU, decoding/scoring threads with --device "
-                          "cuda; 0 = every core.")(f)
+                          "cuda; 0 = every core this process may use, 1 = no pool.")(f)
     return f
 
 
