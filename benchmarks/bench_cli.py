@@ -104,9 +104,16 @@ def time_identify(photos, fps, opts, **kw) -> tuple[float, int]:
     return time.perf_counter() - t, len(rows)
 
 
-def count_for(budget: float, per_image_s: float, workers: int, total: int) -> int:
-    """Images a mode gets: about ``budget`` seconds of work, at least ``workers`` (and 2), at most ``total``."""
-    return int(min(total, max(2, workers, math.ceil(budget * workers / max(per_image_s, 1e-6)))))
+def count_for(budget: float, per_image_s: float, workers: int, total: int, chunked: bool = False) -> int:
+    """Images a mode gets: about ``budget`` seconds of work, at least ``workers`` (and 2), at most ``total``.
+
+    ``chunked`` (fingerprints, whose unit of work is a chunk of :data:`csi.batch.CHUNK` images of one device):
+    with several workers, rounded up to whole chunks of both devices, so that no worker waits for a lone chunk.
+    """
+    n = max(2, workers, math.ceil(budget * workers / max(per_image_s, 1e-6)))
+    if chunked and workers > 1:
+        n = math.ceil(n / (2 * batch.CHUNK)) * 2 * batch.CHUNK
+    return int(min(total, n))
 
 
 def main(argv=None) -> None:
@@ -177,7 +184,7 @@ def run(args, shape, cores, devices, root: Path) -> None:
     rows.append(("1 worker (cpu)", k, s, ki, si))
 
     if cores > 1:
-        n = count_for(args.budget, per_fp, cores, len(all_photos))
+        n = count_for(args.budget, per_fp, cores, len(all_photos), chunked=True)
         s, k, _ = time_fingerprint(subset(devices, n), workers=cores)
         m = count_for(args.budget, per_id, cores, len(all_photos))
         si, ki = time_identify(all_photos[:m], fps, cpu_opts, workers=cores)
@@ -192,7 +199,7 @@ def run(args, shape, cores, devices, root: Path) -> None:
             addr = cluster.scheduler_address
             time_identify(all_photos[:2], fps, cpu_opts, scheduler=addr)  # workers import csi (torch) once
             start = time.perf_counter() - t
-            n = count_for(args.budget, per_fp, 2, len(all_photos))
+            n = count_for(args.budget, per_fp, 2, len(all_photos), chunked=True)
             s, k, _ = time_fingerprint(subset(devices, n), scheduler=addr)
             m = count_for(args.budget, per_id, 2, len(all_photos))
             si, ki = time_identify(all_photos[:m], fps, cpu_opts, scheduler=addr)
