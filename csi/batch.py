@@ -1,19 +1,12 @@
-"""Camera identification on folders of photos: the engine behind the ``csi`` command (:mod:`csi.cli`).
+"""Camera identification on folders of photos: the engine behind the ``csi`` command (docs/cli.md).
 
-Plain Python on the library functions the notebooks use (``benchmarks/bench_cli.py`` calls it directly):
-
-* **fingerprints**: Eq. 5 as a map-reduce over chunks of :data:`CHUNK` images. Each chunk gives the sums
-  ``sum W I`` and ``sum I^2`` (:func:`csi.prnu.fingerprint_terms`); the sums are added in chunk order and
-  finished by :func:`csi.prnu.fingerprint_from_sums`, so one process, a pool or a Dask cluster give the same
-  bits, and at most :data:`CHUNK` images give those of :func:`csi.prnu.estimate_fingerprint`.
-* **identification**: notebook 06's query residual (``get_extractor("wavelet")``), each fingerprint aligned by
-  :func:`csi.evaluate.fingerprint_window`, then :func:`csi.prnu.ncc` and :func:`csi.prnu.pce`. A photo cropped
-  from the frame is zero-padded into it and the PCE peak searched over shifts. The decision is the device of
-  largest PCE if it exceeds :data:`THRESHOLD`, else ``"unknown"``.
+* **fingerprints**: Eq. 5 as a map-reduce over chunks of :data:`CHUNK` images whose sums ``sum W I`` and
+  ``sum I^2`` are added in chunk order, so one process, a pool (``workers``) or a Dask cluster (``scheduler``)
+  give the same bits; with at most :data:`CHUNK` images, those of :func:`csi.prnu.estimate_fingerprint`.
+* **identification**: notebook 06's query residual, each fingerprint aligned by
+  :func:`csi.evaluate.fingerprint_window` (or a cropped photo padded into the frame), NCC and PCE; the
+  decision is the device of largest PCE if above :data:`THRESHOLD`, else ``"unknown"``.
 * **files**: one ``.npz`` per device (``K`` float32 and a JSON ``meta`` record).
-
-``workers > 1`` runs a process pool (threads for ``device="cuda"``), ``scheduler`` a ``dask.distributed``
-cluster; docs/cli.md gives the measured speeds.
 """
 
 from __future__ import annotations
@@ -59,9 +52,8 @@ except ImportError:
 
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CHUNK", "MIN_IMAGES", "THRESHOLD", "FINGERPRINT_SETTINGS",
-           "QUERY_SETTINGS", "BatchError", "DeviceImages", "device_name", "list_images", "scan_device",
-           "compute_fingerprints", "save_fingerprint", "load_fingerprint", "find_fingerprints", "identify_photo",
-           "identify", "verify"]
+           "QUERY_SETTINGS", "BatchError", "DeviceImages", "device_name", "list_images", "scan_device", "compute_fingerprints",
+           "save_fingerprint", "load_fingerprint", "find_fingerprints", "identify_photo", "identify", "verify"]
 
 #: Name and version of the fingerprint file format; a file of another version is refused.
 FORMAT = "csi-fingerprint"
@@ -87,14 +79,9 @@ _GENERIC = re.compile(r"^(flat|nat|natural|images?|imgs?|photos?|pictures?|finge
                       r"|jpe?g|originals?)([A-Za-z]*)$", re.IGNORECASE)
 _GRAY = np.asarray(GRAY_WEIGHTS, np.float32)
 
-# exit codes (documented in docs/cli.md and `csi --help`)
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NO_INPUT = 3
-EXIT_UNREADABLE = 4
-EXIT_TOO_FEW = 5
-EXIT_MIXED_SIZES = 6
-EXIT_BAD_FINGERPRINT = 7
+# exit codes (docs/cli.md, `csi --help`)
+EXIT_FAILED, EXIT_USAGE, EXIT_NO_INPUT, EXIT_UNREADABLE = 1, 2, 3, 4
+EXIT_TOO_FEW, EXIT_MIXED_SIZES, EXIT_BAD_FINGERPRINT = 5, 6, 7
 
 
 class BatchError(Exception):
@@ -371,11 +358,10 @@ def _finish(dev: DeviceImages, acc) -> tuple[DeviceImages, np.ndarray | None, di
 def compute_fingerprints(devices: Sequence[DeviceImages], workers: int = 1, scheduler: str | None = None,
                          device: str = "cpu", progress: bool = True,
                          ) -> Iterator[tuple[DeviceImages, np.ndarray | None, dict]]:
-    """Eq. 5 for every device as a map-reduce over chunks of :data:`CHUNK` images.
+    """Eq. 5 for every device as a map-reduce over chunks of :data:`CHUNK` images (on a cluster, the sums too).
 
     Yields ``(device_images, K, info)`` per device in order: ``K`` ``(H, W)`` float32 (None when no image was
-    usable), ``info`` ``{"used": [path], "skipped": [(path, reason)]}``. With a ``scheduler`` the chunk sums
-    are also added on the cluster, in chunk order, so only the final sums travel back.
+    usable), ``info`` ``{"used": [path], "skipped": [(path, reason)]}``.
     """
     device = resolve_device(device)
     calls = [(dev.paths[i:i + CHUNK], dev.shape, device) for dev in devices for i in range(0, len(dev.paths), CHUNK)]
@@ -412,42 +398,26 @@ def save_fingerprint(path: str | os.PathLike, K: np.ndarray, dev: DeviceImages, 
     """Write one device's fingerprint file (``.npz``: ``K`` float32 and a JSON ``meta`` string); returns meta."""
     root = os.path.commonpath([os.path.abspath(p) for p in info["used"]]) if info["used"] else dev.folder
     root = root if os.path.isdir(root) else os.path.dirname(root)
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "csi_version": __version__,
-        "device": dev.name,
-        "folder": os.path.abspath(dev.folder),
-        "height": int(K.shape[0]),
-        "width": int(K.shape[1]),
-        "n_images": len(info["used"]),
-        "images": [os.path.relpath(os.path.abspath(p), root) for p in info["used"]],
-        "images_root": root,
-        "skipped": [[str(p), str(r)] for p, r in info["skipped"]],
-        "settings": {**FINGERPRINT_SETTINGS, "equation": "Eq. 5, csi.prnu.estimate_fingerprint",
-                     "chunk": CHUNK, "residual_device": device},
-    }
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "csi_version": __version__, "device": dev.name,
+            "folder": os.path.abspath(dev.folder), "height": int(K.shape[0]), "width": int(K.shape[1]),
+            "n_images": len(info["used"]), "images": [os.path.relpath(os.path.abspath(p), root) for p in info["used"]],
+            "images_root": root, "skipped": [[str(p), str(r)] for p, r in info["skipped"]],
+            "settings": {**FINGERPRINT_SETTINGS, "equation": "Eq. 5, csi.prnu.estimate_fingerprint", "chunk": CHUNK,
+                         "residual_device": device}}
     atomic_write(path, lambda f: np.savez(f, K=np.asarray(K, np.float32), meta=np.array(json.dumps(meta))))
     return meta
 
 
 def read_meta(path: str | os.PathLike) -> dict:
-    """The ``meta`` record of a fingerprint file, checked, without reading ``K`` (see :func:`load_fingerprint`)."""
-    return _read(path, with_k=False)[1]
+    """The checked ``meta`` record of a fingerprint file, without reading ``K``."""
+    return load_fingerprint(path, with_k=False)[1]
 
 
-def load_fingerprint(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+def load_fingerprint(path: str | os.PathLike, with_k: bool = True) -> tuple[np.ndarray | None, dict]:
     """Read a fingerprint file written by :func:`save_fingerprint`: ``(K (H, W) float32, meta dict)``.
 
-    Raises
-    ------
-    BatchError
-        ``EXIT_BAD_FINGERPRINT``: not a csi fingerprint file, damaged, or of another format version.
+    Raises :class:`BatchError` ``EXIT_BAD_FINGERPRINT`` for a foreign, damaged or other-version file.
     """
-    return _read(path, with_k=True)
-
-
-def _read(path: str | os.PathLike, with_k: bool) -> tuple[np.ndarray | None, dict]:
     path = Path(path)
     if not path.is_file():
         raise BatchError(f"{path}: no such fingerprint file", EXIT_NO_INPUT)
@@ -547,8 +517,7 @@ def _match_one(W: np.ndarray, intensity: np.ndarray | None, image_shape: tuple[i
                K: np.ndarray, opts: MatchOptions, resample: bool = True) -> dict | None:
     """Score a residual against one (rotated) fingerprint; None when the photo cannot come from it.
 
-    ``resample=False`` (a scale of the search): a smaller photo is a crop even with the frame's aspect ratio.
-    """
+    ``resample=False`` (a scale search): a smaller photo is a crop even with the frame's aspect ratio."""
     h, w = image_shape
     H, Wd = K.shape
     if not _whole(box, image_shape) or (h, w) == (H, Wd) or (
@@ -633,19 +602,14 @@ def _displayed_portrait(path: str) -> bool:
 def identify_photo(path: str, fingerprints: dict[str, str], opts: MatchOptions) -> dict:
     """Score one photo against every fingerprint and decide.
 
-    The photo is read landscape (:func:`csi.io.read_rgb`); its residual is notebook 06's query residual
-    (:data:`QUERY_SETTINGS`; :mod:`csi.prnu_torch` on a GPU). Each fingerprint is aligned as
-    :func:`csi.evaluate.fingerprint_window` does (rotated for portrait, resampled for a downscaled copy), or,
-    for a photo cropped from the frame, the residual is zero-padded into the frame and the PCE peak searched
-    over shifts (``opts.search`` px, default the whole frame). A photo displayed portrait is also tried against
-    ``K`` rotated by 180 degrees.
+    The residual is notebook 06's query residual (:data:`QUERY_SETTINGS`); each fingerprint is aligned as
+    :func:`csi.evaluate.fingerprint_window` does, or, for a photo cropped from the frame, the residual is
+    zero-padded into the frame and the PCE peak searched over ``opts.search`` px (default: the whole frame).
+    A photo displayed portrait is also tried against ``K`` rotated by 180 degrees.
 
-    Returns
-    -------
-    dict
-        ``photo``, ``decision`` (device, ``"unknown"``, or ``"error"`` for an unusable photo), ``best_device``,
-        ``ncc``, ``pce``, ``how``, ``rotation``, ``scale``, ``offset`` of the best candidate, ``error``, and
-        ``candidates``: device -> ``{ncc, pce, how, rotation, scale, offset}``.
+    Returns a dict: ``photo``, ``decision`` (device, ``"unknown"`` or ``"error"``), ``best_device``, ``ncc``,
+    ``pce``, ``how``, ``rotation``, ``scale``, ``offset`` of the best candidate, ``error``, and ``candidates``
+    (device -> ``{ncc, pce, how, rotation, scale, offset}``).
     """
     out: dict[str, Any] = {"photo": str(path), "decision": "error", "best_device": None, "ncc": math.nan,
                            "pce": math.nan, "how": None, "rotation": None, "scale": None, "offset": None,
@@ -711,8 +675,7 @@ def verify(a: str, b: str, opts: MatchOptions) -> dict:
       photo was portrait;
     * two fingerprints: PCE of the two fingerprints (the same camera fingerprinted twice).
 
-    Returns ``{"a", "b", "kind", "ncc", "pce", "same", "threshold", "how", "error"}``; ``same`` is
-    ``pce > threshold``.
+    Returns ``{"a", "b", "threshold", "kind", "ncc", "pce", "how", "error", "same"}``, ``same`` = PCE > threshold.
     """
     ka, xa, ma = _load_any(a)
     kb, xb, mb = _load_any(b)

@@ -7,20 +7,12 @@ stage                     returns (cache folder)
 :func:`fingerprints`      the camera fingerprints of a dataset, Eq. 5 (``fingerprints/``)
 :func:`views`             the test images as a platform serves them (``platforms/``)
 :func:`checkpoints`       trained CSI-CNN and DnCNN (``models/``)
-:func:`score`             NCC of every test image with every camera, for one method and condition (``scores/``)
+:func:`score`             NCC of every test image with every camera for one method (``scores/``)
 ========================  ===============================================================================
 
-Protocol
---------
-* **Split** (Sec. 3.2.2). A dataset the networks train on (``our``; a real source with ``train_on_source``) is
-  split 1:1:6:2 per device into ``val``, ``fingerprint``, ``train`` and ``test``. Any other dataset is only
-  tested, so every photo counts: a device's flat images estimate its fingerprint and all its other originals are
-  test images (without flat images: 1/3 fingerprint, 2/3 test).
-* **Kaggle, two readings.** ``kaggle`` splits the competition's training phones 1:1:6:2 (compared with Table 3);
-  ``kaggle-other`` tests on the competition's test images, taken by a *second* phone of each model, where PRNU
-  (which identifies a device, not a model) should sit at chance.
-* **Test images** of the synthetic stand-ins are capped per device and dataset by the scale
-  (:data:`csi.experiments.SETTINGS`); a real source tests every test photo.
+The split protocol (Sec. 3.2.2; docs/data.md, "Split protocol"): a dataset the networks train on is split
+1:1:6:2 per device; any other is only tested, so every photo counts (flat images make the fingerprint); Kaggle is
+read two ways (``kaggle``: the training phones; ``kaggle-other``: a second phone of each model, at chance).
 
 Examples
 --------
@@ -60,45 +52,21 @@ TEST_RATIOS: tuple[int, ...] = (0, 1, 0, 2)
 MIN_FLAT: int = 3
 #: The platforms of the held-out validation copies that judge a training run (csi.train.ValidationSet).
 VAL_PLATFORMS: tuple[str, ...] = ("original", "facebook", "instagram", "wechat")
-_SCORE_DTYPES = {"image": str, "true_device": str, "candidate_device": str}
 
 
 @dataclass
 class Dataset:
-    """One dataset ready for the notebooks (made by :func:`load`).
+    """One dataset ready for the notebooks (made by :func:`load`)."""
 
-    Attributes
-    ----------
-    name : str
-        ``our``, ``kaggle``, ``kaggle-other``, ``vision``, ``daxing``, or the real source's name.
-    images : pandas.DataFrame
-        The camera originals, with ``split`` (``val``, ``fingerprint``, ``train``, ``test``) and ``label`` (the
-        candidate camera: the device, or the model for the Kaggle layouts).
-    test : pandas.DataFrame
-        The test images (capped for the synthetic stand-ins), ``device`` = label, ``source_device`` = device.
-    copies : pandas.DataFrame
-        Platform copies the dataset holds itself (VISION's ``natFBH``, a ``<device>/facebook/`` folder, FODB).
-    root : Path or None
-        The synthetic dataset's folder (with ``ground_truth/``); None for real data.
-    sensor_scale : float
-        Simulated long side / 4032 (1 for real data); platform size caps are scaled by it.
-    protocol : str
-        One sentence saying how the images were split.
-    training : bool
-        Whether the networks may train on the ``train`` split.
-    skipped : list of (str, str)
-        Files the loader or the protocol left out, with the reason.
-    """
-
-    name: str
-    images: pd.DataFrame
-    test: pd.DataFrame
-    copies: pd.DataFrame
-    root: Path | None = None
-    sensor_scale: float = 1.0
-    protocol: str = ""
-    training: bool = False
-    skipped: list = field(default_factory=list)
+    name: str  # our, kaggle, kaggle-other, vision, daxing, or the real source's name
+    images: pd.DataFrame  # camera originals + split (val, fingerprint, train, test) + label (device, or Kaggle model)
+    test: pd.DataFrame  # test images (capped for the stand-ins), device = label, source_device = device
+    copies: pd.DataFrame  # platform copies the dataset holds itself (VISION's natFBH, <device>/facebook/, FODB)
+    root: Path | None = None  # the synthetic dataset's folder (with ground_truth/); None for real data
+    sensor_scale: float = 1.0  # simulated long side / 4032 (1 for real data); scales platform size caps
+    protocol: str = ""  # one sentence saying how the images were split
+    training: bool = False  # whether the networks may train on the train split
+    skipped: list = field(default_factory=list)  # (file, reason) left out by the loader or the protocol
 
     def part(self, split: str) -> pd.DataFrame:
         """The images of one split (``val``, ``fingerprint``, ``train``, ``test``), ``device`` = label."""
@@ -128,19 +96,10 @@ _DATASETS: dict[tuple, Dataset] = {}
 def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> Dataset:
     """Load (building a synthetic recipe first if needed) and split one dataset; memoised per run.
 
-    Parameters
-    ----------
-    cfg : Config
-    name : str
-        A synthetic recipe, ``kaggle-other``, or (for a real source) the source's name.
-    overrides : dict, optional
-        Changes to a synthetic recipe (:func:`csi.simulate.recipe_plan`), e.g. ``{"prnu_std": 0.0075}``; the
-        dataset is then named ``<name>-<digest of the overrides>``.
-
-    Raises
-    ------
-    ValueError
-        If the dataset has fewer than two cameras with fingerprint images, or no test image.
+    ``name`` is a synthetic recipe, ``kaggle-other`` or the real source's name. ``overrides`` change a synthetic
+    recipe (:func:`csi.simulate.recipe_plan`, e.g. ``{"prnu_std": 0.0075}``) and name the dataset
+    ``<name>-<digest>``. Raises ``ValueError`` if fewer than two cameras have fingerprint images or no image is
+    left to test.
 
     References
     ----------
@@ -236,9 +195,8 @@ def _kaggle_protocol(cfg: Config, originals: pd.DataFrame, other: bool):
 def select_test(df: pd.DataFrame, per_device: int | None, total: int | None, seed: int) -> pd.DataFrame:
     """Seeded, device-balanced selection of test images (rows with ``device`` and ``path``).
 
-    Each device's images are shuffled with ``seed`` and at most ``per_device`` kept; if more than ``total``
-    remain, they are taken round-robin over the devices (in a seeded order). None: no cap. The result, sorted
-    by ``device`` and ``path``, does not depend on the input's row order.
+    At most ``per_device`` per device (shuffled with ``seed``), then at most ``total``, taken round-robin over
+    the devices (None: no cap). The result, sorted by ``device`` and ``path``, ignores the input's row order.
 
     Examples
     --------
@@ -299,16 +257,10 @@ def _estimate(paths: list[str], shape: tuple[int, int], size: int | str) -> tupl
 
 
 def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, np.ndarray]:
-    """Every candidate camera's fingerprint (Eq. 5) from its ``fingerprint`` images; cached per camera.
+    """Every candidate camera's fingerprint (Eq. 5, label -> ``(H, W)`` float32) from its ``fingerprint`` images.
 
-    With ``cfg.fingerprint_size`` an int, only the centre of each image is used and the estimate is embedded in
-    a full frame of zeros (so resampling to a downscaled copy still lines up). Unreadable files are skipped and
-    added to ``ds.skipped``.
-
-    Returns
-    -------
-    dict
-        label -> ``(H, W)`` float32.
+    Cached per camera. With an int ``cfg.fingerprint_size`` only the centre of each image is used, embedded in a
+    full frame of zeros (so resampling to a downscaled copy still lines up). Unreadable files go to ``ds.skipped``.
 
     References
     ----------
@@ -348,11 +300,8 @@ def fingerprints_digest(K: Mapping[str, np.ndarray]) -> str:
 
 
 def ground_truth(ds: Dataset) -> dict[str, np.ndarray]:
-    """The simulator's true ``K`` of each candidate label (empty for real data).
-
-    For the Kaggle layouts a label is a model; its truth is the ``K`` of the phone whose images estimated the
-    fingerprint (``<model>_1`` in the simulator).
-    """
+    """The simulator's true ``K`` of each candidate label (empty for real data); a Kaggle model's is that of
+    the phone whose images estimated its fingerprint (``<model>_1``)."""
     if ds.root is None:
         return {}
     gt = simulate.ground_truth(ds.root)
@@ -371,12 +320,10 @@ def ground_truth(ds: Dataset) -> dict[str, np.ndarray]:
 
 def views(cfg: Config, ds: Dataset, condition: str, profiles: Mapping[str, Mapping] | None = None,
           progress: bool = True) -> pd.DataFrame:
-    """The test images of ``ds`` as served on ``condition`` (``"original"`` or a platform); copies cached.
+    """The test images of ``ds`` as served on ``condition`` (``"original"`` or a platform): ``path`` the copy.
 
-    A copy the dataset holds itself (VISION's ``natFBH``, a ``<device>/<platform>/`` folder) is used as it is;
-    any other is made by the simulator's platform profile (:func:`csi.simulate.apply_platform`; ``profiles``
-    override the defaults). Returns one row per test image: ``path`` the copy, ``device`` the label,
-    ``platform`` the condition.
+    A copy the dataset holds itself (VISION's ``natFBH``) is used as it is; any other is made (and cached) by
+    the simulator's platform profile (:func:`csi.simulate.apply_platform`; ``profiles`` override the defaults).
 
     References
     ----------
@@ -489,25 +436,13 @@ def extractors(cfg: Config, ckpt: Mapping[str, Path]) -> dict[str, Any]:
 
 def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
           profiles: Mapping[str, Mapping] | None = None, progress: bool = True) -> pd.DataFrame:
-    """Score one method on one dataset and condition: the NCC of every test image with every camera.
+    """The NCC of every test image with every camera, for one method on one dataset and condition.
 
-    The residual of each image's centre crop (``cfg.crop``) is correlated with every candidate fingerprint
-    aligned to the image (:func:`csi.evaluate.evaluate`). Cached by the images, fingerprints, crop, extractor
-    and the evaluation's code.
-
-    Parameters
-    ----------
-    method : str, callable or csi.evaluate.Extractor
-        ``"wavelet"``, ``"csi-cnn"``, ``"dncnn"``, an extractor, or any ``image -> (H, W) residual``.
-    condition : str
-        ``"original"`` or a platform.
-    profiles : dict, optional
-        Platform profiles overriding the simulator's (:func:`views`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``image, true_device, candidate_device, ncc`` (one row per image x candidate), ``platform``, ``method``.
+    The residual of each image's centre crop (``cfg.crop``) is correlated with every fingerprint aligned to
+    the image (:func:`csi.evaluate.evaluate`). ``method``: ``"wavelet"``, ``"csi-cnn"``, ``"dncnn"``, an
+    :class:`csi.evaluate.Extractor` or any ``image -> (H, W) residual``; ``condition``: ``"original"`` or a
+    platform; ``profiles`` override the simulator's platforms (:func:`views`). Returns one row per image x
+    candidate: ``image, true_device, candidate_device, ncc, platform, method``.
 
     References
     ----------
@@ -529,7 +464,7 @@ def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
                       code=[evaluate, prnu, io])
         path = cfg.cache / "scores" / f"{k}.csv"
         if path.is_file():
-            return pd.read_csv(path, dtype=_SCORE_DTYPES)
+            return pd.read_csv(path, dtype={"image": str, "true_device": str, "candidate_device": str})
     t = evaluate.evaluate(ex, view, K, crop=cfg.crop, cache_dir=cfg.cache / "residuals", device=cfg.torch_device,
                           with_pce=False, progress=progress)
     t = t.drop(columns=["pce"]).assign(platform=condition)
