@@ -145,14 +145,8 @@ def params_digest(params: Mapping[str, Any] | Any) -> str:
 def key(stage: str, params: Mapping[str, Any], code: Iterable[Any] = ()) -> str:
     """The cache key ``<stage>-<digest of params and code>`` (file-name safe).
 
-    Parameters
-    ----------
-    stage : str
-        A short name without slashes or spaces (``"fingerprint"``, ``"scores"``).
-    params : mapping
-        Everything that changes the result (JSON-able; numpy arrays digested by content).
-    code : iterable
-        Modules, functions or callables whose code makes the result (:func:`code_digest`).
+    ``stage`` is a short name without slashes or spaces; ``params`` all that changes the result (JSON-able,
+    arrays by content, :func:`params_digest`); ``code`` the modules or callables that make it (:func:`code_digest`).
 
     Examples
     --------
