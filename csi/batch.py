@@ -52,8 +52,9 @@ except ImportError:
 
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CHUNK", "MIN_IMAGES", "THRESHOLD", "FINGERPRINT_SETTINGS",
-           "QUERY_SETTINGS", "BatchError", "DeviceImages", "device_name", "list_images", "scan_device", "compute_fingerprints",
-           "save_fingerprint", "load_fingerprint", "find_fingerprints", "identify_photo", "identify", "verify"]
+           "QUERY_SETTINGS", "BatchError", "DeviceImages", "device_name", "list_images", "scan_device",
+           "compute_fingerprints", "save_fingerprint", "load_fingerprint", "find_fingerprints", "identify_photo",
+           "identify", "verify"]
 
 #: Name and version of the fingerprint file format; a file of another version is refused.
 FORMAT = "csi-fingerprint"
@@ -364,8 +365,9 @@ def compute_fingerprints(devices: Sequence[DeviceImages], workers: int = 1, sche
     usable), ``info`` ``{"used": [path], "skipped": [(path, reason)]}``.
     """
     device = resolve_device(device)
-    calls = [(dev.paths[i:i + CHUNK], dev.shape, device) for dev in devices for i in range(0, len(dev.paths), CHUNK)]
-    owner = [i for i, dev in enumerate(devices) for _ in range(0, len(dev.paths), CHUNK)]
+    calls = [(dev.paths[i:i + CHUNK], dev.shape, device) for dev in devices
+             for i in range(0, len(dev.paths), CHUNK)]
+    owner = [k for k, dev in enumerate(devices) for _ in range(0, len(dev.paths), CHUNK)]
     with bar(total=sum(len(d.paths) for d in devices), desc="fingerprint (Eq. 5)", enabled=progress,
              unit="img") as pbar:
         if scheduler is not None:
@@ -400,10 +402,11 @@ def save_fingerprint(path: str | os.PathLike, K: np.ndarray, dev: DeviceImages, 
     root = root if os.path.isdir(root) else os.path.dirname(root)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "csi_version": __version__, "device": dev.name,
             "folder": os.path.abspath(dev.folder), "height": int(K.shape[0]), "width": int(K.shape[1]),
-            "n_images": len(info["used"]), "images": [os.path.relpath(os.path.abspath(p), root) for p in info["used"]],
-            "images_root": root, "skipped": [[str(p), str(r)] for p, r in info["skipped"]],
-            "settings": {**FINGERPRINT_SETTINGS, "equation": "Eq. 5, csi.prnu.estimate_fingerprint", "chunk": CHUNK,
-                         "residual_device": device}}
+            "n_images": len(info["used"]),
+            "images": [os.path.relpath(os.path.abspath(p), root) for p in info["used"]], "images_root": root,
+            "skipped": [[str(p), str(r)] for p, r in info["skipped"]],
+            "settings": {**FINGERPRINT_SETTINGS, "equation": "Eq. 5, csi.prnu.estimate_fingerprint",
+                         "chunk": CHUNK, "residual_device": device}}
     atomic_write(path, lambda f: np.savez(f, K=np.asarray(K, np.float32), meta=np.array(json.dumps(meta))))
     return meta
 
@@ -423,7 +426,7 @@ def load_fingerprint(path: str | os.PathLike, with_k: bool = True) -> tuple[np.n
         raise BatchError(f"{path}: no such fingerprint file", EXIT_NO_INPUT)
     K = None
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh closed even for a broken zip
             if "meta" not in z or "K" not in z:
                 raise BatchError(f"{path}: not a csi fingerprint file (no 'K' and 'meta' arrays)",
                                  EXIT_BAD_FINGERPRINT)

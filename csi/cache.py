@@ -146,7 +146,7 @@ def key(stage: str, params: Mapping[str, Any], code: Iterable[Any] = ()) -> str:
     """The cache key ``<stage>-<digest of params and code>`` (file-name safe).
 
     ``stage`` is a short name without slashes or spaces; ``params`` all that changes the result (JSON-able,
-    arrays by content, :func:`params_digest`); ``code`` the modules or callables that make it (:func:`code_digest`).
+    arrays by content); ``code`` the modules or callables that make it (:func:`code_digest`).
 
     Examples
     --------

@@ -59,7 +59,7 @@ class Dataset:
     """One dataset ready for the notebooks (made by :func:`load`)."""
 
     name: str  # our, kaggle, kaggle-other, vision, daxing, or the real source's name
-    images: pd.DataFrame  # camera originals + split (val, fingerprint, train, test) + label (device, or Kaggle model)
+    images: pd.DataFrame  # originals + split (val, fingerprint, train, test) + label (device; Kaggle: model)
     test: pd.DataFrame  # test images (capped for the stand-ins), device = label, source_device = device
     copies: pd.DataFrame  # platform copies the dataset holds itself (VISION's natFBH, <device>/facebook/, FODB)
     root: Path | None = None  # the synthetic dataset's folder (with ground_truth/); None for real data
@@ -226,7 +226,7 @@ _DIGESTS: dict[int, str] = {}
 
 
 def fingerprint_images(ds: Dataset) -> dict[str, pd.DataFrame]:
-    """The fingerprint images of each label, restricted to its most common size (the others go to ``ds.skipped``)."""
+    """The fingerprint images of each label, of its most common size (the others go to ``ds.skipped``)."""
     fp = ds.images[ds.images["split"] == "fingerprint"]
     out = {}
     for lab, g in fp.groupby("label", sort=True):
