@@ -31,7 +31,7 @@ import torch
 
 from . import __version__, prnu_torch
 from .cache import atomic_write
-from .evaluate import QUERY_SIGMA, align_fingerprint, fingerprint_window, get_extractor
+from .evaluate import QUERY_SIGMA, align_fingerprint, crop_box, fingerprint_window, get_extractor
 from .io import IMAGE_SUFFIXES, ImageReadError, image_size, read_rgb
 from .prnu import (
     GRAY_WEIGHTS,
@@ -623,12 +623,7 @@ def identify_photo(path: str, fingerprints: dict[str, str], opts: MatchOptions) 
         out["error"] = _reason(exc)
         return out
     H, W_ = img.shape[:2]
-    if opts.crop is not None:
-        ch, cw = min(opts.crop, H), min(opts.crop, W_)
-        y0, x0 = (H - ch) // 2, (W_ - cw) // 2
-        box = (y0, y0 + ch, x0, x0 + cw)
-    else:
-        box = (0, H, 0, W_)
+    box = crop_box((H, W_), opts.crop)
     part = img[box[0]:box[1], box[2]:box[3]]
     try:
         W = _query_residual(part, opts.device)

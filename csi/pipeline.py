@@ -247,12 +247,10 @@ def _estimate(paths: list[str], shape: tuple[int, int], size: int | str) -> tupl
     if size == "full":
         K = prnu.estimate_fingerprint((img for _, img in it), errors="skip")
     else:
-        h, w = shape
-        ch, cw = min(int(size), h), min(int(size), w)
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
-        part = prnu.estimate_fingerprint((img[y0:y0 + ch, x0:x0 + cw] for _, img in it), errors="skip")
+        y0, y1, x0, x1 = evaluate.crop_box(shape, int(size))
+        part = prnu.estimate_fingerprint((img[y0:y1, x0:x1] for _, img in it), errors="skip")
         K = np.zeros(shape, np.float32)
-        K[y0:y0 + ch, x0:x0 + cw] = part
+        K[y0:y1, x0:x1] = part
     return np.asarray(K, np.float32), list(getattr(it, "skipped", []))
 
 
@@ -272,7 +270,7 @@ def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, n
         shape = (int(g["height"].iloc[0]), int(g["width"].iloc[0]))
         keys[lab] = cache.key("fingerprint", {"label": lab, "files": cache.files_digest(g["path"]),
                                               "size": cfg.fingerprint_size, "shape": shape},
-                              code=[prnu, io, _estimate])
+                              code=[prnu, io, _estimate, evaluate.crop_box])
     memo = "|".join(f"{lab}:{k}" for lab, k in sorted(keys.items()))
     if memo in _FINGERPRINTS:
         return _FINGERPRINTS[memo]
