@@ -57,7 +57,7 @@ from .prnu import (
     pce,
     resample_fingerprint,
 )
-from .train import training_runtime
+from .runtime import torch_runtime
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def _runtime() -> Iterator[None]:
     Parallelism comes from the workers, and a multi-threaded BLAS only slows this work down: NCC's float64
     dot product of a 512x512 pair took 23 ms with 2 OpenBLAS threads on a busy 2-core machine, 0.4 ms with
     one (the residual is as fast either way). Keeping freed memory in the heap
-    (:func:`csi.train.training_runtime`) saves the page faults of every image's fresh arrays: identification
+    (:func:`csi.runtime.torch_runtime`) saves the page faults of every image's fresh arrays: identification
     1.3-1.9x and fingerprints 1.15-1.6x faster at 512x512 here. One thread everywhere also makes every mode
     (one process, a pool, a cluster) round the same way.
     """
@@ -246,7 +246,7 @@ def _runtime() -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if threadpool_limits is not None:
             stack.enter_context(threadpool_limits(1))
-        stack.enter_context(training_runtime(threads=1))
+        stack.enter_context(torch_runtime(threads=1))
         yield
 
 

@@ -28,7 +28,7 @@ import inspect
 import json
 import os
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +239,25 @@ def array_digest(*arrays: np.ndarray) -> str:
 
 def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
+    """Write ``path`` through a temporary file: ``write(binary_file)`` fills it, then it replaces ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = atomic_write(Path(tempfile.mkdtemp()) / "a.bin", lambda f: f.write(b"ok"))
+    >>> p.read_bytes()
+    b'ok'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)
+    return path
 
 
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
