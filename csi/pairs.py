@@ -152,7 +152,7 @@ class PairSampler:
     patch, batch : int
         Patch side (paper 64) and pairs per batch (paper 64).
     seed : int
-        Batches depend only on ``(seed, epoch, step)``, so training can resume exactly.
+        Batches depend only on ``(seed, stream, step)``, so training can resume exactly.
     crop : int or None
         Centre block kept of every image (``None``: whole image).
     negative_position : {"random", "same"}
@@ -299,12 +299,8 @@ class PairSampler:
     def __len__(self) -> int:
         return len(self.images)
 
-    def _other_view(self, i: int, other: str) -> np.ndarray:
-        """Fingerprint of camera ``other`` aligned like image ``i``'s own fingerprint view."""
-        return self.fp.get(other, self._shapes[i], self.crop)
-
-    def plan(self, epoch: int, step: int) -> dict[str, np.ndarray]:
-        """The random draws of batch ``(epoch, step)``: which image, window and fingerprint window per pair.
+    def plan(self, stream: int, step: int) -> dict[str, np.ndarray]:
+        """The random draws of batch ``step`` of ``stream`` (:func:`csi.train.fit` uses stream 0): which image, window and fingerprint window per pair.
 
         Returns
         -------
@@ -315,7 +311,7 @@ class PairSampler:
             ``kcol`` (top-left of K' in that camera's window aligned to the image; equal to ``row``,
             ``col`` for label 1).
         """
-        rng = np.random.default_rng([self.seed, int(epoch), int(step)])
+        rng = np.random.default_rng([self.seed, int(stream), int(step)])
         p, n, n_cams = self.patch, self.batch, len(self.device_names)
         label = rng.integers(0, 2, n)
         if self.weights is None:
@@ -337,8 +333,8 @@ class PairSampler:
         return {"label": label, "image": idx, "row": r, "col": c, "camera": np.where(pos, own, other),
                 "krow": np.where(pos, r, rk), "kcol": np.where(pos, c, ck)}
 
-    def arrays_at(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Batch ``(epoch, step)`` as NumPy arrays (what :meth:`batch_at` converts to tensors).
+    def arrays_at(self, stream: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Batch ``(stream, step)`` as NumPy arrays (what :meth:`batch_at` converts to tensors).
 
         The patches of :meth:`plan`, cut with one gather per image size from a strided view of all
         ``patch x patch`` windows (no copy; each selected window is copied row by row) - and per camera
@@ -353,7 +349,7 @@ class PairSampler:
         label : numpy.ndarray
             ``(batch,)`` int64 in {0, 1}.
         """
-        pl = self.plan(epoch, step)
+        pl = self.plan(stream, step)
         p, n = self.patch, self.batch
         idx, r, c, cam, kr, kc = (pl[k] for k in ("image", "row", "col", "camera", "krow", "kcol"))
         g = self._group[idx]
@@ -371,8 +367,8 @@ class PairSampler:
                     y[s2, 0] = kw[j][kr[s2], kc[s2]]
         return x, y, pl["label"]
 
-    def batch_at(self, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Batch number ``step`` of ``epoch``; the same arguments give the same batch.
+    def batch_at(self, stream: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Batch number ``step`` of ``stream``; the same arguments give the same batch.
 
         :func:`fit` trains update ``t`` (0-based) on ``batch_at(0, t)``.
 
@@ -385,13 +381,6 @@ class PairSampler:
         label : torch.Tensor
             ``(batch,)`` float32 in {0, 1}.
         """
-        x, y, label = self.arrays_at(epoch, step)
+        x, y, label = self.arrays_at(stream, step)
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255.0)
         return xt.contiguous(), torch.from_numpy(y), torch.from_numpy(label.astype(np.float32))
-
-    def epoch(self, epoch: int, steps: int):
-        """Iterate over ``steps`` batches of ``epoch`` (see :meth:`batch_at`)."""
-        for s in range(steps):
-            yield self.batch_at(epoch, s)
-
-

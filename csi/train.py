@@ -70,6 +70,7 @@ __all__ = [
 #: 60 % and 90 % of the steps, the paper's "x 0.2 every 30 of 100 epochs" at any run length.
 MILESTONES: tuple[float, ...] = (0.3, 0.6, 0.9)
 
+
 def steps_for(pairs: int, batch: int) -> int:
     """Optimiser steps that draw at least ``pairs`` training pairs in batches of ``batch``.
 
@@ -90,20 +91,7 @@ def lr_milestones(steps: int, fractions: Sequence[float] = MILESTONES) -> list[i
     Milestone ``m = max(1, round(f * steps))``: updates ``0 .. m-1`` use the rate before the decay, update
     ``m`` and later the decayed one (several equal milestones decay several times).
 
-    Parameters
-    ----------
-    steps : int
-        Optimiser steps of the whole run (>= 1).
-    fractions : sequence of float
-        Each in (0, 1]; default :data:`MILESTONES` (30 %, 60 %, 90 %).
-
-    Returns
-    -------
-    list of int
-        Non-decreasing.
-
-    References
-    ----------
+    ``steps`` >= 1; ``fractions`` each in (0, 1] (default :data:`MILESTONES`). Returns a non-decreasing list.
     Wang et al. (2021), Sec. 4.3 (lr 0.001, x 0.2 every 30 of 100 epochs).
 
     Examples
@@ -130,7 +118,6 @@ def _eval_points(steps: int, evals: int) -> list[int]:
     """Steps after which the history gets a row: ``round(k * steps / evals)``, k = 1..evals, distinct."""
     evals = max(1, min(int(evals), steps))
     return sorted({max(1, round(k * steps / evals)) for k in range(1, evals + 1)})
-
 
 
 # ------------------------------------------------------------------------------------------------------------

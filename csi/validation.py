@@ -43,12 +43,13 @@ class ValidationSet:
     the full-image residual cropped - not the output of a zero-padded crop. The crop's residual is then
     post-processed as :func:`csi.evaluate.get_extractor` does for ``"csi-cnn"``
     (:func:`csi.prnu.postprocess`: CFA zero-mean and DFT Wiener) and correlated (NCC,
-    :func:`csi.prnu.ncc`) with every camera's fingerprint window (:func:`csi.evaluate.fingerprint_window`:
+    :func:`csi.prnu.ncc_matrix`) with every camera's fingerprint window (:func:`csi.evaluate.fingerprint_window`:
     resampled to a platform copy's size, then cropped alike).
 
     Metrics (:meth:`evaluate`): ``val_auc`` - Mann-Whitney AUC (Eq. 12) with every image x candidate
-    camera a sample, the image's own camera positive; ``val_ncc_true`` - mean NCC with the own camera;
-    ``val_acc`` - closed-set accuracy (argmax over the cameras); and the same three per platform
+    camera a sample, the image's own camera positive (:func:`csi.metrics.auc_mann_whitney`); ``val_ncc_true``
+    - mean NCC with the own camera; ``val_acc`` - closed-set accuracy (Eq. 9,
+    :func:`csi.metrics.closed_set_accuracy`); and the same three per platform
     (``val_auc_<platform>`` ...) when ``platforms`` is given.
 
     Parameters
@@ -77,6 +78,7 @@ class ValidationSet:
 
     Examples
     --------
+    >>> from csi.models import CSICNN
     >>> rng = np.random.default_rng(0)
     >>> K = {c: rng.normal(size=(40, 48)).astype(np.float32) for c in "ab"}
     >>> imgs = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(4)]

@@ -147,10 +147,10 @@ def test_platform_copy_gets_resampled_fingerprint():
     assert s.fingerprint_views[1].shape == (96, 128)
 
 
-def _check_plan(s, epoch, step):
+def _check_plan(s, stream, step):
     """Every pair of a batch against the sampler's draws, one pair at a time (a slow reference)."""
-    x, y, label = s.arrays_at(epoch, step)
-    pl = s.plan(epoch, step)
+    x, y, label = s.arrays_at(stream, step)
+    pl = s.plan(stream, step)
     p = s.patch
     assert np.array_equal(label, pl["label"])
     for k in range(s.batch):
@@ -185,7 +185,7 @@ def test_mixed_originals_and_copies_of_several_sizes():
     # a copy's label-0 partner is the OTHER camera's fingerprint resampled to the copy's size
     i = next(k for k, im in enumerate(s.images) if im.shape[:2] == (48, 64))
     other = next(d for d in s.device_names if d != s.devices[i])
-    assert np.allclose(s._other_view(i, other), resample_fingerprint(Ks[other], (48, 64)))
+    assert np.allclose(s.fp.get(other, s._shapes[i], s.crop), resample_fingerprint(Ks[other], (48, 64)))
 
 
 def test_cropped_copies_and_same_position_negatives():
@@ -365,6 +365,9 @@ def test_validation_on_platform_copies_per_platform(_identity_export):
         lab[np.arange(lab.shape[0]), true[rows]] = True
         assert m[f"val_auc{name}"] == pytest.approx(auc_mann_whitney(s[rows].ravel(), lab.ravel()))
         assert m[f"val_ncc_true{name}"] == pytest.approx(s[rows][np.arange(lab.shape[0]), true[rows]].mean())
+        own = s[rows][np.arange(lab.shape[0]), true[rows]]
+        hits = sum(own[k] > np.delete(s[rows][k], true[rows][k]).max() for k in range(len(own)))  # Eq. 9 by hand
+        assert m[f"val_acc{name}"] == pytest.approx(hits / len(own))
     # the NCC is with the fingerprint window the evaluation uses for a copy
     from csi.evaluate import fingerprint_window
 
@@ -460,10 +463,10 @@ def test_fit_resume_equals_uninterrupted(tmp_path):
     s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0, crop=None)
     real = s.arrays_at
 
-    def crash(epoch, step):
+    def crash(stream, step):
         if step == 3:
             raise KeyboardInterrupt
-        return real(epoch, step)
+        return real(stream, step)
 
     s.arrays_at = crash
     torch.manual_seed(0)
@@ -635,3 +638,64 @@ def test_validation_scores_equal_ncc_also_with_a_smaller_sensor(_identity_export
         res = v.residuals(_HighPass())
         want = [[ncc(*_common_centre(r, K)) for K in v._references(i)] for i, r in enumerate(res)]
         assert np.allclose(s, want, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ module layers
+
+
+def _imported_modules(module):
+    """Every csi module ``module`` imports, at top level or inside functions (read from the source)."""
+    import ast
+    import importlib
+
+    path = importlib.import_module(f"csi.{module}").__file__
+    found = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("csi"):
+            found |= {node.module.removeprefix("csi").lstrip(".")} if node.module != "csi" else {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.removeprefix("csi.") for a in node.names if a.name.startswith("csi.")}
+    return found
+
+
+def test_training_layers_have_no_circle():
+    """evaluate and batch use the networks without the training code; train does not read the notebook settings."""
+    for module in ("evaluate", "batch", "checkpoints", "runtime", "models", "losses"):
+        assert "train" not in _imported_modules(module), module
+    for module in ("train", "pairs", "validation", "checkpoints", "runtime"):
+        assert not {"experiments", "pipeline", "claim"} & _imported_modules(module), module
+    assert "load_model" in vars(__import__("csi.checkpoints").checkpoints)
+    assert not hasattr(T, "TRAIN_SCALES") and not hasattr(T, "training_runtime")
+
+
+def test_fit_takes_at_most_twelve_parameters():
+    import inspect
+
+    assert len(inspect.signature(T.fit).parameters) <= 12
+    assert len(inspect.signature(T.fit_denoiser).parameters) <= 12
+
+
+def test_prefetcher_keeps_order_and_reraises():
+    from csi.runtime import Prefetcher
+
+    def fn(t):
+        if t == 3:
+            raise KeyError("broken batch")
+        return t * t
+
+    feeder = Prefetcher(fn, range(5), depth=2)
+    try:
+        assert [feeder.get(t) for t in range(3)] == [0, 1, 4]
+        with pytest.raises(KeyError, match="broken batch"):
+            feeder.get(3)
+    finally:
+        feeder.close()
+    assert [Prefetcher(fn, range(2), depth=0).get(t) for t in range(2)] == [0, 1]
+
+
+def test_load_model_rejects_an_unknown_kind(tmp_path):
+    p = save_checkpoint(tmp_path / "x.pt", CSICNN(), {"kind": "resnet", "model": {}})
+    with pytest.raises(ValueError, match="unknown model kind"):
+        load_model(p)
