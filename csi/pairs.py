@@ -37,13 +37,11 @@ def as_image(item: Any) -> np.ndarray:
 
 
 class FingerprintWindows:
-    """Fingerprints aligned to an image size (resampled/rotated/cropped once per device and shape).
+    """Camera fingerprints aligned to image sizes, cached per ``(device, shape, crop)``.
 
-    ``get(device, shape, crop)`` is :func:`csi.evaluate.fingerprint_window` of the device's fingerprint for
-    the centre ``crop`` box of an image of ``shape``: the fingerprint is resampled to a platform copy's size
-    (same aspect ratio), rotated for a portrait image, centre-cropped for a sensor crop, exactly as at
-    evaluation. Results are cached per ``(device, shape, crop)``, so copies of many sizes cost one
-    resampling per size.
+    ``get(device, shape, crop)`` is :func:`csi.evaluate.fingerprint_window` of the device's fingerprint for the
+    centre ``crop`` box of an image of ``shape`` (resampled to a copy's size, rotated, cropped as at evaluation),
+    read-only float32.
     """
 
     def __init__(self, fingerprints: Mapping[str, np.ndarray]):
@@ -132,14 +130,10 @@ class PairSampler:
     uniformly from the others; position uniform at random, or the same position with
     ``negative_position="same"``).
 
-    Each image is decoded once, centre-cropped to ``crop`` (the paper's "blocks in the central area")
-    and kept in memory as uint8, stacked with the images of the same size; a batch is cut with one
-    fancy-index gather per image size instead of a Python loop per pair. Originals and platform copies
-    may be mixed: a copy smaller than its camera's fingerprint with the same aspect ratio gets the
-    fingerprint resampled to its size (:func:`csi.evaluate.align_fingerprint`, cached per device and
-    size), and its label-0 partners are the *other* cameras' fingerprints aligned the same way, exactly
-    as the evaluation scores such a copy. ``weights`` sets how often each image is drawn (see
-    :func:`mix_weights`). Unreadable or too-small images are skipped, listed in :attr:`skipped` and logged.
+    Each image is decoded once, centre-cropped to ``crop`` (the paper's "blocks in the central area") and
+    kept as uint8, stacked by size; a batch is one gather per image size. Platform copies get every camera's
+    fingerprint aligned as at evaluation (:class:`FingerprintWindows`). ``weights`` sets how often each image
+    is drawn (:func:`mix_weights`). Unreadable or too-small images are skipped, listed in :attr:`skipped`.
 
     Parameters
     ----------
