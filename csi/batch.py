@@ -43,7 +43,7 @@ from .prnu import (
     resample_fingerprint,
 )
 from .progress import bar
-from .train import training_runtime
+from .runtime import torch_runtime
 
 try:  # optional: scikit-learn installs it
     from threadpoolctl import threadpool_limits
@@ -192,11 +192,14 @@ def scan_device(folder: str | os.PathLike, name: str | None = None, majority_siz
 
 @contextlib.contextmanager
 def _runtime() -> Iterator[None]:
-    """One BLAS and one torch thread, and glibc's heap kept between images (docs/cli.md, "Speed")."""
+    """One BLAS and one torch thread, and glibc's heap kept between images (docs/performance.md).
+
+    One thread everywhere also makes every mode (one process, a pool, a cluster) round the same way.
+    """
     with contextlib.ExitStack() as stack:
         if threadpool_limits is not None:
             stack.enter_context(threadpool_limits(1))
-        stack.enter_context(training_runtime(threads=1))
+        stack.enter_context(torch_runtime(threads=1))
         yield
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from csi import cache, datasets, evaluate, io, pipeline, prnu, train
-from csi.experiments import PLATFORMS, Config
+from csi.experiments import PLATFORMS, TRAIN_SCALES, Config
 from csi.progress import bar
 
 log = logging.getLogger(__name__)
@@ -202,9 +202,10 @@ def train_grid(cfg: Config, ds: pipeline.Dataset, grid: str, progress: bool = Tr
         for regime, pairs, seed in runs:
             tr, va = frames[regime]
             extra = {"copy_probability": 0.5} if regime == "augmented" else {}
-            ck = train.get_or_train("csi-cnn", f"{ds.name}-{regime}", scale=cfg.scale, seed=seed, loss="cosine",
-                                    train=tr, val=va, fingerprints=K, config={**conf, **extra}, pairs=pairs,
-                                    cache_dir=cfg.cache / "models", device=cfg.torch_device, progress=False)
+            sizes = {**TRAIN_SCALES[cfg.scale], **conf, **extra, "pairs": pairs}
+            ck = train.get_or_train("csi-cnn", f"{ds.name}-{regime}", sizes, scale=cfg.scale, seed=seed, loss="cosine",
+                                    train=tr, val=va, fingerprints=K, cache_dir=cfg.cache / "models",
+                                    device=cfg.torch_device, progress=False)
             rows.append({"regime": regime, "pairs": pairs, "seed": seed, "checkpoint": str(ck)})
             b.update(1)
     return pd.DataFrame(rows)

@@ -414,11 +414,13 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
         ds = training_dataset(cfg)
         K = fingerprints(tcfg, ds, progress=progress)
         va = validation_copies(tcfg, ds)
-        conf = {"batch": cfg.settings["train_batch"], "val_crop": tcfg.settings["crop"]}
+        conf = {**experiments.TRAIN_SCALES[cfg.scale], "batch": cfg.settings["train_batch"],
+                "val_crop": tcfg.settings["crop"], "pairs": cfg.settings["train_pairs"]}
         out["csi-cnn"] = Path(train.get_or_train(
-            "csi-cnn", cache.key(ds.name, tcfg.params()), loss=loss, train=ds.part("train")[["path", "device"]],
-            val=va if len(va) else None, fingerprints=K, config=conf, pairs=cfg.settings["train_pairs"], **common))
-    out["dncnn"] = cfg.dncnn_checkpoint or Path(train.get_or_train("dncnn", "scenes", **common))
+            "csi-cnn", cache.key(ds.name, tcfg.params()), conf, loss=loss, train=ds.part("train")[["path", "device"]],
+            val=va if len(va) else None, fingerprints=K, **common))
+    out["dncnn"] = cfg.dncnn_checkpoint or Path(train.get_or_train("dncnn", "scenes",
+                                                                   experiments.DNCNN_SCALES[cfg.scale], **common))
     return out
 
 
