@@ -204,3 +204,55 @@ def test_saved_tables_carry_no_machine_paths(tmp_path):
     text = (tmp_path / "t.csv").read_text()
     assert str(root) not in text and "data/a.jpg" in text and "/elsewhere/b.jpg" in text
     pd.testing.assert_frame_equal(df, before)  # input not modified
+
+
+def test_figures_under_use_style_are_at_least_1000_px_wide_inline():
+    """What a notebook (and the book built from it) stores: the inline backend's PNG of a 6.5-in figure."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+    from PIL import Image
+
+    shell = InteractiveShell.instance()
+    try:
+        paper.use_style()
+        fig, ax = plt.subplots(figsize=(6.5, 3.4))
+        ax.plot([0, 1], [0, 1], label="a line")
+        ax.set(title="a title", xlabel="x", ylabel="y")
+        data, _ = shell.display_formatter.format(fig)
+        png = data["image/png"]
+        png = base64.b64decode(png) if isinstance(png, str) else png
+        assert Image.open(io.BytesIO(png)).size[0] >= 1000
+        html = shell.display_formatter.format(pd.DataFrame({"acc": [0.58512345, 0.99]}))[0]["text/html"]
+        assert "0.585" in html and "0.58512" not in html and "<th>0</th>" not in html  # 3 decimals, no index
+        plt.close(fig)
+    finally:
+        InteractiveShell.clear_instance()
+        pd.reset_option("display.precision")
+
+
+def test_method_style_is_one_style_per_method():
+    styles = {m: paper.method_style(m) for m in (*paper.METHODS, "oracle")}
+    assert len({s["color"] for s in styles.values()}) == len(styles)  # no two methods share a colour
+    for key, label in paper.METHOD_LABELS.items():  # key, label and variants read the same
+        assert paper.method_style(label) == paper.method_style(key) == paper.METHOD_STYLE[key]
+        assert paper.method_style(f"{label} 8,000 pairs") == paper.METHOD_STYLE[key]
+    assert paper.method_style("csi-cnn augmented") != paper.method_style("csi-cnn")
+    assert paper.method_style("something else")["color"] not in {s["color"] for s in styles.values()}
+    paper.method_style("wavelet")["color"] = "red"  # a copy: the shared style cannot be changed by accident
+    assert paper.METHOD_STYLE["wavelet"]["color"] != "red"
+
+
+def test_device_names_follow_the_paper_and_table2_order():
+    ours = ["D01_Apple_iPhone6", "D02_Samsung_GalaxyS5", "D03_Nubia_Z17", "D04_Xiaomi_RedmiNote8",
+            "D05_Huawei_Honor10"]
+    assert [paper.device_label(d) for d in paper.device_order(ours)] == list(paper.CAMERAS)
+    vision = ["D01_Samsung_GalaxyS3Mini", "D26_Samsung_GalaxyS3Mini", "D03_Huawei_P9"]
+    assert paper.device_order(vision) == sorted(vision)
+    labels = paper.device_labels(vision)
+    assert len(set(labels.values())) == 3 and labels["D03_Huawei_P9"] == "Huawei P9"
