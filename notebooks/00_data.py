@@ -252,7 +252,8 @@ for c, (cond, path) in enumerate(copies.items()):
     k = min(96, img.shape[0], img.shape[1])
     y0, x0 = (img.shape[0] - k) // 2, (img.shape[1] - k) // 2
     show(axes[1, c], img[y0:y0 + k, x0:x0 + k], f"QF≈{v.jpeg_quality}, {v.bytes / 1024:.1f} KiB")
-fig.suptitle(f"One test picture of `{main}` ({one['device']}) as each platform serves it")
+fig.suptitle(f"One test picture of the {paper.DATASET_LABELS.get(main, main)} dataset ({paper.device_label(one['device'])}) "
+             "as each platform serves it")
 fig.tight_layout()
 paper.save_figure(fig, cfg.out, "platform_views", formats=("jpg",), dpi=110)  # photographs: one JPEG
 Image(filename=str(cfg.out / "platform_views.jpg"))
