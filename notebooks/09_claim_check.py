@@ -147,7 +147,7 @@ for r, n, s, p in bar(list(models[["regime", "pairs", "seed", "checkpoint"]].ite
         parts.append(pipeline.score(ccfg, ds, c, ex, progress=False).assign(method="csi-cnn", regime=r, pairs=n, seed=s))
 scores = pd.concat([base, *parts], ignore_index=True)
 scores["positive"] = scores["candidate_device"] == scores["true_device"]
-len(scores)
+print(f"{len(scores):,} scores: one per test image, candidate camera, condition and model")
 
 # %% [markdown]
 # ## ACC (Eq. 9) and AUC (Eq. 12) of every model, method and condition
