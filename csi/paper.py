@@ -724,8 +724,8 @@ def use_style() -> None:
 
     * Matplotlib: fonts of at least :data:`MIN_FONT_PT` pt, inline and saved figures at :data:`FIGURE_DPI`,
       cropped to their content; in IPython, inline figures at least :data:`MIN_FIGURE_PX` wide.
-    * pandas: floats shown with :data:`TABLE_PRECISION` decimals; in IPython, tables whose index only numbers
-      the rows are shown without it.
+    * pandas: floats shown with :data:`TABLE_PRECISION` decimals, text cells up to 160 characters whole; in
+      IPython, tables whose index only numbers the rows are shown without it.
 
     Examples
     --------
@@ -743,6 +743,7 @@ def use_style() -> None:
         "savefig.dpi": FIGURE_DPI, "savefig.bbox": "tight", "axes.spines.top": False, "axes.spines.right": False,
     })
     pd.set_option("display.precision", TABLE_PRECISION)
+    pd.set_option("display.max_colwidth", 160)  # a verdict sentence is shown whole
     try:
         from IPython import get_ipython
     except ImportError:  # plain Python: nothing to register

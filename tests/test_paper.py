@@ -234,6 +234,7 @@ def test_figures_under_use_style_are_at_least_1000_px_wide_inline():
     finally:
         InteractiveShell.clear_instance()
         pd.reset_option("display.precision")
+        pd.reset_option("display.max_colwidth")
 
 
 def test_method_style_is_one_style_per_method():
