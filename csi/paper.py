@@ -757,6 +757,37 @@ def use_style() -> None:
         formatters["image/png"].for_type(Figure, _figure_png)
 
 
+def legend_on_top(fig, handles, labels, title: str | None = None, ncols: int | None = None) -> None:
+    """Lay out a figure with ``title`` on top, its legend in a row below it, off the data, then the panels.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure without a layout engine (``tight_layout`` is applied here).
+    handles, labels : lists
+        As from ``ax.get_legend_handles_labels()``.
+    title : str, optional
+        The figure's title.
+    ncols : int, optional
+        Legend columns; default one row.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(figsize=(6, 3)); _ = ax.plot([0, 1], label="a")
+    >>> legend_on_top(fig, *ax.get_legend_handles_labels(), title="A line")
+    >>> bool(ax.get_position().y1 < fig.legends[0].get_window_extent().y0 / fig.bbox.height)
+    True
+    """
+    height = float(fig.get_size_inches()[1])
+    top = 1.0 - 0.05 / height
+    if title:
+        fig.suptitle(title, y=top, va="top")
+        top -= 0.3 / height
+    fig.legend(handles, labels, loc="upper center", ncols=ncols or max(1, len(labels)), bbox_to_anchor=(0.5, top))
+    fig.tight_layout(rect=(0, 0, 1, top - 0.32 / height))
+
+
 def check_readable(fig, min_pt: float = MIN_FONT_PT, max_width: float = MAX_WIDTH_IN) -> None:
     """Raise if a figure would be unreadable at notebook width: too wide, or any visible text too small.
 

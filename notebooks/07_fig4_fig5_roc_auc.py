@@ -131,9 +131,7 @@ for ax, d, letter in zip(axes.flat, panels, "abcd", strict=False):
            ylabel="AUC (Eq. 12), 95 % CI")
 for ax in list(axes.flat)[len(panels):]:
     ax.axis("off")
-fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="upper center", ncols=3, bbox_to_anchor=(0.5, 1.0))
-fig.suptitle("Fig. 4: AUC per platform and method", y=1.04)
-fig.tight_layout(rect=(0, 0, 1, 0.96))
+paper.legend_on_top(fig, *axes.flat[0].get_legend_handles_labels(), title="Fig. 4: AUC per platform and method")
 paper.save_figure(fig, cfg.out, "fig4_auc_per_platform")
 fig
 
@@ -165,16 +163,17 @@ for r, (d, letter) in enumerate(zip(order5, "abcd", strict=False)):
             st = paper.method_style(m)
             ax.plot(g.fpr, g.tpr, color=st["color"], ls=st["linestyle"], lw=1.3, label=paper.METHOD_LABELS[m])
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.7)
-        ax.set(xticks=[0, 0.5, 1], yticks=[0, 0.5, 1], aspect="equal")
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
+        ax.set_yticks([0, 0.5, 1], ["0", "0.5", "1"])
+        ax.set_aspect("equal")
         ax.tick_params(labelbottom=True, labelleft=True)  # tick labels on every row
         if r == 0:
             ax.set_title(paper.PLATFORM_LABELS[p])
     axes[r, 0].set_ylabel(f"({letter}) {paper.DATASET_LABELS.get(d, d)}\nTPR (Eq. 11)")
 for ax in axes[-1]:
     ax.set_xlabel("FPR (Eq. 10)")
-fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncols=3, bbox_to_anchor=(0.5, 1.0))
-fig.suptitle("Fig. 5: ROC curves, one panel per dataset (rows) and platform (columns)", y=1.03)
-fig.tight_layout(rect=(0, 0, 1, 0.96))
+paper.legend_on_top(fig, *axes[0, 0].get_legend_handles_labels(),
+                    title="Fig. 5: ROC curves, one panel per dataset (rows) and platform (columns)")
 paper.save_figure(fig, cfg.out, "fig5_roc")
 fig
 

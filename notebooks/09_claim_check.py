@@ -212,8 +212,7 @@ for ax in axes:
 axes[0].set(ylabel="mean true-camera NCC", title="PRNU left in the residual")
 axes[1].set(ylabel="ACC (Eq. 9), 95 % CI", ylim=(0, 1.05), title="closed-set accuracy")
 axes[1].axhline(1 / len(K), color="k", ls=":", lw=1)
-fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncols=len(labels), bbox_to_anchor=(0.5, 1.0))
-fig.tight_layout(rect=(0, 0, 1, 0.9))
+paper.legend_on_top(fig, *axes[0].get_legend_handles_labels())
 paper.save_figure(fig, cfg.out, "headroom")
 fig
 
@@ -265,8 +264,8 @@ for metric, name in (("acc", "ACC (Eq. 9)"), ("auc", "AUC (Eq. 12)")):
         ax.set_xlabel("training pairs")
     for ax in axes[:, 0]:
         ax.set_ylabel(name)
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncols=5, bbox_to_anchor=(0.5, 1.0))
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    paper.legend_on_top(fig, *axes[0, 0].get_legend_handles_labels(),
+                        title=f"{name} against the training budget; dots: CSI-CNN's seeds, line: their mean")
     paper.save_figure(fig, cfg.out, f"budget_curve_{metric}")
     display(fig)
 
