@@ -785,7 +785,7 @@ def legend_on_top(fig, handles, labels, title: str | None = None, ncols: int | N
         fig.suptitle(title, y=top, va="top")
         top -= 0.3 / height
     fig.legend(handles, labels, loc="upper center", ncols=ncols or max(1, len(labels)), bbox_to_anchor=(0.5, top))
-    fig.tight_layout(rect=(0, 0, 1, top - 0.32 / height))
+    fig.tight_layout(rect=(0, 0, 1, top - 0.2 / height))
 
 
 def check_readable(fig, min_pt: float = MIN_FONT_PT, max_width: float = MAX_WIDTH_IN) -> None:

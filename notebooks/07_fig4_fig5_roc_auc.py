@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 07 · Fig. 4 (AUC bars) and Fig. 5 (ROC curves)
+# # 07 · Fig. 4 (AUC per platform) and Fig. 5 (ROC curves)
 #
 # §4.2.2 and §4.3.2. Verification: every test image is scored against every camera's fingerprint (ρ, the NCC); a
 # pair (image, camera) is *positive* when the camera took the image. Sweeping a threshold over ρ gives the ROC

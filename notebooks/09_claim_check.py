@@ -245,6 +245,8 @@ diffs[diffs.metric == "acc"].pivot_table(index=["regime", "pairs"], columns="pla
 # %%
 for metric, name in (("acc", "ACC (Eq. 9)"), ("auc", "AUC (Eq. 12)")):
     fig, axes = plt.subplots(2, 3, figsize=(10, 6), sharex=True, sharey=True)
+    floor = 1 / len(K) if metric == "acc" else 0.5  # chance
+    low = max(0.0, np.floor((min(cc[metric].min(), floor) - 0.03) * 10) / 10)  # shows the differences and chance
     for ax, c in zip(axes.flat, conditions, strict=True):
         g = cc[(cc.platform == c) & (cc.method == "csi-cnn")]
         for r in ("originals", "augmented"):
@@ -253,13 +255,17 @@ for metric, name in (("acc", "ACC (Eq. 9)"), ("auc", "AUC (Eq. 12)")):
             if len(h):
                 ax.plot(h.pairs, h[metric], st["marker"], color=st["color"], alpha=0.4, ms=3)
                 mean = h.groupby("pairs")[metric].mean()
-                ax.plot(mean.index, mean.values, ls=st["linestyle"], color=st["color"], label=f"CSI-CNN, {r}")
+                ax.plot(mean.index, mean.values, ls=st["linestyle"], marker=st["marker"], ms=4, color=st["color"],
+                        label=f"CSI-CNN, {r}")
         for m in ("wavelet", "oracle", "dncnn"):
             st = paper.method_style(m)
             ax.axhline(float(cc[(cc.platform == c) & (cc.method == m)][metric].iloc[0]), color=st["color"], lw=1.2,
                        ls=st["linestyle"], label=paper.METHOD_LABELS.get(m, m.capitalize()))
-        ax.axhline(1 / len(K) if metric == "acc" else 0.5, color="0.5", ls=":", lw=1)
-        ax.set(xscale="log", title=paper.PLATFORM_LABELS[c], ylim=(0, 1.05))
+        ax.axhline(floor, color="0.5", ls=":", lw=1)
+        ax.set(xscale="log", title=paper.PLATFORM_LABELS[c], ylim=(low, 1.0 + (1.0 - low) * 0.03))
+        ax.minorticks_off()
+        budgets = sorted(g.pairs.unique())
+        ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
     for ax in axes[1]:
         ax.set_xlabel("training pairs")
     for ax in axes[:, 0]:
