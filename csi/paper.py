@@ -769,7 +769,7 @@ def legend_on_top(fig, handles, labels, title: str | None = None, ncols: int | N
     title : str, optional
         The figure's title.
     ncols : int, optional
-        Legend columns; default one row.
+        Legend columns; default one row of up to five.
 
     Examples
     --------
@@ -784,8 +784,10 @@ def legend_on_top(fig, handles, labels, title: str | None = None, ncols: int | N
     if title:
         fig.suptitle(title, y=top, va="top")
         top -= 0.3 / height
-    fig.legend(handles, labels, loc="upper center", ncols=ncols or max(1, len(labels)), bbox_to_anchor=(0.5, top))
-    fig.tight_layout(rect=(0, 0, 1, top - 0.2 / height))
+    ncols = ncols or max(1, min(len(labels), 5))
+    rows = -(-len(labels) // ncols)
+    fig.legend(handles, labels, loc="upper center", ncols=ncols, bbox_to_anchor=(0.5, top))
+    fig.tight_layout(rect=(0, 0, 1, top - (0.05 + 0.17 * rows) / height))
 
 
 def check_readable(fig, min_pt: float = MIN_FONT_PT, max_width: float = MAX_WIDTH_IN) -> None:

@@ -129,8 +129,7 @@ axes[0].set(xscale="symlog", xlabel="training pairs seen", ylabel="validation AU
             title="held-out platform copies: AUC")
 axes[1].set(xscale="symlog", xlabel="training pairs seen", ylabel="mean true-camera NCC",
             title="held-out platform copies: NCC")
-fig.legend(*axes[0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.0, 0.95))
-fig.tight_layout()
+paper.legend_on_top(fig, *axes[0].get_legend_handles_labels(), ncols=4)
 paper.save_figure(fig, cfg.out, "validation_curves")
 fig
 
