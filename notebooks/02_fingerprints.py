@@ -223,7 +223,7 @@ quality.pivot_table(index="n_images", columns="estimator", values=["ncc_truth", 
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-panel_titles = {"csi.prnu": "the companion's estimate (weighted, Wiener-filtered)",
+panel_titles = {"csi.prnu": "the companion's estimate (weighted, post-processed)",
                 "Eq. 5 as printed": "Eq. 5 as printed"}
 cam_names = paper.device_labels(quality.camera.unique())
 for ax, how, letter in zip(axes, ("csi.prnu", "Eq. 5 as printed"), "ab", strict=True):
