@@ -576,6 +576,9 @@ MAX_WIDTH_IN: float = 10.5
 #: sharp in the book and on high-density screens.
 FIGURE_DPI: int = 160
 
+#: Resolution of grids of photographs saved as JPEG: a 9-inch grid is more than 1,000 px wide.
+PHOTO_DPI: int = 130
+
 #: Narrowest inline figure (pixels): the book shows the PNG stored in the executed notebook.
 MIN_FIGURE_PX: int = 1000
 

@@ -129,7 +129,7 @@ if K_true is not None:
                                    f"{step['ncc(K_est, K_true)']:.3f}", symmetric=True)
 else:
     axes[1, 2].axis("off")
-paper.save_figure(fig, cfg.out, "prnu_steps", formats=("jpg",), dpi=110)  # photographs: one JPEG
+paper.save_figure(fig, cfg.out, "prnu_steps", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "prnu_steps.jpg"))
 
 # %% [markdown]

@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from csi import paper
+
 ROOT = Path(__file__).resolve().parents[1]
 # Sphinx 9 flags APIs that the theme and myst-parser still use; not this project's to fix
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning", "ignore::DeprecationWarning")
@@ -125,8 +127,11 @@ def check_site(html: Path) -> dict[str, Page]:
     return pages
 
 
-def check_figures(html: Path, page: Page, expected: int, name: str) -> None:
-    """The page shows at least the ``expected`` figures its notebook stored, each a file in the build."""
+def check_figures(html: Path, page: Page, expected: int, name: str, min_px: int = 0) -> None:
+    """The page shows at least the ``expected`` figures its notebook stored, each a file in the build, raster
+    figures at least ``min_px`` wide."""
+    from PIL import Image
+
     assert len(page.output_imgs) >= expected, (
         f"{name}: the notebook stored {expected} figure(s) but its page shows {len(page.output_imgs)}")
     for src in page.output_imgs:
@@ -134,6 +139,9 @@ def check_figures(html: Path, page: Page, expected: int, name: str) -> None:
             continue
         f = (html / unquote(urlsplit(src).path)).resolve()
         assert f.is_file() and f.stat().st_size > 0, f"{name}: figure {src} is not in the build"
+        if min_px and f.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            with Image.open(f) as im:
+                assert im.size[0] >= min_px, f"{name}: figure {src} is {im.size[0]} px wide, under {min_px}"
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -167,7 +175,7 @@ def test_book_from_smoke_notebooks(smoke_run, smoke_book):
         nb = json.loads(nb_path.read_text())
         expected = bb.count_figures(nb)
         total_figures += expected
-        check_figures(html, pages[page_path], expected, stem)
+        check_figures(html, pages[page_path], expected, stem, min_px=paper.MIN_FIGURE_PX)
         # compare words only: Sphinx typesets quotes and dashes (' -> ’)
         title = _words(bb.notebook_title(nb, stem))
         assert title in _words(pages[page_path].text), f"{stem}: the page does not show the notebook's title"
