@@ -154,7 +154,7 @@ roc.groupby(["dataset", "platform", "method"]).size().describe()[["count", "max"
 
 # %%
 order5 = [d for d in ("our", "vision", "kaggle", "daxing") if d in names] or [names[0]]
-fig, axes = plt.subplots(len(order5), len(conds), figsize=(10, 1.75 * len(order5) + 0.9), squeeze=False,
+fig, axes = plt.subplots(len(order5), len(conds), figsize=(10, 1.6 * len(order5) + 1.0), squeeze=False,
                          sharex=True, sharey=True)
 for r, (d, letter) in enumerate(zip(order5, "abcd", strict=False)):
     for ax, p in zip(axes[r], conds, strict=True):
