@@ -768,7 +768,12 @@ def use_style() -> None:
     (True, True)
     """
     import matplotlib
-    import matplotlib.pyplot  # noqa: F401  (the inline backend applies its own rc when pyplot loads: go after it)
+    import matplotlib.pyplot as plt
+
+    # pyplot loads its backend with the first figure; in a notebook the inline backend then sets its own rc and
+    # figure formatter, which would undo the settings below: load it now (once a figure exists, it is loaded)
+    if not plt.get_fignums():
+        plt.switch_backend(matplotlib.get_backend())
 
     matplotlib.rcParams.update({
         "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
