@@ -708,8 +708,10 @@ def device_order(names: Iterable[str]) -> list[str]:
 
 
 def _frame_html(df: pd.DataFrame) -> str:
-    """A DataFrame as the notebook shows it, without the row numbers of a default index."""
-    plain = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1 and df.index.name is None
+    """A DataFrame as the notebook shows it, without an index that only numbers the rows (unnamed integers)."""
+    index = df.index
+    plain = (not isinstance(index, pd.MultiIndex) and index.name is None
+             and (isinstance(index, pd.RangeIndex) or pd.api.types.is_integer_dtype(index.dtype)))
     return df.to_html(index=not plain, notebook=True, max_rows=pd.get_option("display.max_rows"),
                       max_cols=pd.get_option("display.max_columns"),
                       show_dimensions=pd.get_option("display.show_dimensions"))
@@ -758,7 +760,7 @@ def use_style() -> None:
     * Matplotlib: fonts of at least :data:`MIN_FONT_PT` pt, inline and saved figures at :data:`FIGURE_DPI`,
       cropped to their content; in IPython, inline figures at least :data:`MIN_FIGURE_PX` wide.
     * pandas: floats shown with :data:`TABLE_PRECISION` decimals, text cells up to 160 characters whole; in
-      IPython, tables whose index only numbers the rows are shown without it.
+      IPython, tables whose index only numbers the rows (unnamed integers) are shown without it.
 
     Examples
     --------

@@ -251,3 +251,10 @@ def test_device_names_follow_the_paper_and_table2_order():
     assert paper.device_order(vision) == sorted(vision)
     labels = paper.device_labels(vision)
     assert len(set(labels.values())) == 3 and labels["D03_Huawei_P9"] == "Huawei P9"
+
+
+def test_displayed_tables_drop_only_row_numbers():
+    df = pd.DataFrame({"platform": ["a", "b", "c"], "acc": [0.5, 0.25, 0.125]})
+    assert "<th>1</th>" not in paper._frame_html(df[df.acc < 0.5])  # row numbers left by a filter: hidden
+    assert "<th>b</th>" in paper._frame_html(df.set_index("platform"))  # a meaningful index: shown
+    assert "<th>platform</th>" in paper._frame_html(df.set_index("platform").rename_axis("platform"))
