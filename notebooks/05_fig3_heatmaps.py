@@ -199,9 +199,9 @@ fig, ax = plt.subplots(figsize=(8, 3.6))
 x = np.arange(len(conditions))
 for i, m in enumerate(experiments.METHODS):
     g = true_ncc[true_ncc.method == m].set_index("platform").reindex(conditions)
-    st = paper.method_style(m)
+    sty = paper.method_style(m)
     ax.errorbar(x + (i - 1) * 0.22, g.mean_ncc, yerr=[g.mean_ncc - g.ci_low, g.ci_high - g.mean_ncc],
-                fmt=st["marker"], capsize=3, color=st["color"], label=f"{labels[m]}")
+                fmt=sty["marker"], capsize=3, color=sty["color"], label=f"{labels[m]}")
 ax.axhline(0, color="k", lw=0.6)
 ax.set_xticks(x, [paper.PLATFORM_LABELS[c] for c in conditions])
 n = int(true_ncc.n_images.median())

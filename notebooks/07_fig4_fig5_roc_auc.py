@@ -120,9 +120,9 @@ low = max(0.0, np.floor((shown["ci_low"].min() - 0.02) * 20) / 20)  # the y-rang
 for ax, d, letter in zip(axes.flat, panels, "abcd", strict=False):
     for i, m in enumerate(experiments.METHODS):
         g = auc[(auc.dataset == d) & (auc.method == m)].set_index("platform").reindex(conds)
-        st = paper.method_style(m)
+        sty = paper.method_style(m)
         ax.errorbar(x + (i - 1) * 0.22, g["auc"], yerr=[g["auc"] - g["ci_low"], g["ci_high"] - g["auc"]],
-                    fmt=st["marker"], color=st["color"], ms=5, capsize=2, elinewidth=1, label=paper.METHOD_LABELS[m])
+                    fmt=sty["marker"], color=sty["color"], ms=5, capsize=2, elinewidth=1, label=paper.METHOD_LABELS[m])
     ax.axhline(0.5, color="k", ls=":", lw=1)
     ax.set_xticks(x, [paper.PLATFORM_LABELS[c] for c in conds], rotation=25)
     ax.tick_params(labelleft=True)
@@ -160,8 +160,8 @@ for r, (d, letter) in enumerate(zip(order5, "abcd", strict=False)):
     for ax, p in zip(axes[r], conds, strict=True):
         for m in experiments.METHODS:
             g = roc[(roc.dataset == d) & (roc.platform == p) & (roc.method == m)]
-            st = paper.method_style(m)
-            ax.plot(g.fpr, g.tpr, color=st["color"], ls=st["linestyle"], lw=1.3, label=paper.METHOD_LABELS[m])
+            sty = paper.method_style(m)
+            ax.plot(g.fpr, g.tpr, color=sty["color"], ls=sty["linestyle"], lw=1.3, label=paper.METHOD_LABELS[m])
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.7)
         ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
         ax.set_yticks([0, 0.5, 1], ["0", "0.5", "1"])

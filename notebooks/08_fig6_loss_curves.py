@@ -124,8 +124,8 @@ styles = {"cosine": ("csi-cnn", "cosine loss (Eq. 6–8)"), "mse-std": ("mse-std
 for ax, p in zip(axes, experiments.PLATFORMS, strict=True):
     for loss, (style, label) in styles.items():
         g = long[(long.platform == p) & (long.loss == loss)]
-        st = paper.method_style(style)
-        ax.plot(g.pairs_seen, g.auc, ls=st["linestyle"], color=st["color"], marker=st["marker"], ms=3, label=label)
+        sty = paper.method_style(style)
+        ax.plot(g.pairs_seen, g.auc, ls=sty["linestyle"], color=sty["color"], marker=sty["marker"], ms=3, label=label)
     ax.axhline(0.5, color="k", ls=":", lw=0.8)
     ax.set(title=paper.PLATFORM_LABELS[p], xlabel="training pairs", ylim=(0.3, 1.02))
     ax.tick_params(axis="x", labelrotation=30)

@@ -121,8 +121,8 @@ budgets = sorted(hist.pairs.unique())
 shades = dict(zip(budgets, np.linspace(0.35, 1.0, len(budgets)), strict=True))  # longer training: stronger colour
 for (r, n), g in hist.groupby(["regime", "pairs"], sort=True):
     mean = g.groupby("pairs_seen")[["val_auc", "val_ncc_true"]].mean()
-    st = paper.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
-    kw = {"ls": st["linestyle"], "color": st["color"], "alpha": shades[n]}
+    sty = paper.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
+    kw = {"ls": sty["linestyle"], "color": sty["color"], "alpha": shades[n]}
     axes[0].plot(mean.index, mean.val_auc, label=f"CSI-CNN, {r}, {n:,} pairs", **kw)
     axes[1].plot(mean.index, mean.val_ncc_true, **kw)
 axes[0].set(xscale="symlog", xlabel="training pairs seen", ylabel="validation AUC (Eq. 12)",
@@ -250,16 +250,16 @@ for metric, name in (("acc", "ACC (Eq. 9)"), ("auc", "AUC (Eq. 12)")):
         g = cc[(cc.platform == c) & (cc.method == "csi-cnn")]
         for r in ("originals", "augmented"):
             h = g[g.regime == r]
-            st = paper.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
+            sty = paper.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
             if len(h):
-                ax.plot(h.pairs, h[metric], st["marker"], color=st["color"], alpha=0.4, ms=3)
+                ax.plot(h.pairs, h[metric], sty["marker"], color=sty["color"], alpha=0.4, ms=3)
                 mean = h.groupby("pairs")[metric].mean()
-                ax.plot(mean.index, mean.values, ls=st["linestyle"], marker=st["marker"], ms=4, color=st["color"],
+                ax.plot(mean.index, mean.values, ls=sty["linestyle"], marker=sty["marker"], ms=4, color=sty["color"],
                         label=f"CSI-CNN, {r}")
         for m in ("wavelet", "oracle", "dncnn"):
-            st = paper.method_style(m)
-            ax.axhline(float(cc[(cc.platform == c) & (cc.method == m)][metric].iloc[0]), color=st["color"], lw=1.2,
-                       ls=st["linestyle"], label=paper.METHOD_LABELS.get(m, m.capitalize()))
+            sty = paper.method_style(m)
+            ax.axhline(float(cc[(cc.platform == c) & (cc.method == m)][metric].iloc[0]), color=sty["color"], lw=1.2,
+                       ls=sty["linestyle"], label=paper.METHOD_LABELS.get(m, m.capitalize()))
         ax.axhline(floor, color="0.5", ls=":", lw=1)
         ax.set(xscale="log", title=paper.PLATFORM_LABELS[c], ylim=(low, 1.0 + (1.0 - low) * 0.03))
         ax.minorticks_off()
