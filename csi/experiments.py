@@ -402,7 +402,7 @@ def main_dataset(cfg: Config) -> str:
 
 
 def describe(cfg: Config) -> pd.DataFrame:
-    """The run's settings as a two-column table (for the top of each notebook).
+    """The run's settings as a two-column table (for the top of each notebook), one row per setting.
 
     Examples
     --------
@@ -418,5 +418,6 @@ def describe(cfg: Config) -> pd.DataFrame:
             ("dncnn_checkpoint", str(cfg.dncnn_checkpoint or "trained here")),
             ("train_on_source", cfg.train_on_source), ("out", str(cfg.out_dir / cfg.notebook)),
             ("data_root", str(cfg.data_root)), ("torch_threads", torch.get_num_threads())]
-    rows += [(k, str(v)) for k, v in cfg.settings.items()]
+    named = {k for k, _ in rows}
+    rows += [(k, str(v)) for k, v in cfg.settings.items() if k not in named]  # e.g. ``crop``: shown once
     return pd.DataFrame(rows, columns=["setting", "value"]).astype(str)

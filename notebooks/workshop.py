@@ -320,7 +320,7 @@ paper.save_table(mine, cfg.out, "ex3_my_denoiser")
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 for i, (name, g) in enumerate(mine.groupby("method", sort=False)):
     x = np.arange(len(g)) + (i - 0.5) * 0.35
-    ax.bar(x, g["acc"], width=0.35, label=name, color=f"C{i}")
+    ax.bar(x, g["acc"], width=0.35, label=name, color=paper.method_style(name)["color"])
     err = np.clip([g["acc"] - g["ci_low"], g["ci_high"] - g["acc"]], 0, None)
     ax.errorbar(x, g["acc"], yerr=err, fmt="none", color="k", capsize=3)
 ax.axhline(chance, color="k", ls=":", lw=1, label="chance")

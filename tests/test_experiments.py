@@ -26,6 +26,7 @@ def test_setup_defaults_and_derived_paths(tmp_path):
     assert cfg.csi_cnn_checkpoint is None and cfg.train_on_source is False
     d = ex.describe(cfg)
     assert list(d.columns) == ["setting", "value"] and {"scale", "crop"} <= set(d.setting)
+    assert not d.setting.duplicated().any()
 
 
 def test_the_parameters_cell_names_and_defaults_agree():

@@ -202,7 +202,7 @@ def test_07_fig4_fig5(smoke_run):
         assert g.fpr.iloc[-1] == pytest.approx(1) and g.tpr.iloc[-1] == pytest.approx(1)
     diff = pd.read_csv(f / "fig4_auc_csicnn_minus_wavelet.csv")
     assert np.allclose(diff["diff"], diff.csi_cnn - diff.wavelet)
-    nbcheck.image_ok(f / "fig4_auc_bars.png")
+    nbcheck.image_ok(f / "fig4_auc_per_platform.png")
     nbcheck.image_ok(f / "fig5_roc.png")
 
 
@@ -232,7 +232,7 @@ def test_08_fig6(smoke_run):
     assert len(c) == 3 * (points + 1) * 5 and c.auc.between(0, 1).all()
     conv = pd.read_csv(f / "fig6_convergence.csv")
     assert len(conv) == 2 * 5 and set(conv.loss) == {"cosine", "mse-std"}
-    nbcheck.image_ok(f / "fig6_auc_per_epoch.png")
+    nbcheck.image_ok(f / "fig6_auc_per_training_pairs.png")
 
 
 @pytest.mark.notebooks
