@@ -42,6 +42,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class Dataset:
         Whether the networks may train on this dataset's ``train`` split.
     skipped : list of (str, str)
         Files the loader or the protocol left out, with the reason.
+    source_root : Path or None
+        The folder the loader read (names the device of a left-out file).
     """
 
     name: str
@@ -106,6 +109,7 @@ class Dataset:
     protocol: str = ""
     training: bool = False
     skipped: list = field(default_factory=list)
+    source_root: Path | None = None
 
     def part(self, split: str) -> pd.DataFrame:
         """The images of one split (``val``, ``fingerprint``, ``train``, ``test``), ``device`` = label."""
@@ -116,23 +120,46 @@ class Dataset:
         return p.assign(source_device=p["device"], device=p["label"]).reset_index(drop=True)
 
     def split_counts(self) -> pd.DataFrame:
-        """Images per device in each split, and how many test images are used (the per-device report).
+        """Images per device in each split, how many test images are used, and every file left out.
 
         Returns
         -------
         pandas.DataFrame
-            Index ``device``; columns ``fingerprint, train, val, test`` (images of the split) and ``tested``
-            (test images actually scored, after the scale's cap).
+            Index ``device``; columns ``fingerprint, train, val, test`` (images of the split that are used) and
+            ``tested`` (test images actually scored, after the scale's cap). When files were left out
+            (:attr:`skipped`), columns ``status`` (``"used"``, or ``"left out"``), ``file`` and ``reason``
+            follow, with one ``left out`` row per file (its counts 0, its device the first folder of its path
+            below the dataset's root); no file is counted in a split and listed as left out.
         """
-        c = self.images.groupby(["device", "split"]).size().unstack(fill_value=0)
+        out_paths = {str(p) for p, _ in self.skipped}
+        used = self.images[~self.images["path"].astype(str).isin(out_paths)]
+        c = used.groupby(["device", "split"]).size().unstack(fill_value=0)
         c = c.reindex(columns=["fingerprint", "train", "val", "test"], fill_value=0)
-        tested = self.test.groupby("source_device").size()
+        test = self.test[~self.test["path"].astype(str).isin(out_paths)]
+        tested = test.groupby("source_device").size()
         if self.name == "kaggle-other":  # tests on other phones: report them as their own rows
             extra = pd.DataFrame(0, index=tested.index.difference(c.index), columns=c.columns)
             c = pd.concat([c, extra])
         c["tested"] = tested.reindex(c.index).fillna(0).astype(int)
         c.index.name = "device"
-        return c
+        if not self.skipped:
+            return c
+        left = pd.DataFrame([{"device": self._device_of(p), "file": str(p), "reason": str(r)} for p, r in self.skipped])
+        left = left.assign(**{k: 0 for k in c.columns}, status="left out").set_index("device")
+        c = c.assign(status="used", file="", reason="")
+        return pd.concat([c, left[c.columns]])
+
+    def _device_of(self, path: str) -> str:
+        """The device folder a left-out file lies in: the first folder of its path below the dataset's root."""
+        known = self.images.loc[self.images["path"].astype(str) == str(path), "device"]
+        if len(known):
+            return str(known.iloc[0])
+        root = self.source_root or self.root
+        try:
+            parts = Path(path).relative_to(root).parts if root is not None else ()
+        except ValueError:
+            parts = ()
+        return parts[0] if len(parts) > 1 or (parts and Path(path).is_dir()) else ""
 
 
 _DATASETS: dict[tuple, Dataset] = {}
@@ -186,7 +213,8 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
     if cfg.synthetic:
         frame, root, sensor_scale = _synthetic_frame(cfg, base, overrides)
     else:
-        frame, root, sensor_scale = ds.load(cfg.source, cfg.data_path), None, 1.0
+        # images smaller than the crop are left out when the folder is read, with the other unusable files
+        frame, root, sensor_scale = ds.load(cfg.source, cfg.data_path, min_size=cfg.crop or 0), None, 1.0
     skipped = list(frame.attrs.get("skipped", []))
     originals = frame[frame["platform"] == "original"].reset_index(drop=True)
     if originals.empty:
@@ -208,7 +236,8 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
     if overrides:
         name = f"{name}-{cache.params_digest(overrides)[:8]}"
     out = Dataset(name=name, images=images, test=test.reset_index(drop=True), copies=copies, root=root,
-                  sensor_scale=sensor_scale, protocol=protocol, training=training, skipped=skipped)
+                  sensor_scale=sensor_scale, protocol=protocol, training=training, skipped=skipped,
+                  source_root=Path(frame.attrs["root"]) if frame.attrs.get("root") else root)
     _DATASETS[memo] = out
     return out
 
@@ -376,24 +405,36 @@ def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, n
                                               "size": cfg.fingerprint_size, "shape": shape},
                               code=[prnu, io, _estimate])
     memo = "|".join(f"{lab}:{k}" for lab, k in sorted(keys.items()))
-    if memo in _FINGERPRINTS:
-        return _FINGERPRINTS[memo]
     folder = cfg.cache / "fingerprints"
+    if memo in _FINGERPRINTS:
+        _add_fingerprint_skips(ds, folder, keys)
+        return _FINGERPRINTS[memo]
     out = {}
     todo = [lab for lab in groups if not (folder / f"{keys[lab]}.npy").is_file()]
     for lab in bar(todo, enabled=progress and bool(todo), desc=f"fingerprints {ds.name} (Eq. 5)", unit="camera"):
         g = groups[lab]
         K, sk = _estimate(list(g["path"]), (int(g["height"].iloc[0]), int(g["width"].iloc[0])),
                           cfg.fingerprint_size)
-        ds.skipped += [(p, r) for p, r in sk if (p, r) not in ds.skipped]
         if sk:
             log.warning("fingerprint %s/%s: skipped %d of %d files", ds.name, lab, len(sk), len(g))
+        # the files Eq. 5 could not decode are stored beside K, so a cached rerun lists them too
+        cache.atomic_write_text(folder / f"{keys[lab]}.skipped.json", json.dumps([[str(p), str(r)] for p, r in sk]))
         cache.atomic_save_npy(folder / f"{keys[lab]}.npy", K)
     for lab in groups:
         out[lab] = np.load(folder / f"{keys[lab]}.npy")
+    _add_fingerprint_skips(ds, folder, keys)
     _FINGERPRINTS[memo] = out
     _DIGESTS[id(out)] = cache.params_digest(keys)
     return out
+
+
+def _add_fingerprint_skips(ds: Dataset, folder: Path, keys: Mapping[str, str]) -> None:
+    """Add the files each cached fingerprint's Eq. 5 could not decode to ``ds.skipped`` (each once)."""
+    for lab in sorted(keys):
+        left = folder / f"{keys[lab]}.skipped.json"
+        for p, r in (json.loads(left.read_text()) if left.is_file() else []):
+            if (p, r) not in ds.skipped:
+                ds.skipped.append((p, r))
 
 
 def fingerprints_digest(K: Mapping[str, np.ndarray]) -> str:
