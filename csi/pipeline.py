@@ -216,6 +216,10 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
         # images smaller than the crop are left out when the folder is read, with the other unusable files
         frame, root, sensor_scale = ds.load(cfg.source, cfg.data_path, min_size=cfg.crop or 0), None, 1.0
     skipped = list(frame.attrs.get("skipped", []))
+    if not cfg.synthetic:  # a real photo truncated after its header is found here, not when it is scored
+        undecodable = decode_check(cfg, frame["path"])
+        skipped += undecodable
+        frame = frame[~frame["path"].isin({p for p, _ in undecodable})]
     originals = frame[frame["platform"] == "original"].reset_index(drop=True)
     if originals.empty:
         raise ValueError(f"dataset {name!r} has no camera originals (platform == 'original')")
@@ -240,6 +244,30 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
                   source_root=Path(frame.attrs["root"]) if frame.attrs.get("root") else root)
     _DATASETS[memo] = out
     return out
+
+
+def decode_check(cfg: Config, paths: Iterable[str]) -> list[tuple[str, str]]:
+    """The files among ``paths`` whose pixel data cannot be decoded, with the reason; cached per file list.
+
+    Each file is decoded once (:func:`csi.io.check_image` with ``decode=True``; JPEGs at 1/8 scale), and the
+    result is kept under ``cfg.cache / "decode"`` keyed by the files (path, size, mtime), so a rerun lists the
+    same files without decoding them again.
+    """
+    from csi import io
+
+    paths = sorted(str(p) for p in paths)
+    name = cache.key("decode", {"files": cache.files_digest(paths)}, code=[io])
+    path = cfg.cache / "decode" / f"{name}.json"
+    if path.is_file():
+        return [(p, r) for p, r in json.loads(path.read_text())]
+    bad = []
+    for p in bar(paths, enabled=cfg.progress, desc="decoding every photo once", unit="file"):
+        try:
+            io.check_image(p, decode=True)
+        except io.ImageReadError as exc:
+            bad.append((p, exc.reason))
+    cache.atomic_write_text(path, json.dumps(bad))
+    return bad
 
 
 def _device_protocol(cfg: Config, originals: pd.DataFrame, training: bool):

@@ -2,7 +2,7 @@
 
 The folder: three phones with flat and natural JPEGs, and among phone A's files a grayscale JPEG, an RGBA PNG
 with a transparent pixel, a 16-bit PNG, a zero-byte file, a 40x30 photo (smaller than the smoke crop of 64 px)
-and a flat JPEG truncated after its header (found only when Eq. 5 decodes it).
+and a flat JPEG truncated after its header (found by the pipeline's one decode of every photo, cached).
 """
 
 from __future__ import annotations
@@ -83,15 +83,34 @@ def test_every_file_left_out_is_listed_once_also_on_a_cached_rerun(photos, tmp_p
     assert list(used["fingerprint"]) == [3, 3, 3] and list(used["tested"]) == [2, 2, 2]
     assert (left[["fingerprint", "train", "val", "test", "tested"]] == 0).all().all()
 
-    from csi import prnu
+    from csi import io, prnu
 
     def recompute(*a, **k):
         raise AssertionError("the rerun should read the cached fingerprints")
 
+    def decode(path, *a, decode=False, **k):
+        assert not decode, "the rerun should read the cached decode check"
+        return check_image(path, *a, **k)
+
+    check_image = io.check_image
     monkeypatch.setattr(prnu, "estimate_fingerprint", recompute)
+    monkeypatch.setattr(io, "check_image", decode)
     again, table_again = _run(root, tmp_path)
     assert sorted(again.skipped) == sorted(ds.skipped)
     pd.testing.assert_frame_equal(table_again, table)
+
+
+def test_a_flat_eq5_cannot_decode_stays_listed_on_a_cached_rerun(photos, tmp_path, monkeypatch):
+    # a file that breaks after the folder was read (the decode check passed it): Eq. 5 skips it, and the cached
+    # fingerprint keeps the list
+    root, bad = photos
+    truncated = next(p for p, why in bad.items() if why == "truncated")
+    monkeypatch.setattr(pipeline, "decode_check", lambda cfg, paths: [])
+    first, _ = _run(root, tmp_path)
+    again, _ = _run(root, tmp_path)
+    for ds in (first, again):
+        assert [r for p, r in ds.skipped if p == truncated] == [dict(first.skipped)[truncated]]
+        assert "truncated" in dict(ds.skipped)[truncated]
 
 
 def test_split_counts_has_no_extra_columns_when_nothing_is_left_out(photos, tmp_path):
