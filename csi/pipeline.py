@@ -218,6 +218,9 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
     skipped = list(frame.attrs.get("skipped", []))
     if not cfg.synthetic:  # a real photo truncated after its header is found here, not when it is scored
         undecodable = decode_check(cfg, frame["path"])
+        if undecodable:
+            log.warning("%s: %d file(s) cannot be decoded and are left out:\n%s", cfg.source, len(undecodable),
+                        "\n".join(f"  {p}: {r}" for p, r in undecodable))
         skipped += undecodable
         frame = frame[~frame["path"].isin({p for p, _ in undecodable})]
     originals = frame[frame["platform"] == "original"].reset_index(drop=True)
