@@ -26,9 +26,9 @@ import time
 import numpy as np
 import torch
 
+from csi.experiments import TRAIN_SCALES
 from csi.losses import cosine_loss
 from csi.models import CSICNN, DnCNN, export_inference_model, flops_per_pixel, predict_tiled
-from csi.train import TRAIN_SCALES
 
 
 def best_of(fn, repeats: int) -> tuple[float, object]:

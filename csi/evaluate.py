@@ -300,8 +300,8 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
         return Extractor(wav, "wavelet:" + json.dumps(opts, sort_keys=True), "wavelet")
     if checkpoint is None:
         raise ValueError(f"method {method!r} needs a checkpoint (see csi.train.get_or_train)")
+    from .checkpoints import load_model
     from .models import CSICNN, DnCNN, receptive_radius
-    from .train import load_model
 
     dev = select_device(device)
     model = load_model(checkpoint, device="cpu")
@@ -477,14 +477,14 @@ def evaluate(method: str | Callable | Extractor, images_df: pd.DataFrame, finger
         log.warning("images of cameras without a fingerprint (scored as negatives only): %s", ", ".join(unknown))
     has_platform = "platform" in images_df.columns
     # a CNN runs with every core and glibc's heap kept between images (no page faults on its activations):
-    # 4x faster here on a 268 x 268 crop (csi.train.training_runtime)
+    # 4x faster here on a 268 x 268 crop (csi.runtime.torch_runtime)
     from contextlib import ExitStack
 
-    from .train import training_runtime
+    from .runtime import torch_runtime
 
     stack = ExitStack()
     if extractor.halo > 0:
-        stack.enter_context(training_runtime())
+        stack.enter_context(torch_runtime())
     with stack:
         rows, skipped, hits = _score_images(images_df, extractor, fingerprints, cams, crop, cache, reference,
                                             with_pce, pce_search, progress, has_platform)

@@ -100,6 +100,26 @@ SETTINGS: dict[str, dict[str, Any]] = {
 #: for it (docs/data.md, "Evaluation geometry"); smoke runs of a real layout keep small crops.
 REAL_CROP: dict[str, int] = {"smoke": 64, "cpu": 512, "paper": 512}
 
+#: CSI-CNN training sizes per scale (``csi.train.get_or_train(config=...)``). ``pairs``: training pairs drawn
+#: in the run (steps = ceil(pairs / batch)); ``evals``: evaluation points after step 0 (history rows,
+#: validation, checkpoints); ``batch``, ``patch``: pairs per step and patch side (paper: 64 and 64, Sec. 3.2.2);
+#: ``crop``: centre block every training image is cut to (Sec. 4.1; ``None`` keeps the whole image);
+#: ``val_crop``: centre crop of the validation images. ``paper``: 100 epochs of 500 steps of 64 pairs.
+TRAIN_SCALES: dict[str, dict[str, Any]] = {
+    "smoke": {"pairs": 64, "evals": 2, "batch": 8, "patch": 32, "crop": 128, "val_crop": 64},
+    "cpu": {"pairs": 3840, "evals": 6, "batch": 16, "patch": 64, "crop": 512, "val_crop": 192},
+    "paper": {"pairs": 3_200_000, "evals": 100, "batch": 64, "patch": 64, "crop": 1024, "val_crop": 512},
+}
+
+#: DnCNN training sizes per scale. ``paper``: 17 x 64 with 40x40 patches, batch 128, sigma blind in
+#: [0, 55] (DnCNN-B of Zhang et al. 2017). ``cpu`` and ``smoke`` are smaller networks.
+DNCNN_SCALES: dict[str, dict[str, Any]] = {
+    "smoke": {"depth": 4, "width": 8, "steps": 6, "batch": 4, "patch": 32, "scenes": 4, "scene_size": 64},
+    "cpu": {"depth": 10, "width": 32, "steps": 600, "batch": 32, "patch": 40, "scenes": 96, "scene_size": 256},
+    "paper": {"depth": 17, "width": 64, "steps": 30000, "batch": 128, "patch": 40, "scenes": 800,
+              "scene_size": 256},
+}
+
 #: Fewest training images per camera (and in all) before ``train_on_source=True`` trains on a real source.
 MIN_TRAIN_PER_CAMERA: int = 20
 MIN_TRAIN_TOTAL: int = 100

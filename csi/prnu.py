@@ -1516,3 +1516,42 @@ def match_orientation_best(residual, K, score: str = "pce", try_180: bool = Fals
         if best is None or value > best[0]:
             best = (value, cand, k)
     return best
+
+
+def ncc_matrix(residuals, references) -> np.ndarray:
+    """NCC (:func:`ncc`) of every residual with every reference: the score matrix of one image size.
+
+    Parameters
+    ----------
+    residuals : array_like
+        ``(n, h, w)`` float.
+    references : array_like
+        ``(m, h, w)`` float (e.g. camera fingerprints aligned to the residuals).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, m)`` float64 in [-1, 1]; 0 where a residual or reference is constant.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=(2, 8, 8))
+    >>> bool(np.allclose(ncc_matrix(x, x), [[1, ncc(x[0], x[1])], [ncc(x[1], x[0]), 1]]))
+    True
+    """
+
+    def unit(stack, name):
+        st = np.asarray(stack, dtype=np.float64)
+        if st.ndim != 3:
+            raise ValueError(f"{name} must have shape (n, h, w), got {st.shape}")
+        st = st - st.mean(axis=(1, 2), keepdims=True)
+        norm = np.sqrt(np.square(st).sum(axis=(1, 2), keepdims=True))
+        return np.divide(st, norm, out=np.zeros_like(st), where=norm > 0)
+
+    a, b = unit(residuals, "residuals"), unit(references, "references")
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"residuals and references differ in size: {a.shape[1:]} != {b.shape[1:]}")
+    out = np.empty((len(a), len(b)))
+    for i, x in enumerate(a):  # one row at a time: no (n, m, h, w) temporary
+        out[i] = (b * x).sum(axis=(1, 2))
+    return np.clip(out, -1.0, 1.0)

@@ -33,8 +33,8 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
+from csi import checkpoints, experiments, paper, pipeline, train
 from csi import datasets as dsm
-from csi import experiments, paper, pipeline, train
 from csi.progress import bar
 
 # %% [markdown]
@@ -96,13 +96,13 @@ val.groupby("platform").size()
 # is measured on the five platforms' test copies at evenly spaced points (and before training).
 
 # %%
-config = {"batch": st["fig6_batch"], "patch": st["fig6_patch"], "evals": st["fig6_points"],
-          "val_crop": st["fig6_val_crop"]}
+config = {**experiments.TRAIN_SCALES[cfg.scale], "batch": st["fig6_batch"], "patch": st["fig6_patch"],
+          "evals": st["fig6_points"], "val_crop": st["fig6_val_crop"], "pairs": st["fig6_pairs"]}
 runs = {}
 for loss in bar(("cosine", "mse-std", "mse"), desc="Fig. 6 trainings", unit="run"):
-    ck = train.get_or_train("csi-cnn", f"{fp_ds.name}-{len(devices)}dev", scale=cfg.scale, seed=cfg.seed, loss=loss,
-                            train=train_df, val=val, fingerprints=K, config=config, pairs=st["fig6_pairs"],
-                            cache_dir=cfg.cache / "models", device=cfg.torch_device, progress=False)
+    ck = train.get_or_train("csi-cnn", f"{fp_ds.name}-{len(devices)}dev", config, scale=cfg.scale, seed=cfg.seed,
+                            loss=loss, train=train_df, val=val, fingerprints=K, cache_dir=cfg.cache / "models",
+                            device=cfg.torch_device, progress=False)
     runs[loss] = (ck, train.load_history(ck))
 curves = pd.concat([h.assign(loss=loss) for loss, (_, h) in runs.items()], ignore_index=True)
 long = curves.melt(id_vars=["loss", "pairs_seen"], value_vars=[f"val_auc_{p}" for p in experiments.PLATFORMS],
@@ -143,7 +143,7 @@ sampler = train.PairSampler(train_df["path"][:30].tolist(), train_df["device"][:
 x, y, label = sampler.batch_at(0, 0)
 scale_rows = []
 for loss, (ck, _) in runs.items():
-    net = train.load_model(ck)
+    net = checkpoints.load_model(ck)
     with torch.no_grad():
         out = net(x)
     rho = torch.nn.functional.cosine_similarity(out.flatten(1), y.flatten(1))
