@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     base = experiments.setup(scale="cpu", notebook="06_table3_accuracy", data_root=args.data_root,
-                             out_dir="figures-bench", seed=args.seed)
+                             out_dir="runs/bench", seed=args.seed)
     base = dataclasses.replace(base, settings={**base.settings, "max_test": None, "max_test_total": None})
     rows = []
     t0 = time.perf_counter()

@@ -38,8 +38,12 @@ PARAMETERS: tuple[str, ...] = ("scale", "source", "data_path", "datasets", "devi
 DEFAULTS: dict[str, Any] = {
     "scale": "cpu", "source": "synthetic", "data_path": "", "datasets": "our,kaggle,vision,daxing",
     "device": "auto", "seed": 0, "crop": "auto", "fingerprint_size": "auto", "csi_cnn_checkpoint": "",
-    "dncnn_checkpoint": "", "train_on_source": False, "out_dir": "../figures", "data_root": "../data",
+    "dncnn_checkpoint": "", "train_on_source": False, "out_dir": "auto", "data_root": "../data",
 }
+
+#: Where ``out_dir="auto"`` puts a run (relative to the notebooks' folder, like the other defaults): a
+#: gitignored ``runs/<source>-<scale>/``. Only ``make reproduce`` writes the committed ``figures/``, by passing it.
+RUNS_DIR: str = "../runs"
 
 #: Data sources: the simulator or a real loader of :mod:`csi.datasets`.
 SOURCES: tuple[str, ...] = ("synthetic", "vision", "kaggle", "daxing", "dresden", "fodb", "folder")
@@ -231,7 +235,7 @@ def _check_checkpoint(name: str, value: Any) -> Path | None:
 def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path = "",
           datasets: str | Iterable[str] = "our,kaggle,vision,daxing", device: str = "auto", seed: int = 0,
           crop: int | str = "auto", fingerprint_size: int | str = "auto", csi_cnn_checkpoint: str | Path = "",
-          dncnn_checkpoint: str | Path = "", train_on_source: bool = False, out_dir: str | Path = "../figures",
+          dncnn_checkpoint: str | Path = "", train_on_source: bool = False, out_dir: str | Path = "auto",
           data_root: str | Path = "../data", notebook: str = "") -> Config:
     """Validate a notebook's parameters, seed everything and return the run's :class:`Config`.
 
@@ -262,7 +266,9 @@ def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path =
     train_on_source : bool
         Train the networks on a real source's own images (needs :data:`MIN_TRAIN_PER_CAMERA` per camera).
     out_dir, data_root : str or Path
-        Output root (the notebook writes to ``<out_dir>/<notebook>/``) and data/cache root.
+        Output root (the notebook writes to ``<out_dir>/<notebook>/``) and data/cache root. ``out_dir="auto"``
+        is :data:`RUNS_DIR`/``<source>-<scale>`` (e.g. ``../runs/folder-cpu``), so a run in JupyterLab or
+        straight from papermill never overwrites the reference outputs; ``make reproduce`` passes ``../figures``.
     notebook : str
         One of :data:`NOTEBOOKS` (or ``"workshop"``).
 
@@ -317,6 +323,8 @@ def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path =
         if not root.is_dir():
             raise ValueError(f"data_path {str(root)!r} is not an existing folder")
         names = (source,)
+    if str(out_dir) == "auto":
+        out_dir = Path(RUNS_DIR) / f"{source}-{scale}"
     if crop_v == "auto":
         crop_v = SETTINGS[scale]["crop"] if source == "synthetic" else REAL_CROP[scale]
     if fp_v == "auto":

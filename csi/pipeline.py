@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,8 +42,8 @@ from csi.progress import bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Dataset", "load", "fingerprints", "ground_truth", "views", "checkpoints", "extractors", "score",
-           "score_grid", "select_test"]
+__all__ = ["Dataset", "load", "decode_check", "fingerprints", "ground_truth", "views", "checkpoints", "extractors",
+           "score", "score_grid", "select_test"]
 
 #: Split ratios (val : fingerprint : train : test) of a dataset the networks train on (Sec. 3.2.2), and of a
 #: dataset that is only tested (devices without flat images give 1/3 to the fingerprint, 2/3 to the test).
@@ -67,6 +68,7 @@ class Dataset:
     protocol: str = ""  # one sentence saying how the images were split
     training: bool = False  # whether the networks may train on the train split
     skipped: list = field(default_factory=list)  # (file, reason) left out by the loader or the protocol
+    source_root: Path | None = None  # the folder the loader read (names the device of a left-out file)
 
     def part(self, split: str) -> pd.DataFrame:
         """The images of one split (``val``, ``fingerprint``, ``train``, ``test``), ``device`` = label."""
@@ -77,17 +79,40 @@ class Dataset:
         return p.assign(source_device=p["device"], device=p["label"]).reset_index(drop=True)
 
     def split_counts(self) -> pd.DataFrame:
-        """Images per device (index) in each split (``fingerprint, train, val, test``) and ``tested``
-        (test images scored, after the scale's cap)."""
-        c = self.images.groupby(["device", "split"]).size().unstack(fill_value=0)
+        """Images per device (index) in each split (``fingerprint, train, val, test``, used images only) and
+        ``tested`` (test images scored, after the scale's cap). When files were left out (:attr:`skipped`),
+        columns ``status`` (``used`` / ``left out``), ``file`` and ``reason`` follow, one ``left out`` row per
+        file (counts 0; device: the first folder of its path below the dataset's root); no file is both counted
+        and left out."""
+        out_paths = {str(p) for p, _ in self.skipped}
+        used = self.images[~self.images["path"].astype(str).isin(out_paths)]
+        c = used.groupby(["device", "split"]).size().unstack(fill_value=0)
         c = c.reindex(columns=["fingerprint", "train", "val", "test"], fill_value=0)
-        tested = self.test.groupby("source_device").size()
+        test = self.test[~self.test["path"].astype(str).isin(out_paths)]
+        tested = test.groupby("source_device").size()
         if self.name == "kaggle-other":  # tests on other phones: report them as their own rows
             extra = pd.DataFrame(0, index=tested.index.difference(c.index), columns=c.columns)
             c = pd.concat([c, extra])
         c["tested"] = tested.reindex(c.index).fillna(0).astype(int)
         c.index.name = "device"
-        return c
+        if not self.skipped:
+            return c
+        left = pd.DataFrame([{"device": self._device_of(p), "file": str(p), "reason": str(r)} for p, r in self.skipped])
+        left = left.assign(**{k: 0 for k in c.columns}, status="left out").set_index("device")
+        c = c.assign(status="used", file="", reason="")
+        return pd.concat([c, left[c.columns]])
+
+    def _device_of(self, path: str) -> str:
+        """The device folder a left-out file lies in: the first folder of its path below the dataset's root."""
+        known = self.images.loc[self.images["path"].astype(str) == str(path), "device"]
+        if len(known):
+            return str(known.iloc[0])
+        root = self.source_root or self.root
+        try:
+            parts = Path(path).relative_to(root).parts if root is not None else ()
+        except ValueError:
+            parts = ()
+        return parts[0] if len(parts) > 1 or (parts and Path(path).is_dir()) else ""
 
 
 _DATASETS: dict[tuple, Dataset] = {}
@@ -120,8 +145,16 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
                                         overrides=overrides)
         root, sensor_scale = Path(frame.attrs["dataset_dir"]), float(frame.attrs.get("sensor_scale", 1.0) or 1.0)
     else:
-        frame, root, sensor_scale = datasets.load(cfg.source, cfg.data_path), None, 1.0
+        # images smaller than the crop are left out when the folder is read, with the other unusable files
+        frame, root, sensor_scale = datasets.load(cfg.source, cfg.data_path, min_size=cfg.crop or 0), None, 1.0
     skipped = list(frame.attrs.get("skipped", []))
+    if not cfg.synthetic:  # a real photo truncated after its header is found here, not when it is scored
+        undecodable = decode_check(cfg, frame["path"])
+        if undecodable:
+            log.warning("%s: %d file(s) cannot be decoded and are left out:\n%s", cfg.source, len(undecodable),
+                        "\n".join(f"  {p}: {r}" for p, r in undecodable))
+        skipped += undecodable
+        frame = frame[~frame["path"].isin({p for p, _ in undecodable})]
     originals = frame[frame["platform"] == "original"].reset_index(drop=True)
     if originals.empty:
         raise ValueError(f"dataset {name!r} has no camera originals (platform == 'original')")
@@ -141,9 +174,32 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
     if overrides:
         name = f"{name}-{cache.params_digest(overrides)[:8]}"
     out = Dataset(name=name, images=images, test=test.reset_index(drop=True), copies=copies, root=root,
-                  sensor_scale=sensor_scale, protocol=protocol, training=training, skipped=skipped)
+                  sensor_scale=sensor_scale, protocol=protocol, training=training, skipped=skipped,
+                  source_root=Path(frame.attrs["root"]) if frame.attrs.get("root") else root)
     _DATASETS[memo] = out
     return out
+
+
+def decode_check(cfg: Config, paths: Iterable[str]) -> list[tuple[str, str]]:
+    """The files among ``paths`` whose pixel data cannot be decoded, with the reason; cached per file list.
+
+    Each file is decoded once (:func:`csi.io.check_image` with ``decode=True``; JPEGs at 1/8 scale), and the
+    result is kept under ``cfg.cache / "decode"`` keyed by the files (path, size, mtime), so a rerun lists the
+    same files without decoding them again.
+    """
+    paths = sorted(str(p) for p in paths)
+    name = cache.key("decode", {"files": cache.files_digest(paths)}, code=[io])
+    path = cfg.cache / "decode" / f"{name}.json"
+    if path.is_file():
+        return [(p, r) for p, r in json.loads(path.read_text())]
+    bad = []
+    for p in bar(paths, enabled=cfg.progress, desc="decoding every photo once", unit="file"):
+        try:
+            io.check_image(p, decode=True)
+        except io.ImageReadError as exc:
+            bad.append((p, exc.reason))
+    cache.atomic_write_text(path, json.dumps(bad))
+    return bad
 
 
 def _device_protocol(cfg: Config, originals: pd.DataFrame, training: bool):
@@ -258,7 +314,8 @@ def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, n
     """Every candidate camera's fingerprint (Eq. 5, label -> ``(H, W)`` float32) from its ``fingerprint`` images.
 
     Cached per camera. With an int ``cfg.fingerprint_size`` only the centre of each image is used, embedded in a
-    full frame of zeros (so resampling to a downscaled copy still lines up). Unreadable files go to ``ds.skipped``.
+    full frame of zeros (so resampling to a downscaled copy still lines up). Unreadable files go to ``ds.skipped``,
+    and are kept beside the cached ``K`` so that a cached rerun lists them too.
 
     References
     ----------
@@ -272,22 +329,34 @@ def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, n
                                               "size": cfg.fingerprint_size, "shape": shape},
                               code=[prnu, io, _estimate, evaluate.crop_box])
     memo = "|".join(f"{lab}:{k}" for lab, k in sorted(keys.items()))
-    if memo in _FINGERPRINTS:
-        return _FINGERPRINTS[memo]
     folder = cfg.cache / "fingerprints"
+    if memo in _FINGERPRINTS:
+        _add_fingerprint_skips(ds, folder, keys)
+        return _FINGERPRINTS[memo]
     todo = [lab for lab in groups if not (folder / f"{keys[lab]}.npy").is_file()]
     for lab in bar(todo, enabled=progress and bool(todo), desc=f"fingerprints {ds.name} (Eq. 5)", unit="camera"):
         g = groups[lab]
         K, sk = _estimate(list(g["path"]), (int(g["height"].iloc[0]), int(g["width"].iloc[0])),
                           cfg.fingerprint_size)
-        ds.skipped += [(p, r) for p, r in sk if (p, r) not in ds.skipped]
         if sk:
             log.warning("fingerprint %s/%s: skipped %d of %d files", ds.name, lab, len(sk), len(g))
+        # the files Eq. 5 could not decode are stored beside K, so a cached rerun lists them too
+        cache.atomic_write_text(folder / f"{keys[lab]}.skipped.json", json.dumps([[str(p), str(r)] for p, r in sk]))
         cache.atomic_save_npy(folder / f"{keys[lab]}.npy", K)
     out = {lab: np.load(folder / f"{keys[lab]}.npy") for lab in groups}
+    _add_fingerprint_skips(ds, folder, keys)
     _FINGERPRINTS[memo] = out
     _DIGESTS[id(out)] = cache.params_digest(keys)
     return out
+
+
+def _add_fingerprint_skips(ds: Dataset, folder: Path, keys: Mapping[str, str]) -> None:
+    """Add the files each cached fingerprint's Eq. 5 could not decode to ``ds.skipped`` (each once)."""
+    for lab in sorted(keys):
+        left = folder / f"{keys[lab]}.skipped.json"
+        for p, r in (json.loads(left.read_text()) if left.is_file() else []):
+            if (p, r) not in ds.skipped:
+                ds.skipped.append((p, r))
 
 
 def fingerprints_digest(K: Mapping[str, np.ndarray]) -> str:

@@ -59,7 +59,7 @@ from csi import evaluate, experiments, io, paper, pipeline, prnu, simulate, stat
 scale = "smoke"
 device = "auto"
 seed = 0
-out_dir = "../figures"
+out_dir = "../runs"  # your tables and figures go to ../runs/workshop/ (gitignored)
 data_root = "../data"
 
 # %%
