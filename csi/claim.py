@@ -10,7 +10,7 @@ and each photo's **PRNU-free twin** (same scene, pipeline and noise with K = 0, 
 * **evaluation**: every model, the wavelet, DnCNN and the oracle on the same test images and crops
   (:func:`csi.pipeline.score`).
 
-Sizes are in :data:`SETTINGS` (per scale) and :data:`GRIDS` (per scale and grid: ``short`` for
+Sizes are in ``csi.experiments.SCALES[scale]["claim"]`` and ``["claim_grids"]`` (per grid: ``short`` for
 ``make reproduce``, ``full`` for ``make claim-check``).
 """
 
@@ -26,63 +26,38 @@ import numpy as np
 import pandas as pd
 
 from csi import cache, datasets, evaluate, io, pipeline, prnu, train
-from csi.experiments import PLATFORMS, TRAIN_SCALES, Config
+from csi.experiments import PLATFORMS, SCALES, Config, sizes
 from csi.progress import bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SETTINGS", "GRIDS", "REGIMES", "load", "twin_dataset", "oracle_residual", "score_oracle",
+__all__ = ["REGIMES", "load", "twin_dataset", "oracle_residual", "score_oracle",
            "train_grid", "settings"]
-
-#: Per scale: images per camera and their use (``fingerprint`` for Eq. 5, ``val`` for validation on platform
-#: copies, ``test``, the rest trains), the crop compared, the validation crop and platforms, the evaluation
-#: points per run, and the training batch and patch.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {"images": 24, "fingerprint": 4, "val": 2, "test": 6, "crop": 64, "val_crop": 64,
-              "val_platforms": ("original", "facebook", "wechat"), "batch": 8, "patch": 32, "evals": 2},
-    "cpu": {"images": 140, "fingerprint": 30, "val": 10, "test": 40, "crop": 256, "val_crop": 160,
-            "val_platforms": ("original", "facebook", "wechat"), "batch": 64, "patch": 64, "evals": 4},
-    "paper": {"images": 1000, "fingerprint": 100, "val": 100, "test": 200, "crop": 512, "val_crop": 256,
-              "val_platforms": ("original", "facebook", "instagram", "wechat"), "batch": 64, "patch": 64,
-              "evals": 10},
-}
 
 #: The training regimes: camera originals only, or originals mixed with their platform copies.
 REGIMES: tuple[str, ...] = ("originals", "augmented")
 
-#: Per scale and grid: the budgets in training pairs, the seeds, and the budgets the augmented regime runs at.
-#: A grid reuses every model another grid trained (same key); docs/training.md gives the expected times.
-GRIDS: dict[str, dict[str, dict[str, Any]]] = {
-    "smoke": {"short": {"pairs": (32, 128), "seeds": (0, 1), "augmented": (128,)},
-              "full": {"pairs": (32, 128), "seeds": (0, 1, 2), "augmented": (32, 128)}},
-    "cpu": {"short": {"pairs": (2_000, 8_000, 32_000), "seeds": (0, 1, 2), "augmented": (8_000,)},
-            "full": {"pairs": (2_000, 8_000, 32_000, 128_000), "seeds": (0, 1, 2), "augmented": (8_000, 32_000)}},
-    "paper": {"short": {"pairs": (64_000, 256_000, 1_000_000), "seeds": (0, 1, 2), "augmented": (1_000_000,)},
-              "full": {"pairs": (16_000, 64_000, 256_000, 1_000_000, 4_000_000), "seeds": (0, 1, 2),
-                       "augmented": (16_000, 64_000, 256_000, 1_000_000, 4_000_000)}},
-}
-
-
 def settings(cfg: Config, grid: str) -> dict[str, Any]:
-    """:data:`SETTINGS` and :data:`GRIDS` of this run, merged."""
-    if grid not in GRIDS[cfg.scale]:
-        raise ValueError(f"unknown grid {grid!r}; expected one of {', '.join(map(repr, GRIDS[cfg.scale]))}")
-    return {**SETTINGS[cfg.scale], **GRIDS[cfg.scale][grid], "grid": grid}
+    """The claim check's sizes and grid of this run (``SCALES[scale]["claim"]``, ``["claim_grids"]``), merged."""
+    grids = SCALES[cfg.scale]["claim_grids"]
+    if grid not in grids:
+        raise ValueError(f"unknown grid {grid!r}; expected one of {', '.join(map(repr, grids))}")
+    return {**sizes(cfg.scale, "claim"), **grids[grid], "grid": grid}
 
 
 def claim_config(cfg: Config) -> Config:
     """The run with the claim check's crop (at least 256 px at cpu scale)."""
-    return dataclasses.replace(cfg, crop=SETTINGS[cfg.scale]["crop"], source="synthetic", data_path=None)
+    return dataclasses.replace(cfg, crop=SCALES[cfg.scale]["claim"]["crop"], source="synthetic", data_path=None)
 
 
 def load(cfg: Config) -> pipeline.Dataset:
     """The claim-check stand-in: the ``our`` recipe with more images per camera and PRNU-free twins.
 
     Each camera's images are shuffled with the run's seed and cut into ``fingerprint``, ``val``, ``test`` and
-    ``train`` (the rest) by :data:`SETTINGS`; every test image is scored. The dataset is named
+    ``train`` (the rest) by ``SCALES[scale]["claim"]``; every test image is scored. The dataset is named
     ``claim-<dataset folder>``; column ``twin`` holds each image's twin.
     """
-    st = SETTINGS[cfg.scale]
+    st = sizes(cfg.scale, "claim")
     frame = datasets.load_synthetic("our", cfg.scale, cfg.seed, root=cfg.synthetic_root, progress=cfg.progress,
                                     overrides={"images": st["images"]}, twins=True)
     root = Path(frame.attrs["dataset_dir"])
@@ -202,8 +177,8 @@ def train_grid(cfg: Config, ds: pipeline.Dataset, grid: str, progress: bool = Tr
         for regime, pairs, seed in runs:
             tr, va = frames[regime]
             extra = {"copy_probability": 0.5} if regime == "augmented" else {}
-            sizes = {**TRAIN_SCALES[cfg.scale], **conf, **extra, "pairs": pairs}
-            ck = train.get_or_train("csi-cnn", f"{ds.name}-{regime}", sizes, scale=cfg.scale, seed=seed, loss="cosine",
+            run_sizes = {**sizes(cfg.scale, "csi_cnn"), **conf, **extra, "pairs": pairs}
+            ck = train.get_or_train("csi-cnn", f"{ds.name}-{regime}", run_sizes, scale=cfg.scale, seed=seed, loss="cosine",
                                     train=tr, val=va, fingerprints=K, cache_dir=cfg.cache / "models",
                                     device=cfg.torch_device, progress=False)
             rows.append({"regime": regime, "pairs": pairs, "seed": seed, "checkpoint": str(ck)})

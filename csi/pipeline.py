@@ -459,7 +459,7 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
 
     CSI-CNN trains on the ``train`` split of the ``our`` stand-in (or of a real source with
     ``train_on_source``) with ``loss`` (the paper's cosine loss, Eq. 6-8, by default; ``"mse"`` is ref. [20]'s,
-    ``"mse-std"`` its fair variant), for the scale's budget of training pairs (``settings["train_pairs"]``),
+    ``"mse-std"`` its fair variant), for the scale's budget of training pairs (``SCALES[scale]["csi_cnn"]``),
     its fingerprints from the same dataset, and is judged on the ``val`` images' platform copies
     (:func:`validation_copies`). DnCNN trains as a blind Gaussian denoiser on the simulator's scenes. See
     :func:`csi.train.get_or_train`, which keys the cache by the training parameters, data and code.
@@ -483,13 +483,12 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
         ds = training_dataset(cfg)
         K = fingerprints(tcfg, ds, progress=progress)
         va = validation_copies(tcfg, ds)
-        conf = {**experiments.TRAIN_SCALES[cfg.scale], "batch": cfg.settings["train_batch"],
-                "val_crop": tcfg.settings["crop"], "pairs": cfg.settings["train_pairs"]}
+        conf = {**experiments.sizes(cfg.scale, "csi_cnn"), "val_crop": tcfg.settings["crop"]}
         out["csi-cnn"] = Path(train.get_or_train(
             "csi-cnn", cache.key(ds.name, tcfg.params()), conf, loss=loss, train=ds.part("train")[["path", "device"]],
             val=va if len(va) else None, fingerprints=K, **common))
     out["dncnn"] = cfg.dncnn_checkpoint or Path(train.get_or_train("dncnn", "scenes",
-                                                                   experiments.DNCNN_SCALES[cfg.scale], **common))
+                                                                   experiments.sizes(cfg.scale, "dncnn"), **common))
     return out
 
 

@@ -484,10 +484,10 @@ def fit_denoiser(model: DnCNN, *, steps: int, batch: int, patch: int, scenes: np
 
 
 #: Keys of ``get_or_train(config=...)``. CSI-CNN sizes (required; e.g. a row of
-#: ``csi.experiments.TRAIN_SCALES``): ``pairs, evals, batch, patch, crop, val_crop``; options: ``lr, gamma,
+#: ``csi.experiments.SCALES[scale]["csi_cnn"]``): ``pairs, evals, batch, patch, crop, val_crop``; options: ``lr, gamma,
 #: milestones, phi, negative_position, relu_after_sub, relu_stage1_out, copy_probability`` (needs a
 #: ``platform`` column in ``train``), ``target_std``, ``val_halo, val_zero_mean, val_wiener``. DnCNN
-#: (required; e.g. ``csi.experiments.DNCNN_SCALES``): ``depth, width, steps, batch, patch, scenes,
+#: (required; e.g. ``csi.experiments.SCALES[scale]["dncnn"]``): ``depth, width, steps, batch, patch, scenes,
 #: scene_size``; options ``sigma_range, lr``. Run-time only (not in the cache key): ``threads, prefetch``.
 TRAIN_CONFIG_KEYS: tuple[str, ...] = (
     "pairs", "evals", "batch", "patch", "crop", "val_crop", "lr", "gamma", "milestones", "phi",
@@ -605,7 +605,7 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
         Names the data (e.g. ``"our"``; DnCNN trains on synthetic scenes: e.g. ``"scenes"``).
     config : dict
         Sizes and options (keys in :data:`TRAIN_CONFIG_KEYS`), e.g.
-        ``{**csi.experiments.TRAIN_SCALES[scale], "pairs": 16_000}``.
+        ``{**csi.experiments.SCALES[scale]["csi_cnn"], "pairs": 16_000}``.
     scale : {"smoke", "cpu", "paper"}
         Label of the run in the file name and the key.
     seed : int

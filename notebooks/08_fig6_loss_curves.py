@@ -96,7 +96,7 @@ val.groupby("platform").size()
 # is measured on the five platforms' test copies at evenly spaced points (and before training).
 
 # %%
-config = {**experiments.TRAIN_SCALES[cfg.scale], "batch": st["fig6_batch"], "patch": st["fig6_patch"],
+config = {**experiments.sizes(cfg.scale, "csi_cnn"), "batch": st["fig6_batch"], "patch": st["fig6_patch"],
           "evals": st["fig6_points"], "val_crop": st["fig6_val_crop"], "pairs": st["fig6_pairs"]}
 runs = {}
 for loss in bar(("cosine", "mse-std", "mse"), desc="Fig. 6 trainings", unit="run"):

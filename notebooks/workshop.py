@@ -373,7 +373,7 @@ print(f"{len(train_df)} training pictures, {len(val_df)} validation copies")
 # %%
 # Exercise 4, your turn. As given, the cell trains for 10 steps only (seconds) and shows the history.
 steps, batch = 10, 8  # TODO: a few hundred steps
-sizes = {**experiments.TRAIN_SCALES[cfg.scale], "pairs": steps * batch, "batch": batch, "evals": 1}
+sizes = {**experiments.sizes(cfg.scale, "csi_cnn"), "pairs": steps * batch, "batch": batch, "evals": 1}
 ckpt = train.get_or_train("csi-cnn", "workshop-our", sizes, scale=cfg.scale, seed=cfg.seed, train=train_df,
                           val=val_df, fingerprints=K_train, cache_dir=cfg.cache / "models", device=cfg.torch_device)
 history = train.load_history(ckpt)
@@ -384,7 +384,7 @@ history[["pairs_seen", "train_loss", "val_auc", "val_ncc_true"]]
 # %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
 # Solution 4
 steps, batch = 300, 8 if cfg.scale == "smoke" else 16
-sizes = {**experiments.TRAIN_SCALES[cfg.scale], "pairs": steps * batch, "batch": batch, "evals": 5}
+sizes = {**experiments.sizes(cfg.scale, "csi_cnn"), "pairs": steps * batch, "batch": batch, "evals": 5}
 ckpt = train.get_or_train("csi-cnn", "workshop-our", sizes, scale=cfg.scale, seed=cfg.seed, train=train_df,
                           val=val_df, fingerprints=K_train, cache_dir=cfg.cache / "models", device=cfg.torch_device)
 history = train.load_history(ckpt)

@@ -61,7 +61,7 @@ def test_keys_do_not_depend_on_how_the_data_root_is_spelled(tmp_path, monkeypatc
     import pandas as pd
 
     from csi import train
-    from csi.experiments import TRAIN_SCALES
+    from csi.experiments import sizes
 
     (tmp_path / "data").mkdir()
     (tmp_path / "notebooks").mkdir()
@@ -70,7 +70,7 @@ def test_keys_do_not_depend_on_how_the_data_root_is_spelled(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path / "notebooks")
     rel, absolute = os.path.join("..", "data", "a.jpg"), str(img)
     assert cache.files_digest([rel]) == cache.files_digest([absolute])
-    keys = [train.training_key("csi-cnn", "our", TRAIN_SCALES["smoke"], scale="smoke",
+    keys = [train.training_key("csi-cnn", "our", sizes("smoke", "csi_cnn"), scale="smoke",
                                train=pd.DataFrame({"path": [p], "device": ["d"]}))[0]
             for p in (rel, absolute)]
     assert keys[0] == keys[1]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from csi import datasets, experiments, pipeline
 
-SHAPE = (96, 128)  # height, width: above the smoke crop (experiments.REAL_CROP["smoke"])
+SHAPE = (96, 128)  # height, width: above the smoke crop (experiments.SCALES["smoke"]["real_crop"])
 
 
 def _rgb(rng, shape=SHAPE):
@@ -48,7 +48,7 @@ def photos(tmp_path):
 
 def test_the_loader_finds_decoding_problems_from_headers(photos):
     root, bad = photos
-    df = datasets.load("folder", root, min_size=experiments.REAL_CROP["smoke"])
+    df = datasets.load("folder", root, min_size=experiments.SCALES["smoke"]["real_crop"])
     reasons = dict(df.attrs["skipped"])
     assert len(df.attrs["skipped"]) == len(reasons) == len(bad) - 1  # all but the truncated flat
     for path, why in bad.items():

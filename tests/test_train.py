@@ -9,7 +9,7 @@ from PIL import Image
 import csi.train as T
 import csi.validation
 from csi.checkpoints import load_checkpoint, load_history, load_model, save_checkpoint
-from csi.experiments import DNCNN_SCALES, TRAIN_SCALES
+from csi.experiments import sizes
 from csi.metrics import auc_mann_whitney
 from csi.models import CSICNN, DnCNN
 from csi.prnu import ncc, postprocess, resample_fingerprint
@@ -550,7 +550,7 @@ def _toy(tmp_path):
         Image.fromarray(img).save(p)
         paths.append(str(p))
     df = pd.DataFrame({"path": paths, "device": devices, "platform": "original"})
-    cfg = {**TRAIN_SCALES["smoke"], "pairs": 16, "evals": 2, "batch": 4, "patch": 16, "crop": 64, "val_crop": 32,
+    cfg = {**sizes("smoke", "csi_cnn"), "pairs": 16, "evals": 2, "batch": 4, "patch": 16, "crop": 64, "val_crop": 32,
            "threads": 1}
     return df, Ks, cfg
 
@@ -622,7 +622,7 @@ def test_get_or_train_regimes_and_errors(tmp_path, _toy):
                        cache_dir=tmp_path / "models")
     with pytest.raises(ValueError, match="lacks the dncnn sizes"):
         T.training_key("dncnn", "scenes", {"depth": 4})
-    assert T.training_key("dncnn", "scenes", DNCNN_SCALES["smoke"], scale="smoke")[1]["recipe"]["steps"] == 6
+    assert T.training_key("dncnn", "scenes", sizes("smoke", "dncnn"), scale="smoke")[1]["recipe"]["steps"] == 6
 
 
 def test_validation_scores_equal_ncc_also_with_a_smaller_sensor(_identity_export):
