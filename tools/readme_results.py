@@ -246,7 +246,7 @@ def differs(figures: Path) -> list[str]:
         f"in {ahead_paper} of {len(pub)} Table 3 conditions. Here, paired on the same images with 95 % bootstrap "
         f"intervals, CSI-CNN beats the wavelet's ACC in {c3['beats']} of {len(t3)} dataset × condition cells "
         f"({c3['loses']} lost, {c3['no difference']} no significant difference), and its AUC (Fig. 4) in "
-        f"{c4['beats']} either ({c4['loses']} lost" + (f", on {_names(f4_lost)}" if f4_lost else "") + ").",
+        f"{c4['beats']}" + (" either" if c3["beats"] == c4["beats"] == 0 else "") + f" ({c4['loses']} lost" + (f", on {_names(f4_lost)}" if f4_lost else "") + ").",
         f"- **Not simply undertraining (notebook 09).** With more training pairs CSI-CNN converges *to* the wavelet: "
         f"{_budget_sentence(d)}. Training on platform copies as well (augmented regime, "
         f"{int(aug_top.pairs.iloc[0]) if len(aug_top) else 0:,} pairs) {worse}. The headroom is real: an oracle "
