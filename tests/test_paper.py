@@ -131,15 +131,11 @@ def test_side_by_side_rejects_duplicates_and_missing_columns():
         paper.side_by_side(pub.drop(columns="acc"), pub, ["dataset", "platform"])
 
 
-def test_count_wins_and_sentences():
-    assert paper.count_wins([0.9, 0.5, np.nan], [0.8, 0.6, 0.1]) == {
-        "wins": 1, "ties": 0, "losses": 1, "missing": 1, "n": 2}
-    s = paper.wins_sentence([0.9, 0.8, 0.7], [0.1, 0.9, 0.7], "CSI-CNN", "Wavelet", "platforms")
-    assert s == "CSI-CNN beats Wavelet on 1 of 3 platforms in this run (1 tie, 1 loss)."
+def test_delta_sentence():
     d = paper.delta_sentence([0.6, 0.6], [0.5, 0.8], "accuracies")
     assert "-0.050 on average" in d and "1 of 2 are higher" in d
     with pytest.raises(ValueError, match="same length"):
-        paper.count_wins([1, 2], [1])
+        paper.delta_sentence([1, 2], [1])
 
 
 def test_to_markdown_and_save_table(tmp_path):
