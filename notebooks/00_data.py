@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from csi import experiments, io, paper, pipeline, prnu, simulate
+from csi import experiments, figures, io, paper, pipeline, prnu, simulate
 
 # %% [markdown]
 # ## Parameters
@@ -61,7 +61,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="00_data")
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -89,7 +89,7 @@ for name, ds in data.items():
                  **{f"paper_{c}": (ref[c] if ref is not None and pd.notna(ref[c]) else "")
                     for c in ("devices", "models", "brands", "images")}})
 summary = pd.DataFrame(rows)
-paper.save_table(summary, cfg.out, "datasets")
+figures.save_table(summary, cfg.out, "datasets")
 summary
 
 # %% [markdown]
@@ -100,7 +100,7 @@ summary
 
 # %%
 per_device = pd.concat(split, names=["dataset"]).reset_index()
-paper.save_table(per_device, cfg.out, "split_per_device")
+figures.save_table(per_device, cfg.out, "split_per_device")
 per_device.groupby("dataset", sort=False)[["fingerprint", "train", "val", "test", "tested"]].agg(["min", "max"])
 
 # %% [markdown]
@@ -144,7 +144,7 @@ for p in order:
                  "served_4032x3024": f"{real[0]}×{real[1]}", f"served_{sensor[0]}x{sensor[1]}": f"{ours[0]}×{ours[1]}",
                  **{k: ("" if v is None else v) for k, v in prof.items() if k != "source"}, "source": prof["source"]})
 profiles = pd.DataFrame(rows)
-paper.save_table(profiles, cfg.out, "platform_profiles")
+figures.save_table(profiles, cfg.out, "platform_profiles")
 profiles.drop(columns="source")
 
 # %% [markdown]
@@ -192,7 +192,7 @@ show(axes[1, 1], wechat, f"5. WeChat copy {wechat.shape[1]}×{wechat.shape[0]}\n
                          f"(QF {simulate.PLATFORMS['wechat']['quality']})")
 show(axes[1, 2], W_wechat, "6. noise residual W (Eq. 4)\nof the WeChat copy", symmetric=True)
 fig.suptitle(f"Simulator chain (Eq. 1–2), model {plan['devices'][dev]}, centre {h}×{w} px of the sensor")
-paper.save_figure(fig, cfg.out, "simulator_chain", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
+figures.save_figure(fig, cfg.out, "simulator_chain", formats=("jpg",), dpi=figures.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "simulator_chain.jpg"))
 
 # %% [markdown]
@@ -212,7 +212,7 @@ for r, name in enumerate(cfg.datasets):
         show(ax, io.read_rgb(one["path"]), one["device"][:28])
     axes[r, 0].set_ylabel(name, fontsize=10)
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "samples", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
+figures.save_figure(fig, cfg.out, "samples", formats=("jpg",), dpi=figures.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "samples.jpg"))
 
 # %% [markdown]
@@ -237,7 +237,7 @@ views = pd.DataFrame(rows)
 views["pixels_vs_original"] = views.width * views.height / (views.width[0] * views.height[0])
 views["bytes_vs_original"] = views.bytes / views.bytes[0]
 views["bits_per_pixel"] = 8 * views.bytes / (views.width * views.height)
-paper.save_table(views, cfg.out, "platform_views")
+figures.save_table(views, cfg.out, "platform_views")
 views
 
 # %%
@@ -255,7 +255,7 @@ for c, (cond, path) in enumerate(copies.items()):
 fig.suptitle(f"One test picture of the {paper.DATASET_LABELS.get(main, main)} dataset ({paper.device_label(one['device'])}) "
              "as each platform serves it")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "platform_views", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
+figures.save_figure(fig, cfg.out, "platform_views", formats=("jpg",), dpi=figures.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "platform_views.jpg"))
 
 # %% [markdown]

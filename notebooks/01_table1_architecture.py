@@ -31,7 +31,7 @@ from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 from torch import nn
 
-from csi import experiments, models, paper
+from csi import experiments, figures, models, paper
 
 # %% [markdown]
 # ## Parameters
@@ -59,7 +59,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="01_table1_architecture")
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -117,7 +117,7 @@ t1["match"] = np.where(t1.paper_parameters > 0,
                        & (t1.ours_parameters == t1.paper_parameters).to_numpy(),
                        t1.ours_parameters == 0)
 t1 = t1.drop(columns="kind")
-paper.save_table(t1, cfg.out, "table1")
+figures.save_table(t1, cfg.out, "table1")
 t1
 
 # %% [markdown]
@@ -155,7 +155,7 @@ for label, model, passes in (("CSI-CNN", models.CSICNN(), 1), ("DnCNN", models.D
                  "receptive_radius_px": models.receptive_radius(model), "passes_per_rgb_image": passes,
                  "flops_per_pixel": fpp, "gflops_per_256px_image": fpp * 256 * 256 * passes / 1e9})
 sizes = pd.DataFrame(rows)
-paper.save_table(sizes, cfg.out, "model_sizes")
+figures.save_table(sizes, cfg.out, "model_sizes")
 sizes
 
 # %%
@@ -188,5 +188,5 @@ handles = [Patch(color=colours[s], label=f"stage {s}") for s in dict.fromkeys(sh
 ax.legend(handles=[*ax.get_legend_handles_labels()[0], *handles], loc="lower right")
 ax.set_title(f"Table 1 row by row: {total:,} parameters in all (paper: {printed:,})")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "table1_parameters")
+figures.save_figure(fig, cfg.out, "table1_parameters")
 fig

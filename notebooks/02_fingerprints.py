@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from csi import experiments, io, paper, pipeline, prnu
+from csi import experiments, figures, io, paper, pipeline, prnu
 
 # %% [markdown]
 # ## Parameters
@@ -55,7 +55,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="02_fingerprints")
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -129,7 +129,7 @@ if K_true is not None:
                                    f"{step['ncc(K_est, K_true)']:.3f}", symmetric=True)
 else:
     axes[1, 2].axis("off")
-paper.save_figure(fig, cfg.out, "prnu_steps", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
+figures.save_figure(fig, cfg.out, "prnu_steps", formats=("jpg",), dpi=figures.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "prnu_steps.jpg"))
 
 # %% [markdown]
@@ -152,7 +152,7 @@ for name, fps in K.items():
                      "ncc_truth_other": float(np.mean(o)) if o else np.nan,
                      "ncc_truth_other_max_abs": float(np.max(np.abs(o))) if o else np.nan, "n_other": len(o)})
 fps_table = pd.DataFrame(rows)
-paper.save_table(fps_table, cfg.out, "fingerprints")
+figures.save_table(fps_table, cfg.out, "fingerprints")
 fps_table.groupby("dataset", sort=False)[["images", "ncc_truth", "ncc_truth_other", "ncc_truth_other_max_abs"]].agg(
     ["min", "mean", "max"]).round(4)
 
@@ -176,7 +176,7 @@ ax.set(ylabel="ρ with the true K", title="Fingerprint estimates (Eq. 5) against
 if len(have):
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), title="own camera (colour)\nothers (grey)")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "fingerprints")
+figures.save_figure(fig, cfg.out, "fingerprints")
 fig
 
 # %% [markdown]
@@ -218,7 +218,7 @@ for cam in cams:
             rows.append({"camera": cam, "n_images": n_img, "estimator": how, "ncc_truth": prnu.ncc(est, true_c[cam]),
                          "ncc_other": float(np.mean([prnu.ncc(est, t) for c, t in true_c.items() if c != cam]))})
 quality = pd.DataFrame(rows, columns=["camera", "n_images", "estimator", "ncc_truth", "ncc_other"])
-paper.save_table(quality, cfg.out, "fingerprint_quality")
+figures.save_table(quality, cfg.out, "fingerprint_quality")
 quality.pivot_table(index="n_images", columns="estimator", values=["ncc_truth", "ncc_other"]).round(4)
 
 # %%
@@ -242,7 +242,7 @@ if len(quality):
     axes[0].legend(loc="upper left")
 fig.suptitle(f"Fingerprint quality vs number of images, {paper.DATASET_LABELS.get(main, main)} dataset, centre {side} px")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "fingerprint_quality")
+figures.save_figure(fig, cfg.out, "fingerprint_quality")
 fig
 
 # %% [markdown]

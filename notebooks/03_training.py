@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from IPython.display import Image, Markdown, display
 
-from csi import experiments, losses, models, paper, pipeline, prnu, train
+from csi import experiments, figures, losses, models, paper, pipeline, prnu, train
 
 # %% [markdown]
 # ## Parameters
@@ -57,7 +57,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="03_training")
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -74,7 +74,7 @@ val = pipeline.validation_copies(tcfg, ds)
 counts = ds.split_counts()[["fingerprint", "train", "val"]]
 counts["NCC of K with the true K"] = [prnu.ncc(K[c], truth[c]) if c in truth else np.nan for c in counts.index]
 counts["validation copies"] = val.groupby("device").size().reindex(counts.index).fillna(0).astype(int)
-paper.save_table(counts.reset_index(), cfg.out, "training_data")
+figures.save_table(counts.reset_index(), cfg.out, "training_data")
 counts
 
 # %% [markdown]
@@ -97,7 +97,7 @@ for ax in axes.flat:
 axes[0, 0].text(-0.2, 0.5, "I'", transform=axes[0, 0].transAxes, ha="right", fontsize=9)
 axes[1, 0].text(-0.2, 0.5, "K'", transform=axes[1, 0].transAxes, ha="right", fontsize=9)
 fig.suptitle("Fig. 2: training pairs (label, I', K')", fontsize=10)
-paper.save_figure(fig, cfg.out, "training_pairs", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
+figures.save_figure(fig, cfg.out, "training_pairs", formats=("jpg",), dpi=figures.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "training_pairs.jpg"))
 
 # %% [markdown]
@@ -131,7 +131,7 @@ ckpt = pipeline.checkpoints(cfg, loss=loss)
 cnn = train.load_history(ckpt["csi-cnn"]).assign(model="CSI-CNN", loss=loss)
 dn = train.load_history(ckpt["dncnn"]).assign(model="DnCNN", loss="mse-noise")
 history = pd.concat([cnn, dn], ignore_index=True)
-paper.save_table(history, cfg.out, "training_history")
+figures.save_table(history, cfg.out, "training_history")
 cnn.filter(regex="^(pairs_seen|train_loss|val_auc|val_ncc_true|val_acc|lr|pairs_per_s)$")
 
 # %% [markdown]
@@ -152,7 +152,7 @@ axes[1].set(xlabel="training pairs", ylabel="AUC (Eq. 12)", title="validation co
 axes[2].set(xlabel="training pairs", ylabel="mean NCC, own camera", title="validation copies: NCC")
 axes[1].legend(fontsize=8)
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "training_curves")
+figures.save_figure(fig, cfg.out, "training_curves")
 fig
 
 # %% [markdown]

@@ -29,7 +29,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from scipy import stats as sps
 
-from csi import experiments, paper, pipeline, stats
+from csi import experiments, figures, paper, pipeline, stats
 
 # %% [markdown]
 # ## Parameters
@@ -57,7 +57,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="04_table2_correlation")
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -121,8 +121,8 @@ own_w = wav[wav.candidate_device == wav.true_device]
 ours["Wavelet"] = own_w.groupby("true_device")["ncc"].mean().reindex(cams)
 ours["n_images"] = cnn.groupby("true_device")["image"].nunique().reindex(cams)
 ours.index.name, ours.columns.name = "image_camera", None
-paper.save_table(ours, cfg.out, "table2_ours", index=True)
-paper.save_table(pub, cfg.out, "table2_paper", index=True)
+figures.save_table(ours, cfg.out, "table2_ours", index=True)
+figures.save_table(pub, cfg.out, "table2_paper", index=True)
 display(Markdown("**This run** (rows: test images' camera; columns: fingerprint's camera)"), ours.round(4))
 display(Markdown("**Paper, Table 2** (200 test images per camera)"), pub)
 
@@ -181,7 +181,7 @@ for cam in side.ours_camera:
                   "images_own_largest": k, "rate_own_largest": k / n if n else np.nan,
                   "rate_ci_low": lo, "rate_ci_high": hi})
 side = pd.concat([side, pd.DataFrame(extra)], axis=1)
-paper.save_table(side, cfg.out, "table2_side_by_side")
+figures.save_table(side, cfg.out, "table2_side_by_side")
 side
 
 # %% [markdown]
@@ -216,7 +216,7 @@ for ax, key, title in zip(axes, vals, (f"(a) Paper, Table 2 ({len(pub)} phones, 
     ax.spines[:].set_visible(False)
 axes[0].set_ylabel("test images of")
 fig.colorbar(im, ax=axes, shrink=0.8, label="mean ρ (one scale for both panels)")
-paper.save_figure(fig, cfg.out, "table2_heatmaps")
+figures.save_figure(fig, cfg.out, "table2_heatmaps")
 fig
 
 # %% [markdown]

@@ -29,7 +29,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from scipy import stats as sps
 
-from csi import experiments, paper, pipeline
+from csi import experiments, figures, paper, pipeline
 
 # %% [markdown]
 # ## Parameters
@@ -57,7 +57,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="05_fig3_heatmaps")
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -104,7 +104,7 @@ pd.Series(picks, name="picture").rename_axis("scene_id").to_frame()
 f3 = scores[(scores.method == "csi-cnn") & scores.scene_id.isin(picks)].copy()
 f3["picture"] = f3["scene_id"].map(picks)
 f3 = f3[["platform", "picture", "scene_id", "image", "true_device", "candidate_device", "ncc"]]
-paper.save_table(f3, cfg.out, "fig3_ncc")
+figures.save_table(f3, cfg.out, "fig3_ncc")
 f3.pivot_table(index="picture", columns=["platform", "candidate_device"], values="ncc", sort=False).iloc[:, :len(cams)]
 
 # %% [markdown]
@@ -141,7 +141,7 @@ for ax in axes[:, 0]:
 fig.colorbar(im, ax=axes, shrink=0.6, label="ρ of the CSI-CNN residual with the fingerprint")
 fig.suptitle(f"Fig. 3: ρ of two random pictures per camera ({paper.DATASET_LABELS.get(main, main)} dataset) with "
              "every camera's fingerprint")
-paper.save_figure(fig, cfg.out, "fig3_heatmaps")
+figures.save_figure(fig, cfg.out, "fig3_heatmaps")
 fig
 
 # %% [markdown]
@@ -173,7 +173,7 @@ for (cond, m), g in scores.groupby(["platform", "method"], sort=False):
     rows.append({"platform": cond, "method": m, "n_images": len(o), "mean_ncc": o.mean(), "ci_low": lo, "ci_high": hi,
                  "margin": float((o - other).mean())})
 true_ncc = pd.DataFrame(rows)
-paper.save_table(true_ncc, cfg.out, "mean_true_camera_ncc")
+figures.save_table(true_ncc, cfg.out, "mean_true_camera_ncc")
 true_ncc.pivot_table(index="platform", columns="method", values="mean_ncc", sort=False)[list(methods)]
 
 # %% [markdown]
@@ -190,7 +190,7 @@ for cond in conditions:
         rows.append({"platform": cond, "baseline": base, "n_images": len(d), "diff": d.mean(), "ci_low": lo,
                      "ci_high": hi, "verdict": "higher" if lo > 0 else "lower" if hi < 0 else "not significant"})
 diff = pd.DataFrame(rows)
-paper.save_table(diff, cfg.out, "fig3_csicnn_minus_baselines")
+figures.save_table(diff, cfg.out, "fig3_csicnn_minus_baselines")
 diff
 
 # %%
@@ -199,7 +199,7 @@ fig, ax = plt.subplots(figsize=(8, 3.6))
 x = np.arange(len(conditions))
 for i, m in enumerate(experiments.METHODS):
     g = true_ncc[true_ncc.method == m].set_index("platform").reindex(conditions)
-    sty = paper.method_style(m)
+    sty = figures.method_style(m)
     ax.errorbar(x + (i - 1) * 0.22, g.mean_ncc, yerr=[g.mean_ncc - g.ci_low, g.ci_high - g.mean_ncc],
                 fmt=sty["marker"], capsize=3, color=sty["color"], label=f"{labels[m]}")
 ax.axhline(0, color="k", lw=0.6)
@@ -209,7 +209,7 @@ ax.set(ylabel="mean ρ with the own camera", title=f"Mean ρ with the true camer
        f"dataset (n = {n} images per point, 95 % intervals)")
 ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "mean_true_camera_ncc")
+figures.save_figure(fig, cfg.out, "mean_true_camera_ncc")
 fig
 
 # %% [markdown]

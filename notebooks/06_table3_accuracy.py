@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from csi import evaluate, experiments, io, paper, pipeline, prnu, simulate, stats
+from csi import evaluate, experiments, figures, io, paper, pipeline, prnu, simulate, stats
 
 # %% [markdown]
 # ## Parameters
@@ -63,7 +63,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="06_table3_accuracy")
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -80,12 +80,12 @@ K = {name: pipeline.fingerprints(cfg, ds) for name, ds in data.items()}  # Eq. 5
 split = pd.DataFrame([{"dataset": name, "cameras": len(K[name]),
                        "fingerprint images": int((ds.images["split"] == "fingerprint").sum()),
                        "test images": len(ds.test), "protocol": ds.protocol} for name, ds in data.items()])
-paper.save_table(split, cfg.out, "datasets")
+figures.save_table(split, cfg.out, "datasets")
 split
 
 # %%
 per_device = pd.concat({name: ds.split_counts() for name, ds in data.items()}, names=["dataset"])
-paper.save_table(per_device.reset_index(), cfg.out, "split_per_device")
+figures.save_table(per_device.reset_index(), cfg.out, "split_per_device")
 skipped = [(name, p, r) for name, ds in data.items() for p, r in ds.skipped]
 print(f"{len(skipped)} file(s) left out" + "".join(f"\n  {n}: {p}: {r}" for n, p, r in skipped[:20]))
 per_device.groupby("dataset").sum()
@@ -167,7 +167,7 @@ acc = (scores.groupby(["dataset", "platform", "method"], sort=False)
 acc["acc"] = acc["correct"] / acc["n_images"]
 acc["ci_low"], acc["ci_high"] = stats.wilson_interval(acc["correct"], acc["n_images"])
 acc["chance"] = 1.0 / acc["n_cameras"]
-paper.save_table(acc, cfg.out, "accuracy_long")
+figures.save_table(acc, cfg.out, "accuracy_long")
 acc.pivot_table(index=["dataset", "platform"], columns="method", values="acc", sort=False)[list(methods)]
 
 # %% [markdown]
@@ -187,7 +187,7 @@ for (d, p), g in scores.groupby(["dataset", "platform"], sort=False):
                  "wavelet_only": mc["b_only"], "mcnemar_p": mc["p_value"],
                  "verdict": stats.verdict(diff["ci_low"], diff["ci_high"])})
 paired = pd.DataFrame(rows)
-paper.save_table(paired, cfg.out, "csicnn_minus_wavelet")
+figures.save_table(paired, cfg.out, "csicnn_minus_wavelet")
 paired
 
 # %% [markdown]
@@ -209,7 +209,7 @@ for m in experiments.METHODS:
 order = {d: i for i, d in enumerate(["our", "kaggle", "kaggle-other", "vision", "daxing"])}
 t3 = t3.sort_values(["dataset", "platform"], key=lambda s: s.map(order) if s.name == "dataset"
                     else s.map({p: i for i, p in enumerate(experiments.CONDITIONS)})).reset_index(drop=True)
-paper.save_table(t3, cfg.out, "table3")
+figures.save_table(t3, cfg.out, "table3")
 t3[["dataset", "platform", "n_images", "chance"] + [c for c in t3.columns if c.startswith(("paper_", "ours_"))]]
 
 # %% [markdown]
@@ -249,7 +249,7 @@ for (i, _), cell in tab.get_celld().items():
     if i == 0:  # two-line header
         cell.set_height(2 * cell.get_height())
 ax.set_title("Table 3: closed-set ACC (Eq. 9), paper vs this run", fontsize=10)
-paper.save_figure(fig, cfg.out, "table3", formats=("png", "pdf"))
+figures.save_figure(fig, cfg.out, "table3", formats=("png", "pdf"))
 fig
 
 # %% [markdown]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from csi import experiments, metrics, paper, pipeline, stats
+from csi import experiments, figures, metrics, paper, pipeline, stats
 
 # %% [markdown]
 # ## Parameters
@@ -55,7 +55,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="07_fig4_fig5_roc_auc")
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -85,7 +85,7 @@ for (d, p, m), g in scores.groupby(["dataset", "platform", "method"], sort=False
                  "n_images": g["image"].nunique(), "n_pos": int(g["positive"].sum()),
                  "n_neg": int((~g["positive"]).sum())})
 auc = pd.DataFrame(rows)
-paper.save_table(auc, cfg.out, "fig4_auc")
+figures.save_table(auc, cfg.out, "fig4_auc")
 auc.pivot_table(index=["dataset", "platform"], columns="method", values="auc", sort=False)[list(methods)]
 
 # %% [markdown]
@@ -100,7 +100,7 @@ for (d, p), g in scores.groupby(["dataset", "platform"], sort=False):
                  "diff": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                  "verdict": stats.verdict(r["ci_low"], r["ci_high"])})
 auc_diff = pd.DataFrame(rows)
-paper.save_table(auc_diff, cfg.out, "fig4_auc_csicnn_minus_wavelet")
+figures.save_table(auc_diff, cfg.out, "fig4_auc_csicnn_minus_wavelet")
 auc_diff
 
 # %% [markdown]
@@ -120,7 +120,7 @@ low = max(0.0, np.floor((shown["ci_low"].min() - 0.02) * 20) / 20)  # the y-rang
 for ax, d, letter in zip(axes.flat, panels, "abcd", strict=False):
     for i, m in enumerate(experiments.METHODS):
         g = auc[(auc.dataset == d) & (auc.method == m)].set_index("platform").reindex(conds)
-        sty = paper.method_style(m)
+        sty = figures.method_style(m)
         ax.errorbar(x + (i - 1) * 0.22, g["auc"], yerr=[g["auc"] - g["ci_low"], g["ci_high"] - g["auc"]],
                     fmt=sty["marker"], color=sty["color"], ms=5, capsize=2, elinewidth=1, label=paper.METHOD_LABELS[m])
     ax.axhline(0.5, color="k", ls=":", lw=1)
@@ -131,8 +131,8 @@ for ax, d, letter in zip(axes.flat, panels, "abcd", strict=False):
            ylabel="AUC (Eq. 12), 95 % CI")
 for ax in list(axes.flat)[len(panels):]:
     ax.axis("off")
-paper.legend_on_top(fig, *axes.flat[0].get_legend_handles_labels(), title="Fig. 4: AUC per platform and method")
-paper.save_figure(fig, cfg.out, "fig4_auc_per_platform")
+figures.legend_on_top(fig, *axes.flat[0].get_legend_handles_labels(), title="Fig. 4: AUC per platform and method")
+figures.save_figure(fig, cfg.out, "fig4_auc_per_platform")
 fig
 
 # %% [markdown]
@@ -149,7 +149,7 @@ for (d, p, m), g in scores.groupby(["dataset", "platform", "method"], sort=False
     f, t = metrics.downsample_roc(fpr, tpr, n=200)
     roc_rows.append(pd.DataFrame({"dataset": d, "platform": p, "method": m, "fpr": f, "tpr": t}))
 roc = pd.concat(roc_rows, ignore_index=True)
-paper.save_table(roc, cfg.out, "fig5_roc_points")
+figures.save_table(roc, cfg.out, "fig5_roc_points")
 roc.groupby(["dataset", "platform", "method"]).size().describe()[["count", "max"]]
 
 # %%
@@ -160,7 +160,7 @@ for r, (d, letter) in enumerate(zip(order5, "abcd", strict=False)):
     for ax, p in zip(axes[r], conds, strict=True):
         for m in experiments.METHODS:
             g = roc[(roc.dataset == d) & (roc.platform == p) & (roc.method == m)]
-            sty = paper.method_style(m)
+            sty = figures.method_style(m)
             ax.plot(g.fpr, g.tpr, color=sty["color"], ls=sty["linestyle"], lw=1.3, label=paper.METHOD_LABELS[m])
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.7)
         ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
@@ -172,9 +172,9 @@ for r, (d, letter) in enumerate(zip(order5, "abcd", strict=False)):
     axes[r, 0].set_ylabel(f"({letter}) {paper.DATASET_LABELS.get(d, d)}\nTPR (Eq. 11)")
 for ax in axes[-1]:
     ax.set_xlabel("FPR (Eq. 10)")
-paper.legend_on_top(fig, *axes[0, 0].get_legend_handles_labels(),
+figures.legend_on_top(fig, *axes[0, 0].get_legend_handles_labels(),
                     title="Fig. 5: ROC curves, one panel per dataset (rows) and platform (columns)")
-paper.save_figure(fig, cfg.out, "fig5_roc")
+figures.save_figure(fig, cfg.out, "fig5_roc")
 fig
 
 # %% [markdown]

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from csi import checkpoints, experiments, paper, pipeline, train
+from csi import checkpoints, experiments, figures, paper, pipeline, train
 from csi import datasets as dsm
 from csi.progress import bar
 
@@ -62,7 +62,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="08_fig6_loss_curves")
-paper.use_style()
+figures.use_style()
 st = cfg.settings
 experiments.describe(cfg)
 
@@ -108,7 +108,7 @@ curves = pd.concat([h.assign(loss=loss) for loss, (_, h) in runs.items()], ignor
 long = curves.melt(id_vars=["loss", "pairs_seen"], value_vars=[f"val_auc_{p}" for p in experiments.PLATFORMS],
                    var_name="platform", value_name="auc")
 long["platform"] = long["platform"].str.removeprefix("val_auc_")
-paper.save_table(long, cfg.out, "fig6_auc_per_point")
+figures.save_table(long, cfg.out, "fig6_auc_per_point")
 long.pivot_table(index=["loss", "pairs_seen"], columns="platform", values="auc", sort=False)
 
 # %% [markdown]
@@ -124,7 +124,7 @@ styles = {"cosine": ("csi-cnn", "cosine loss (Eq. 6–8)"), "mse-std": ("mse-std
 for ax, p in zip(axes, experiments.PLATFORMS, strict=True):
     for loss, (style, label) in styles.items():
         g = long[(long.platform == p) & (long.loss == loss)]
-        sty = paper.method_style(style)
+        sty = figures.method_style(style)
         ax.plot(g.pairs_seen, g.auc, ls=sty["linestyle"], color=sty["color"], marker=sty["marker"], ms=3, label=label)
     ax.axhline(0.5, color="k", ls=":", lw=0.8)
     ax.set(title=paper.PLATFORM_LABELS[p], xlabel="training pairs", ylim=(0.3, 1.02))
@@ -133,7 +133,7 @@ axes[0].set_ylabel("AUC (Eq. 12)")
 fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncols=3)
 fig.suptitle(f"Fig. 6: AUC against training pairs (one training per loss, seed {cfg.seed}: no spread over seeds)")
 fig.tight_layout(rect=(0, 0.1, 1, 1))
-paper.save_figure(fig, cfg.out, "fig6_auc_per_training_pairs")
+figures.save_figure(fig, cfg.out, "fig6_auc_per_training_pairs")
 fig
 
 # %% [markdown]
@@ -154,7 +154,7 @@ for loss, (ck, _) in runs.items():
     scale_rows.append({"loss": loss, "std of output": float(out.std()), "std of target K'": float(y.std()),
                        "mean rho, label 1": float(rho[label == 1].mean()), "mean rho, label 0": float(rho[label == 0].mean())})
 scales = pd.DataFrame(scale_rows)
-paper.save_table(scales, cfg.out, "fig6_output_scale")
+figures.save_table(scales, cfg.out, "fig6_output_scale")
 scales
 
 # %% [markdown]
@@ -175,7 +175,7 @@ for p, g in long[long.loss != "mse"].groupby("platform", sort=False):
                      "std_second_half": h[h.pairs_seen >= h.pairs_seen.max() / 2].auc.std(ddof=0),
                      "n_images": int((val.platform == p).sum())})
 conv = pd.DataFrame(rows)
-paper.save_table(conv, cfg.out, "fig6_convergence")
+figures.save_table(conv, cfg.out, "fig6_convergence")
 conv
 
 # %%

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from csi import claim, evaluate, experiments, metrics, paper, pipeline, prnu, stats, train
+from csi import claim, evaluate, experiments, figures, metrics, paper, pipeline, prnu, stats, train
 from csi.progress import bar
 
 # %% [markdown]
@@ -65,7 +65,7 @@ cfg = experiments.setup(scale=scale, source=source, data_path=data_path, dataset
                         csi_cnn_checkpoint=csi_cnn_checkpoint, dncnn_checkpoint=dncnn_checkpoint,
                         train_on_source=train_on_source, out_dir=out_dir, data_root=data_root,
                         notebook="09_claim_check")
-paper.use_style()
+figures.use_style()
 ccfg = claim.claim_config(cfg)  # the claim check's own crop, on the simulator (it needs the twins)
 st = claim.settings(cfg, grid)
 pd.DataFrame({"setting": list(st), "value": [str(v) for v in st.values()]})
@@ -83,7 +83,7 @@ truth = pipeline.ground_truth(ds)
 fp = pd.DataFrame({"camera": list(K), "fingerprint images": ds.split_counts().loc[list(K), "fingerprint"].to_numpy(),
                    "NCC with true K": [prnu.ncc(K[c], truth[c]) for c in K]})
 display(Markdown(ds.protocol))
-paper.save_table(ds.split_counts().reset_index(), cfg.out, "split_per_device")
+figures.save_table(ds.split_counts().reset_index(), cfg.out, "split_per_device")
 fp
 
 # %% [markdown]
@@ -112,7 +112,7 @@ models = claim.train_grid(ccfg, ds, grid)
 hist = pd.concat([train.load_history(p).assign(regime=r, pairs=n, seed=s)
                   for r, n, s, p in models[["regime", "pairs", "seed", "checkpoint"]].itertuples(index=False)],
                  ignore_index=True)
-paper.save_table(hist, cfg.out, "training_history")
+figures.save_table(hist, cfg.out, "training_history")
 models.assign(checkpoint=models.checkpoint.map(lambda p: p.rsplit("/", 1)[-1]))
 
 # %%
@@ -121,7 +121,7 @@ budgets = sorted(hist.pairs.unique())
 shades = dict(zip(budgets, np.linspace(0.35, 1.0, len(budgets)), strict=True))  # longer training: stronger colour
 for (r, n), g in hist.groupby(["regime", "pairs"], sort=True):
     mean = g.groupby("pairs_seen")[["val_auc", "val_ncc_true"]].mean()
-    sty = paper.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
+    sty = figures.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
     kw = {"ls": sty["linestyle"], "color": sty["color"], "alpha": shades[n]}
     axes[0].plot(mean.index, mean.val_auc, label=f"CSI-CNN, {r}, {n:,} pairs", **kw)
     axes[1].plot(mean.index, mean.val_ncc_true, **kw)
@@ -129,8 +129,8 @@ axes[0].set(xscale="symlog", xlabel="training pairs seen", ylabel="validation AU
             title="held-out platform copies: AUC")
 axes[1].set(xscale="symlog", xlabel="training pairs seen", ylabel="mean true-camera NCC",
             title="held-out platform copies: NCC")
-paper.legend_on_top(fig, *axes[0].get_legend_handles_labels(), ncols=4)
-paper.save_figure(fig, cfg.out, "validation_curves")
+figures.legend_on_top(fig, *axes[0].get_legend_handles_labels(), ncols=4)
+figures.save_figure(fig, cfg.out, "validation_curves")
 fig
 
 # %% [markdown]
@@ -165,7 +165,7 @@ def metrics_of(g: pd.DataFrame) -> pd.Series:
 keys = ["platform", "method", "regime", "pairs", "seed"]
 cc = scores.groupby(keys, sort=False).apply(metrics_of).reset_index()
 cc["n_images"] = cc["n_images"].astype(int)
-paper.save_table(cc[["platform", "method", "pairs", "seed", "acc", "auc", "n_images", "regime", "ncc_true"]],
+figures.save_table(cc[["platform", "method", "pairs", "seed", "acc", "auc", "n_images", "regime", "ncc_true"]],
                  cfg.out, "claim_check")
 cc.pivot_table(index=["method", "regime", "pairs"], columns="platform", values="acc", sort=False)[conditions]
 
@@ -190,7 +190,7 @@ for c in conditions:
                      "acc_low": lo, "acc_high": hi, "auc": a, "auc_low": alo, "auc_high": ahi,
                      "n_images": g.image.nunique(), "n_seeds": g.seed.nunique()})
 headroom = pd.DataFrame(rows)
-paper.save_table(headroom, cfg.out, "headroom")
+figures.save_table(headroom, cfg.out, "headroom")
 headroom.pivot_table(index="method", columns="platform", values="acc", sort=False)[conditions]
 
 # %%
@@ -202,7 +202,7 @@ for i, m in enumerate(labels):
     w = 0.8 / len(labels)
     key = next((k for k in paper.METHOD_LABELS if m.startswith(k)), None)
     shown = paper.METHOD_LABELS[key] + m[len(key):] if key else m.capitalize()
-    color = paper.method_style(m)["color"]
+    color = figures.method_style(m)["color"]
     axes[0].bar(x + (i - (len(labels) - 1) / 2) * w, g.ncc_true, width=w, color=color, label=shown)
     axes[1].bar(x + (i - (len(labels) - 1) / 2) * w, g.acc, width=w, color=color,
                 yerr=[g.acc - g.acc_low, g.acc_high - g.acc], capsize=2, error_kw={"lw": 0.7})
@@ -211,8 +211,8 @@ for ax in axes:
 axes[0].set(ylabel="mean true-camera NCC", title="PRNU left in the residual")
 axes[1].set(ylabel="ACC (Eq. 9), 95 % CI", ylim=(0, 1.05), title="closed-set accuracy")
 axes[1].axhline(1 / len(K), color="k", ls=":", lw=1)
-paper.legend_on_top(fig, *axes[0].get_legend_handles_labels())
-paper.save_figure(fig, cfg.out, "headroom")
+figures.legend_on_top(fig, *axes[0].get_legend_handles_labels())
+figures.save_figure(fig, cfg.out, "headroom")
 fig
 
 # %% [markdown]
@@ -233,7 +233,7 @@ for (r, n), g in scores[scores.method == "csi-cnn"].groupby(["regime", "pairs"],
                          "n_images": d["n_images"], "n_seeds": d["n_seeds_a"],
                          "verdict": stats.verdict(d["ci_low"], d["ci_high"])})
 diffs = pd.DataFrame(rows)
-paper.save_table(diffs, cfg.out, "differences")
+figures.save_table(diffs, cfg.out, "differences")
 diffs[diffs.metric == "acc"].pivot_table(index=["regime", "pairs"], columns="platform", values="diff")[conditions]
 
 # %% [markdown]
@@ -250,14 +250,14 @@ for metric, name in (("acc", "ACC (Eq. 9)"), ("auc", "AUC (Eq. 12)")):
         g = cc[(cc.platform == c) & (cc.method == "csi-cnn")]
         for r in ("originals", "augmented"):
             h = g[g.regime == r]
-            sty = paper.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
+            sty = figures.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
             if len(h):
                 ax.plot(h.pairs, h[metric], sty["marker"], color=sty["color"], alpha=0.4, ms=3)
                 mean = h.groupby("pairs")[metric].mean()
                 ax.plot(mean.index, mean.values, ls=sty["linestyle"], marker=sty["marker"], ms=4, color=sty["color"],
                         label=f"CSI-CNN, {r}")
         for m in ("wavelet", "oracle", "dncnn"):
-            sty = paper.method_style(m)
+            sty = figures.method_style(m)
             ax.axhline(float(cc[(cc.platform == c) & (cc.method == m)][metric].iloc[0]), color=sty["color"], lw=1.2,
                        ls=sty["linestyle"], label=paper.METHOD_LABELS.get(m, m.capitalize()))
         ax.axhline(floor, color="0.5", ls=":", lw=1)
@@ -269,9 +269,9 @@ for metric, name in (("acc", "ACC (Eq. 9)"), ("auc", "AUC (Eq. 12)")):
         ax.set_xlabel("training pairs")
     for ax in axes[:, 0]:
         ax.set_ylabel(name)
-    paper.legend_on_top(fig, *axes[0, 0].get_legend_handles_labels(),
+    figures.legend_on_top(fig, *axes[0, 0].get_legend_handles_labels(),
                         title=f"{name} against the training budget; dots: CSI-CNN's seeds, line: their mean")
-    paper.save_figure(fig, cfg.out, f"budget_curve_{metric}")
+    figures.save_figure(fig, cfg.out, f"budget_curve_{metric}")
     display(fig)
 
 # %% [markdown]

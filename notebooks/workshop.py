@@ -47,7 +47,7 @@ import pandas as pd
 from IPython.display import display
 from scipy import ndimage
 
-from csi import evaluate, experiments, io, paper, pipeline, prnu, simulate, stats, train
+from csi import evaluate, experiments, figures, io, paper, pipeline, prnu, simulate, stats, train
 
 # %% [markdown]
 # ## Parameters
@@ -69,7 +69,7 @@ if cfg.scale == "smoke":
     # smoke pictures are 320 x 240 and the scale's 32-px centre crop holds too little PRNU for any method to beat
     # chance, so the workshop compares whole pictures there (the cpu and paper scales keep their crop)
     cfg = dataclasses.replace(cfg, crop=None)
-paper.use_style()
+figures.use_style()
 experiments.describe(cfg)
 
 # %% [markdown]
@@ -154,7 +154,7 @@ for n in counts:
     K_n = prnu.estimate_fingerprint(pictures[:n])
     rows.append({"N": n, "rho_own": prnu.ncc(K_n, K_own), "rho_other": prnu.ncc(K_n, K_other)})
 fp_quality = pd.DataFrame(rows)
-paper.save_table(fp_quality, cfg.out, "ex1_fingerprint_quality")
+figures.save_table(fp_quality, cfg.out, "ex1_fingerprint_quality")
 
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 ax.plot(fp_quality["N"], fp_quality["rho_own"], "o-", label=f"true K of the same phone ({phone})")
@@ -165,7 +165,7 @@ ax.set_xticks(counts, [str(n) for n in counts])
 ax.set(xlabel="N pictures in Eq. 5", ylabel="ρ with the true K", title="Exercise 1: fingerprint quality against N")
 ax.legend(loc="best")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "ex1_fingerprint_quality")
+figures.save_figure(fig, cfg.out, "ex1_fingerprint_quality")
 display(fp_quality.round(4))
 fig
 
@@ -222,7 +222,7 @@ for served in ("resized + JPEG", "JPEG only"):
         rows.append({"served": served, "quality": q, "correct": int(ok.sum()), "n": len(ok),
                      "acc": float(ok.mean()), "ci_low": lo, "ci_high": hi})
 jpeg = pd.DataFrame(rows)
-paper.save_table(jpeg, cfg.out, "ex2_jpeg_quality")
+figures.save_table(jpeg, cfg.out, "ex2_jpeg_quality")
 
 fig, ax = plt.subplots(figsize=(6.5, 3.6))
 for i, (served, g) in enumerate(jpeg.groupby("served", sort=False)):
@@ -237,7 +237,7 @@ ax.set(xlabel="JPEG quality factor (stronger compression →)", ylabel="ACC (Eq.
        title=f"Exercise 2: wavelet filter, n = {jpeg['n'].iloc[0]} test pictures per point")
 ax.legend(loc="upper right")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "ex2_jpeg_quality")
+figures.save_figure(fig, cfg.out, "ex2_jpeg_quality")
 display(jpeg.round(3))
 fig
 
@@ -315,12 +315,12 @@ for condition in ("original", platform):
         rows.append({"condition": condition, "method": name,
                      **accuracy(pipeline.score(cfg, ds, condition, method, progress=False))})
 mine = pd.DataFrame(rows)
-paper.save_table(mine, cfg.out, "ex3_my_denoiser")
+figures.save_table(mine, cfg.out, "ex3_my_denoiser")
 
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 for i, (name, g) in enumerate(mine.groupby("method", sort=False)):
     x = np.arange(len(g)) + (i - 0.5) * 0.35
-    ax.bar(x, g["acc"], width=0.35, label=name, color=paper.method_style(name)["color"])
+    ax.bar(x, g["acc"], width=0.35, label=name, color=figures.method_style(name)["color"])
     err = np.clip([g["acc"] - g["ci_low"], g["ci_high"] - g["acc"]], 0, None)
     ax.errorbar(x, g["acc"], yerr=err, fmt="none", color="k", capsize=3)
 ax.axhline(chance, color="k", ls=":", lw=1, label="chance")
@@ -329,7 +329,7 @@ ax.set(ylabel="ACC (Eq. 9), 95 % interval", ylim=(0, 1.05),
        title=f"Exercise 3: your denoiser against the wavelet filter (n = {mine['n'].iloc[0]})")
 ax.legend(loc="upper right")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "ex3_my_denoiser")
+figures.save_figure(fig, cfg.out, "ex3_my_denoiser")
 display(mine.round(3))
 fig
 
@@ -388,7 +388,7 @@ sizes = {**experiments.sizes(cfg.scale, "csi_cnn"), "pairs": steps * batch, "bat
 ckpt = train.get_or_train("csi-cnn", "workshop-our", sizes, scale=cfg.scale, seed=cfg.seed, train=train_df,
                           val=val_df, fingerprints=K_train, cache_dir=cfg.cache / "models", device=cfg.torch_device)
 history = train.load_history(ckpt)
-paper.save_table(history, cfg.out, "ex4_history")
+figures.save_table(history, cfg.out, "ex4_history")
 cnn = evaluate.get_extractor("csi-cnn", checkpoint=ckpt, device=cfg.torch_device)
 
 rows = []
@@ -404,7 +404,7 @@ for condition in ("original", platform):
                      "diff": d["diff"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
                      "verdict": stats.verdict(d["ci_low"], d["ci_high"])})
 compare = pd.DataFrame(rows)
-paper.save_table(compare, cfg.out, "ex4_csicnn_vs_wavelet")
+figures.save_table(compare, cfg.out, "ex4_csicnn_vs_wavelet")
 
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.3))
 axes[0].plot(history["pairs_seen"], history["train_loss"], "o-", ms=3)
@@ -422,7 +422,7 @@ axes[2].set_yticks(y, labels)
 axes[2].invert_yaxis()
 axes[2].set(xlabel="CSI-CNN − wavelet, 95 % interval", title="paired difference")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "ex4_csicnn_vs_wavelet")
+figures.save_figure(fig, cfg.out, "ex4_csicnn_vs_wavelet")
 display(compare.round(3))
 fig
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csi import paper
+from csi import figures
 
 
 def ok(run: dict, name: str) -> Path:
@@ -46,4 +46,4 @@ def artefacts_paired(folder: Path) -> None:
         md = csv.with_suffix(".md")
         assert md.is_file(), f"{csv.name} has no Markdown copy"
         assert md.read_text().startswith("|"), f"{md.name} is not a Markdown table"
-        assert md.stat().st_size <= paper.MAX_MARKDOWN_BYTES + 5_000, f"{md.name} is too large to read"
+        assert md.stat().st_size <= figures.MAX_MARKDOWN_BYTES + 5_000, f"{md.name} is too large to read"

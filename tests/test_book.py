@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from csi import paper
+from csi import figures
 
 ROOT = Path(__file__).resolve().parents[1]
 # Sphinx 9 flags APIs that the theme and myst-parser still use; not this project's to fix
@@ -175,7 +175,7 @@ def test_book_from_smoke_notebooks(smoke_run, smoke_book):
         nb = json.loads(nb_path.read_text())
         expected = bb.count_figures(nb)
         total_figures += expected
-        check_figures(html, pages[page_path], expected, stem, min_px=paper.MIN_FIGURE_PX)
+        check_figures(html, pages[page_path], expected, stem, min_px=figures.MIN_FIGURE_PX)
         # compare words only: Sphinx typesets quotes and dashes (' -> ’)
         title = _words(bb.notebook_title(nb, stem))
         assert title in _words(pages[page_path].text), f"{stem}: the page does not show the notebook's title"

@@ -19,7 +19,7 @@ from csi import experiments, models, paper, simulate
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
-#: Figures of photographs, saved once as JPEG (``paper.save_figure(..., formats=("jpg",))``).
+#: Figures of photographs, saved once as JPEG (``figures.save_figure(..., formats=("jpg",))``).
 JPG_ONLY = {"samples", "platform_views", "prnu_steps", "simulator_chain"}
 #: The datasets of the default run, Kaggle in both readings (notebook 00's rows).
 DATASETS = [r for d in experiments.RECIPES for r in (experiments.KAGGLE_READINGS if d == "kaggle" else (d,))]

@@ -104,7 +104,7 @@ def test_parameters_setup_and_where_to_go_next():
     setup = _src(cells[params[0] + 1])
     assert re.search(r"experiments\.setup\(scale=scale, device=device, seed=seed, out_dir=out_dir,\s+"
                      r"data_root=data_root,\s+notebook=\"workshop\"\)", setup)
-    assert "paper.use_style()" in setup
+    assert "figures.use_style()" in setup
     last = _src(cells[-1])
     assert last.startswith("## Where to go next")
     for nb in ("06", "07", "09"):
