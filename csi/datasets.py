@@ -9,6 +9,7 @@ described in ``docs/data.md`` Sec. 5.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -36,20 +37,12 @@ RECIPE_LOADER: dict[str, str] = {"our": "folder", "kaggle": "kaggle", "vision": 
 # Entries a synthetic dataset folder holds next to the data; loaders pass over them without a report.
 _RESERVED = {"manifest.json", "ground_truth", "twins", "test_labels.csv", "manifest.json.tmp"}
 
-_PLATFORM_ALIASES = {
-    "original": "original", "orig": "original", "native": "original", "camera": "original",
-    "facebook": "facebook", "fb": "facebook", "fbh": "facebook", "facebook_hq": "facebook",
-    "facebook_lq": "facebook_lq", "fbl": "facebook_lq",
-    "instagram": "instagram", "ig": "instagram", "insta": "instagram",
-    "telegram": "telegram", "tg": "telegram",
-    "twitter": "twitter", "tw": "twitter", "x": "twitter",
-    "whatsapp": "whatsapp", "wa": "whatsapp",
-    "wechat": "wechat", "wx": "wechat", "weibo": "weibo",
-}  # fmt: skip
-
-_KAGGLE_BRANDS = {"HTC": "HTC", "iPhone": "Apple", "LG": "LG", "Motorola": "Motorola", "Samsung": "Samsung",
-                  "Sony": "Sony"}  # fmt: skip
-
+# folder name (lower case) -> platform
+_PLATFORM_ALIASES = {alias: name for name, aliases in {
+    "original": ("original", "orig", "native", "camera"), "facebook": ("facebook", "fb", "fbh", "facebook_hq"),
+    "facebook_lq": ("facebook_lq", "fbl"), "instagram": ("instagram", "ig", "insta"), "telegram": ("telegram", "tg"),
+    "twitter": ("twitter", "tw", "x"), "whatsapp": ("whatsapp", "wa"), "wechat": ("wechat", "wx"),
+    "weibo": ("weibo",)}.items() for alias in aliases}  # fmt: skip
 
 def parse_device_name(name: str) -> tuple[str, str]:
     """Brand and model from a device folder name (``DXX_Brand_Model``, ``Brand_Model_NN``; else unknown).
@@ -118,8 +111,7 @@ class _Collector:
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=list(COLUMNS) + sorted({k for r in self.rows for k in r} - set(COLUMNS)))
         df = df.sort_values("path", kind="stable").reset_index(drop=True)
-        df["width"] = df["width"].astype("int64")
-        df["height"] = df["height"].astype("int64")
+        df = df.astype({"width": "int64", "height": "int64"})
         df.attrs.update(skipped=list(self.skipped), loader=self.name, root=str(self.root))
         if self.skipped:
             log.warning("%s loader: %d file(s)/folder(s) skipped under %s:\n%s", self.name, len(self.skipped),
@@ -130,7 +122,7 @@ class _Collector:
         return df
 
 
-def _load_device_folders(root: Path, min_size: int, name: str, platform_dirs: bool) -> pd.DataFrame:
+def _load_device_folders(root: Path, min_size: int = 0, *, name: str, platform_dirs: bool) -> pd.DataFrame:
     """``folder`` and ``daxing``: files of a device folder, its flat/nat and (``folder``) platform sub-folders."""
     col = _Collector(name, root, min_size)
     expected = "one folder per device" if platform_dirs else "Brand_Model_NN device folders"
@@ -153,14 +145,6 @@ def _load_device_folders(root: Path, min_size: int, name: str, platform_dirs: bo
             else:
                 col.skip(e, "unknown sub-folder (expected flat, nat or a platform name)")
     return col.frame()
-
-
-def _load_folder(root: Path, min_size: int = 0) -> pd.DataFrame:
-    return _load_device_folders(root, min_size, "folder", platform_dirs=True)
-
-
-def _load_daxing(root: Path, min_size: int = 0) -> pd.DataFrame:
-    return _load_device_folders(root, min_size, "daxing", platform_dirs=False)
 
 
 def _load_vision(root: Path, min_size: int = 0) -> pd.DataFrame:
@@ -189,7 +173,9 @@ def _load_vision(root: Path, min_size: int = 0) -> pd.DataFrame:
 
 
 def _kaggle_brand(cls: str) -> str:
-    return _KAGGLE_BRANDS.get(cls.split("-")[0], cls.split("-")[0])
+    """The brand of a Kaggle class (``iPhone-6`` -> Apple; HTC, LG, Motorola, Samsung, Sony name themselves)."""
+    prefix = cls.split("-")[0]
+    return {"iPhone": "Apple"}.get(prefix, prefix)
 
 
 def _load_kaggle(root: Path, min_size: int = 0) -> pd.DataFrame:
@@ -264,8 +250,9 @@ def _load_fodb(root: Path, min_size: int = 0) -> pd.DataFrame:
     return col.frame()
 
 
-_LOAD = {"vision": _load_vision, "kaggle": _load_kaggle, "daxing": _load_daxing, "dresden": _load_dresden,
-         "fodb": _load_fodb, "folder": _load_folder}  # fmt: skip
+_LOAD = {"vision": _load_vision, "kaggle": _load_kaggle, "dresden": _load_dresden, "fodb": _load_fodb,
+         "daxing": functools.partial(_load_device_folders, name="daxing", platform_dirs=False),
+         "folder": functools.partial(_load_device_folders, name="folder", platform_dirs=True)}  # fmt: skip
 
 
 def load(name: str, root: str | os.PathLike, min_size: int = 0) -> pd.DataFrame:
@@ -291,11 +278,6 @@ def load(name: str, root: str | os.PathLike, min_size: int = 0) -> pd.DataFrame:
     return _LOAD[name](root, min_size=int(min_size))
 
 
-# ---------------------------------------------------------------------------------------------------------
-# split
-# ---------------------------------------------------------------------------------------------------------
-
-
 def _allocate(n: int, ratios: Sequence[float]) -> list[int]:
     """Split n units by ratios (largest remainder); every non-zero ratio gets >= 1 unit when n allows."""
     r = np.asarray(ratios, dtype=float)
@@ -306,8 +288,7 @@ def _allocate(n: int, ratios: Sequence[float]) -> list[int]:
     if n >= nz.sum():
         counts[nz] = 1
         rest = n - nz.sum()
-        exact = r / r.sum() * n - counts
-        exact = np.clip(exact, 0, None)
+        exact = np.clip(r / r.sum() * n - counts, 0, None)
         if exact.sum() > 0:
             base = np.floor(exact / exact.sum() * rest).astype(int)
             counts += base
@@ -347,19 +328,18 @@ def split(df: pd.DataFrame, ratios: Sequence[float] = (1, 1, 6, 2), seed: int = 
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     check_choice("fingerprint_from", fingerprint_from, ("auto", "flat", "any"))
-    need = {"device"} | ({by} if by else set())
-    missing = need - set(df.columns)
+    missing = ({"device"} | ({by} if by else set())) - set(df.columns)
     if missing:
         raise ValueError(f"df lacks column(s) {sorted(missing)} needed by split")
     out = df.copy()
-    n = len(out)
-    unit = out[by].astype(str).to_numpy() if by else out["path"].astype(str).to_numpy()
-    subset = out["subset"].astype(str).to_numpy() if "subset" in out else np.full(n, "")
-    stype = out["scene_type"].astype(str).to_numpy() if "scene_type" in out else np.full(n, "unknown")
-    plat = out["platform"].astype(str).to_numpy() if "platform" in out else np.full(n, "original")
-    result = np.full(n, "", dtype=object)
+
+    def column(name: str, default: str) -> np.ndarray:
+        return out[name].astype(str).to_numpy() if name in out else np.full(len(out), default)
+
+    unit, devices = out[by or "path"].astype(str).to_numpy(), column("device", "")
+    subset, stype, plat = column("subset", ""), column("scene_type", "unknown"), column("platform", "original")
+    result = np.full(len(out), "", dtype=object)
     result[subset == "test"] = "test"
-    devices = out["device"].astype(str).to_numpy()
     for dev in sorted(set(devices)):
         sel = (devices == dev) & (subset != "test")
         if not sel.any():
@@ -372,26 +352,18 @@ def split(df: pd.DataFrame, ratios: Sequence[float] = (1, 1, 6, 2), seed: int = 
         r = list(ratios)
         if (subset[rows] == "train").all():
             r[3] = 0  # a fixed test subset exists elsewhere
-        assign: dict[str, str] = {}
+        assign = dict.fromkeys(flat_units if use_flat else (), "fingerprint")
         if use_flat:
-            for u in flat_units:
-                assign[u] = "fingerprint"
             r[1] = 0
         rest = sorted({unit[i] for i in rows} - set(assign))
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(dev.encode())]))
         order = [rest[i] for i in rng.permutation(len(rest))]
-        counts = _allocate(len(order), r)
-        pos = 0
-        for name, c in zip(SPLITS, counts, strict=True):
-            for u in order[pos : pos + c]:
-                assign[u] = name
-            pos += c
-        for i in rows:
-            result[i] = assign[unit[i]]
+        ends = np.cumsum(_allocate(len(order), r))
+        for name, start, end in zip(SPLITS, [0, *ends[:-1]], ends, strict=True):
+            assign.update(dict.fromkeys(order[start:end], name))
+        result[rows] = np.array([assign[unit[i]] for i in rows], dtype=object)
     out["split"] = result
     return out
-
-
 
 
 def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike, sensor_scale: float = 1.0,
@@ -420,10 +392,9 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
         raise ValueError(f"df lacks column(s) {sorted(missing)} needed by platform_view")
     orig = df[df["platform"] == "original"]
     if platform == "original":
-        out = orig.copy()
-        out["source_path"] = out["path"]
+        out = orig.assign(source_path=orig["path"]).reset_index(drop=True)
         out.attrs = {**df.attrs, "skipped": []}
-        return out.reset_index(drop=True)
+        return out
     real = df[df["platform"] == platform]
     real_rows = {(r["device"], r["scene_id"]): r for r in real.to_dict("records")}
     # the copies depend on the profile, the scale and the simulator's code (an edited platform recomputes them)

@@ -2,14 +2,8 @@
 
 Every image enters the pipeline through :func:`read_rgb`: Pillow decode, EXIF orientation applied, portrait
 rotated back to landscape (``numpy.rot90(image, 1)``; orientation notes in ``docs/data.md`` Sec. 6). Grayscale,
-transparent, 16-bit and float images and corrupt files raise :class:`ImageReadError` naming the file.
-
-Examples
---------
->>> it = iter_rgb(["a.jpg", "broken.jpg"], errors="skip")         # doctest: +SKIP
->>> images = [img for _, img in it]                               # doctest: +SKIP
->>> it.skipped                                                    # doctest: +SKIP
-[('broken.jpg', 'cannot identify image file (not an image or corrupt header)')]
+transparent, 16-bit and float images and corrupt files raise :class:`ImageReadError` naming the file;
+:func:`iter_rgb` streams many images and records the ones it skipped.
 """
 
 from __future__ import annotations
@@ -40,8 +34,7 @@ class ImageReadError(ValueError):
     """An image file could not be used; ``.path`` and ``.reason`` (in words) name the file and why."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = str(reason)
+        self.path, self.reason = str(path), str(reason)
         super().__init__(f"{self.path}: {self.reason}")
 
     def __reduce__(self):  # keep picklable across process pools
@@ -74,9 +67,7 @@ def _check_bit_depth(img: Image.Image, path: str) -> None:
 def _check_mode(mode: str, path: str) -> None:
     """Raise :class:`ImageReadError` for a mode :func:`read_rgb` rejects whatever the pixels."""
     if mode in ("L", "1", "LA", "La"):
-        raise ImageReadError(
-            path, f"grayscale image (mode {mode}); camera identification needs the camera's RGB output"
-        )
+        raise ImageReadError(path, f"grayscale image (mode {mode}); camera identification needs the camera's RGB output")
     if mode.startswith("I;16") or mode in ("I", "F") or mode.startswith("RGB;16") or mode == "RGBA;16B":
         kind = "16-bit" if "16" in mode or mode == "I" else "floating-point"
         raise ImageReadError(path, f"{kind} image (mode {mode}); {_EIGHT_BIT}")
@@ -192,9 +183,7 @@ def image_size(path: str | os.PathLike, landscape: bool = True) -> tuple[int, in
         raise ImageReadError(p, f"unreadable image header ({exc})") from None
     if orientation in _TRANSPOSING_ORIENTATIONS:
         w, h = h, w
-    if landscape and h > w:
-        w, h = h, w
-    return int(w), int(h)
+    return (int(max(w, h)), int(min(w, h))) if landscape else (int(w), int(h))
 
 
 def check_image(path: str | os.PathLike, min_size: int = 0, landscape: bool = True,
@@ -284,15 +273,9 @@ def estimate_jpeg_quality(source) -> int | None:
     except OSError as exc:
         raise ImageReadError(name, f"unreadable ({exc})") from None
     luma, chroma = tables.get(0), tables.get(1)
-    best_q, best_err = None, np.inf
-    for q in range(1, 101):
-        tl, tc = libjpeg_tables(q)
-        err = np.abs(luma - tl).mean()
-        if chroma is not None:
-            err += np.abs(chroma - tc).mean()
-        if err < best_err:
-            best_q, best_err = q, err
-    return best_q
+    errors = [np.abs(luma - tl).mean() + (0.0 if chroma is None else np.abs(chroma - tc).mean())
+              for tl, tc in map(libjpeg_tables, range(1, 101))]  # fmt: skip
+    return int(np.argmin(errors)) + 1  # the first (lowest) quality of the smallest error
 
 
 # --- iteration with skip reports ----------------------------------------------------------------------
@@ -333,9 +316,6 @@ class RGBIterator(Iterator):
     def __next__(self):
         return next(self._gen)
 
-    def __iter__(self):
-        return self
-
     @property
     def report(self) -> str:
         """One line per skipped file, ``path: reason`` (empty string when nothing was skipped)."""
@@ -350,8 +330,9 @@ def iter_rgb(paths: Iterable, errors: str = "skip", progress: bool = False, land
 
     Examples
     --------
-    >>> it = iter_rgb(["a.jpg", "b.jpg"])   # doctest: +SKIP
-    >>> for path, img in it: ...            # doctest: +SKIP
-    >>> print(it.report)                    # doctest: +SKIP
+    >>> it = iter_rgb(["a.jpg", "broken.jpg"])     # doctest: +SKIP
+    >>> images = [img for _, img in it]            # doctest: +SKIP
+    >>> it.skipped                                 # doctest: +SKIP
+    [('broken.jpg', 'cannot identify image file (not an image or corrupt header)')]
     """
     return RGBIterator(paths, errors=errors, progress=progress, landscape=landscape)

@@ -36,10 +36,7 @@ DEFAULT_DATASETS = "our,kaggle,vision,daxing"
 
 
 def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
-    """The numbered notebooks, then the workshop; ``only``: comma-separated name prefixes (``"04,06"``).
-
-    Raises ``ValueError`` if a prefix matches no notebook or the folder holds none.
-    """
+    """The numbered notebooks, then the workshop; ``only``: comma-separated prefixes (``"04,06"``), each must match."""
     books = sorted(folder.glob("[0-9][0-9]_*.ipynb")) + sorted(folder.glob("workshop*.ipynb"))
     if not books:
         raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
@@ -144,11 +141,10 @@ def _accepted(nb: Path, params: dict) -> dict:
 def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "synthetic",
         data_path: str = "", datasets: str = DEFAULT_DATASETS, out: str | Path | None = None,
         only: str = "", data_root: str | Path = "data", params: dict | None = None) -> dict:
-    """Execute the notebooks with papermill, write ``<out>/manifest.json`` and return it.
+    """Execute the notebooks with papermill, write ``<out>/manifest.json`` (``out`` None: :func:`default_out`), return it.
 
-    ``scale, device, seed, source, data_path, datasets`` and ``params`` (e.g. ``{"grid": "full"}``) go to each
-    notebook's ``parameters`` cell where it defines them; ``out`` None: :func:`default_out`; ``only``: notebook
-    prefixes; ``data_root``: synthetic data and caches.
+    The settings and ``params`` (e.g. ``{"grid": "full"}``) go to each notebook that defines them in its
+    ``parameters`` cell; ``only``: notebook prefixes; ``data_root``: synthetic data and caches.
     """
     import papermill
 
@@ -177,8 +173,7 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
     for i, nb in enumerate(books, 1):
         target = out / "executed" / nb.name
         log.info("[%d/%d] %s (scale=%s, seed=%s)", i, len(books), nb.stem, scale, seed)
-        t0 = time.perf_counter()
-        status = "ok"
+        t0, status = time.perf_counter(), "ok"
         try:
             papermill.execute_notebook(
                 str(nb), str(target), parameters=_accepted(nb, base), kernel_name="python3", cwd=str(nb.parent),
