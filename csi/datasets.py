@@ -308,11 +308,9 @@ def split(df: pd.DataFrame, ratios: Sequence[float] = (1, 1, 6, 2), seed: int = 
           fingerprint_from: str = "auto", min_flat: int = 5) -> pd.DataFrame:  # fmt: skip
     """A copy of ``df`` with a ``split`` column: ``val``, ``fingerprint``, ``train`` or ``test`` per device.
 
-    Paper Sec. 3.2.2, ratio 1:1:6:2 (val : fingerprint : train : test). Per device, the units (``by`` values,
-    so all versions of a scene share a split; rows if None) are shuffled by ``(seed, device)`` and cut by
-    largest remainder. A fixed ``subset == "test"`` stays ``test``. ``fingerprint_from="flat"`` (or ``"auto"``
-    with at least ``min_flat`` flat originals) makes the flat originals the fingerprint split; ``"any"`` ignores
-    scene types. Independent of row order; details in ``docs/data.md`` Sec. 5.
+    Paper Sec. 3.2.2, ratio 1:1:6:2 (val : fingerprint : train : test). Per device, the ``by`` units (a scene
+    with all its versions) are shuffled by ``(seed, device)`` and cut by largest remainder; with ``min_flat``
+    flat originals (``fingerprint_from="auto"``) those are the fingerprint split. Details: ``docs/data.md`` Sec. 5.
 
     Examples
     --------
@@ -370,12 +368,9 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
                   seed: int = 0, profiles: Mapping | None = None, progress: bool = False) -> pd.DataFrame:  # fmt: skip
     """One row per original of ``df``, pointing at its copy on ``platform``: a real one or a cached simulated one.
 
-    A real copy is a row of ``df`` on ``platform`` with the same ``device`` and ``scene_id``; otherwise
-    :func:`csi.simulate.apply_platform` makes one, cached under ``<cache_dir>/<csi.cache.key>/<device>/<stem>.jpg``
-    (key of the profile, ``sensor_scale``, ``seed`` and the simulator's code; missing or stale copies are
-    rebuilt). ``sensor_scale``: simulated long side / 4032 (1 for real photos). The result keeps ``df``'s
-    columns with ``path``/``width``/``height`` of the copy, adds ``source_path`` (the original) and lists
-    originals whose copy could not be made in ``attrs["skipped"]``. ``"original"`` returns the originals.
+    A real copy has the same ``device`` and ``scene_id``; else :func:`csi.simulate.apply_platform` makes one,
+    cached under ``cache_dir`` (``docs/data.md`` Sec. 5). ``sensor_scale``: simulated long side / 4032 (1 for real
+    photos). Adds ``source_path`` (the original); ``attrs["skipped"]`` lists originals without a copy.
 
     Examples
     --------

@@ -121,10 +121,9 @@ def _decode(fp, name, landscape: bool, what: str) -> np.ndarray:
 def read_rgb(path: str | os.PathLike, landscape: bool = True) -> np.ndarray:
     """Read an image file as 8-bit RGB with the EXIF orientation applied.
 
-    ``landscape=True`` rotates a portrait picture (``H > W`` after the EXIF orientation) 90 degrees
-    counter-clockwise to the sensor's orientation. Returns a new ``(H, W, 3) uint8`` array.
-    Raises :class:`ImageReadError` for a missing, empty, corrupt or truncated file and for grayscale,
-    transparent, 16-bit or float images.
+    Returns a new ``(H, W, 3) uint8`` array; ``landscape=True`` rotates a portrait picture 90 degrees
+    counter-clockwise. :class:`ImageReadError` for a missing, empty, corrupt, grayscale, transparent, 16-bit
+    or float image.
 
     Examples
     --------
@@ -190,10 +189,8 @@ def check_image(path: str | os.PathLike, min_size: int = 0, landscape: bool = Tr
                 decode: bool = False) -> tuple[int, int]:
     """``(width, height)`` of an image :func:`read_rgb` will accept, checked from its header.
 
-    Checks: not empty, an image, 8-bit colour (mode and bit depth), no transparent pixel (only alpha images
-    are decoded), both sides ``>= min_size``. ``decode=True`` also decodes the stream (JPEG at 1/8 scale) to
-    find data truncated after a valid header. Raises :class:`ImageReadError` with the reason
-    (e.g. ``smaller than the crop``).
+    Checks: not empty, an image, 8-bit colour, no transparent pixel, both sides ``>= min_size``; ``decode=True``
+    also decodes the data (truncated streams). Else :class:`ImageReadError` with the reason (``docs/data.md`` Sec. 6).
 
     Examples
     --------

@@ -87,20 +87,24 @@ def _scrub_paths(executed: Path) -> None:
     executed.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
-def _git(*args: str) -> str:
-    try:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+def _git_commit() -> dict:
+    """The code's commit; ``dirty`` if the code differed from it (outputs and data caches excluded)."""
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    status = git("status", "--porcelain", "--", ".", ":(exclude)figures", ":(exclude)figures-*", ":(exclude)data",
+                 ":(exclude)runs")
+    return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}
 
 
 def _environment(device: str) -> dict:
-    """Commit (dirty: the code differed; outputs and data excluded), package versions and device."""
+    """Commit, package versions and device of a run."""
     import torch
 
-    status = _git("status", "--porcelain", "--", ".", ":(exclude)figures", ":(exclude)figures-*", ":(exclude)data",
-                  ":(exclude)runs")
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -112,8 +116,7 @@ def _environment(device: str) -> dict:
             "torch_threads": torch.get_num_threads()}
     if resolved == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
-    return {"git": {"commit": _git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}, "versions": versions,
-            "device": info, "platform": platform.platform()}  # fmt: skip
+    return {"git": _git_commit(), "versions": versions, "device": info, "platform": platform.platform()}
 
 
 def _parse_params(items: list[str] | None) -> dict:
