@@ -1,38 +1,15 @@
 """Loaders for the paper's datasets and a user's own photos, the 1:1:6:2 split, and platform views.
 
-Every loader returns one table (:class:`pandas.DataFrame`) with the columns :data:`COLUMNS`:
-
-``path`` (str), ``device``, ``model``, ``brand``, ``platform`` (``"original"`` for camera files, else the
-platform name), ``scene_type`` (``flat``/``nat``/``unknown``), ``scene_id`` (same value for all versions of one
-shot, unique across devices), ``width``, ``height`` (as :func:`csi.io.read_rgb` returns the image: landscape,
-read from the header only), ``subset`` (a fixed subset from the layout, e.g. Kaggle ``train``/``test``, else
-``""``). Rows are sorted by ``path``. Files that cannot be used (not an image, empty, unreadable header,
-grayscale, 16-bit, transparent, smaller than the crop, empty device folder, unknown sub-folder) are never
-dropped silently: they are listed once in ``df.attrs["skipped"]`` as ``(path, reason)`` and logged. The checks
-read headers only (:func:`csi.io.check_image`; an image with an alpha channel has its alpha decoded); a file
-truncated after its header is reported later, when :func:`csi.io.iter_rgb` decodes it.
-
-Layouts
--------
-``vision``  ``DXX_Brand_Model/images/{flat,nat,natFBH,natFBL,natWA}/DXX_I_<type>_NNNN.jpg`` (``videos/`` ignored).
-``kaggle``  ``train/<class>/<name>.jpg`` and ``test/img_<hex>_{unalt,manip}.tif``; an optional
-            ``test_labels.csv`` (``fname,camera[,device,manipulation]``) labels the test images.
-``daxing``  ``<Brand>_<Model>_<NN>/[flat|nat/]<file>.jpg`` (one folder per device, optional flat/nat
-            sub-folders). The real Daxing layout is not publicly documented; this is the companion's choice.
-``dresden`` one flat folder of ``Brand_Model_Instance_Shot.JPG``.
-``fodb``    ``DXX_Brand_Model_i/<version>/<file>`` with version in original, facebook, instagram, telegram,
-            twitter, whatsapp (short aliases such as ``orig``, ``FB``, ``WA`` accepted); the scene id is the
-            last number in the file name, shared by the versions of a scene.
-``folder``  ``<device>/<file>`` for originals and ``<device>/<platform>/<file>`` for copies downloaded back
-            from a platform (a copy keeps the original's file stem to share its scene id); ``flat``/``nat``
-            sub-folders set the scene type. Device folders named ``DXX_Brand_Model`` or ``Brand_Model_NN``
-            give brand and model; otherwise the brand is ``"unknown"`` and the model is the folder name.
+Every loader returns a :class:`pandas.DataFrame` with the columns :data:`COLUMNS`, sorted by ``path``;
+``width``/``height`` are read from the header as :func:`csi.io.read_rgb` returns the image (landscape).
+Unusable files and folders are listed in ``df.attrs["skipped"]`` as ``(path, reason)`` and logged, never
+dropped silently. The layouts (``vision``, ``kaggle``, ``daxing``, ``dresden``, ``fodb``, ``folder``) are
+described in ``docs/data.md`` Sec. 5.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import functools
 import logging
 import os
 import re
@@ -43,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csi.cache import atomic_write, key
 from csi.config import check_choice
 from csi.io import IMAGE_SUFFIXES, ImageReadError, check_image, image_size
+from csi.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -58,35 +37,20 @@ RECIPE_LOADER: dict[str, str] = {"our": "folder", "kaggle": "kaggle", "vision": 
 # Entries a synthetic dataset folder holds next to the data; loaders pass over them without a report.
 _RESERVED = {"manifest.json", "ground_truth", "twins", "test_labels.csv", "manifest.json.tmp"}
 
-_PLATFORM_ALIASES = {
-    "original": "original", "orig": "original", "native": "original", "camera": "original",
-    "facebook": "facebook", "fb": "facebook", "fbh": "facebook", "facebook_hq": "facebook",
-    "facebook_lq": "facebook_lq", "fbl": "facebook_lq",
-    "instagram": "instagram", "ig": "instagram", "insta": "instagram",
-    "telegram": "telegram", "tg": "telegram",
-    "twitter": "twitter", "tw": "twitter", "x": "twitter",
-    "whatsapp": "whatsapp", "wa": "whatsapp",
-    "wechat": "wechat", "wx": "wechat", "weibo": "weibo",
-}  # fmt: skip
-
-_KAGGLE_BRANDS = {"HTC": "HTC", "iPhone": "Apple", "LG": "LG", "Motorola": "Motorola", "Samsung": "Samsung",
-                  "Sony": "Sony"}  # fmt: skip
-
-
-def _is_image(p: Path) -> bool:
-    return p.suffix.lower() in IMAGE_SUFFIXES
-
+# folder name (lower case) -> platform
+_PLATFORM_ALIASES = {alias: name for name, aliases in {
+    "original": ("original", "orig", "native", "camera"), "facebook": ("facebook", "fb", "fbh", "facebook_hq"),
+    "facebook_lq": ("facebook_lq", "fbl"), "instagram": ("instagram", "ig", "insta"), "telegram": ("telegram", "tg"),
+    "twitter": ("twitter", "tw", "x"), "whatsapp": ("whatsapp", "wa"), "wechat": ("wechat", "wx"),
+    "weibo": ("weibo",)}.items() for alias in aliases}  # fmt: skip
 
 def parse_device_name(name: str) -> tuple[str, str]:
-    """Brand and model from a device folder name.
-
-    ``D01_Apple_iPhone6`` -> (Apple, iPhone6); ``Apple_iPhone6S_03`` -> (Apple, iPhone6S);
-    ``D05_Huawei_P9_1`` -> (Huawei, P9); anything else -> (``"unknown"``, name).
+    """Brand and model from a device folder name (``DXX_Brand_Model``, ``Brand_Model_NN``; else unknown).
 
     Examples
     --------
-    >>> parse_device_name("D26_Samsung_GalaxyS3Mini")
-    ('Samsung', 'GalaxyS3Mini')
+    >>> parse_device_name("D26_Samsung_GalaxyS3Mini"), parse_device_name("Apple_iPhone6S_03")
+    (('Samsung', 'GalaxyS3Mini'), ('Apple', 'iPhone6S'))
     """
     parts = name.split("_")
     if parts and re.fullmatch(r"D\d+", parts[0]):
@@ -98,8 +62,12 @@ def parse_device_name(name: str) -> tuple[str, str]:
     return "unknown", name
 
 
+def _entries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name not in _RESERVED and not p.name.startswith("."))
+
+
 class _Collector:
-    """Accumulates rows and skip reports of one loader run."""
+    """Rows and skip reports of one loader run."""
 
     def __init__(self, name: str, root: Path, min_size: int = 0):
         self.name, self.root, self.min_size = name, root, int(min_size)
@@ -110,7 +78,7 @@ class _Collector:
         self.skipped.append((str(path), reason))
 
     def add(self, path: Path, **fields):
-        if not _is_image(path):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
             self.skip(path, f"not an image file (suffix {path.suffix or 'none'})")
             return
         try:
@@ -118,18 +86,33 @@ class _Collector:
         except ImageReadError as exc:
             self.skip(path, exc.reason)
             return
-        row = {"path": str(path), "width": w, "height": h, "subset": "", "scene_type": "unknown"}
-        row.update(fields)
-        self.rows.append(row)
+        self.rows.append({"path": str(path), "width": w, "height": h, "subset": "", "scene_type": "unknown",
+                          **fields})  # fmt: skip
+
+    def devices(self, reason: str, folder: Path | None = None):
+        """``(folder, brand, model)`` of each device folder under ``folder`` (the root); a file is skipped."""
+        for dev_dir in _entries(folder or self.root):
+            if not dev_dir.is_dir():
+                self.skip(dev_dir, reason)
+                continue
+            yield (dev_dir, *parse_device_name(dev_dir.name))
+
+    def files(self, folder: Path, empty: str = "empty folder", dirs: bool = False):
+        """Entries of ``folder`` in order (a sub-folder is skipped unless ``dirs``); an empty one is reported."""
+        entries = _entries(folder)
+        if not entries:
+            self.skip(folder, empty)
+        for f in entries:
+            if not dirs and f.is_dir():
+                self.skip(f, "unexpected sub-folder")
+            else:
+                yield f
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=list(COLUMNS) + sorted({k for r in self.rows for k in r} - set(COLUMNS)))
         df = df.sort_values("path", kind="stable").reset_index(drop=True)
-        df["width"] = df["width"].astype("int64")
-        df["height"] = df["height"].astype("int64")
-        df.attrs["skipped"] = list(self.skipped)
-        df.attrs["loader"] = self.name
-        df.attrs["root"] = str(self.root)
+        df = df.astype({"width": "int64", "height": "int64"})
+        df.attrs.update(skipped=list(self.skipped), loader=self.name, root=str(self.root))
         if self.skipped:
             log.warning("%s loader: %d file(s)/folder(s) skipped under %s:\n%s", self.name, len(self.skipped),
                         self.root, "\n".join(f"  {p}: {r}" for p, r in self.skipped))  # fmt: skip
@@ -139,57 +122,28 @@ class _Collector:
         return df
 
 
-def _entries(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.name not in _RESERVED and not p.name.startswith("."))
-
-
-def _device_files(col: _Collector, dev_dir: Path, device: str, brand: str, model: str, *, platform_dirs: bool):
-    """Files of a device folder: direct files, flat/nat sub-folders, platform sub-folders (if allowed)."""
-    entries = _entries(dev_dir)
-    if not entries:
-        col.skip(dev_dir, "empty device folder")
-        return
-    for e in entries:
-        if e.is_file():
-            col.add(e, device=device, brand=brand, model=model, platform="original",
-                    scene_id=f"{device}/{e.stem}")  # fmt: skip
-            continue
-        key = e.name.lower()
-        if key in ("flat", "nat"):
-            files = [f for f in _entries(e)]
-            if not files:
-                col.skip(e, "empty folder")
-            for f in files:
-                if f.is_dir():
-                    col.skip(f, "unexpected sub-folder")
-                    continue
-                # flat shots get their own scene ids: cameras number files, so flat/IMG_0001 and nat/IMG_0001 are
-                # different scenes (platform copies pair with the natural photos, device/stem)
-                sid = f"{device}/flat/{f.stem}" if key == "flat" else f"{device}/{f.stem}"
-                col.add(f, device=device, brand=brand, model=model, platform="original", scene_type=key,
-                        scene_id=sid)  # fmt: skip
-        elif platform_dirs and key in _PLATFORM_ALIASES:
-            plat = _PLATFORM_ALIASES[key]
-            files = _entries(e)
-            if not files:
-                col.skip(e, "empty platform folder")
-            for f in files:
-                if f.is_dir():
-                    col.skip(f, "unexpected sub-folder")
-                    continue
-                col.add(f, device=device, brand=brand, model=model, platform=plat, scene_id=f"{device}/{f.stem}")
-        else:
-            col.skip(e, "unknown sub-folder (expected flat, nat or a platform name)")
-
-
-def _load_folder(root: Path, name: str = "folder", min_size: int = 0) -> pd.DataFrame:
+def _load_device_folders(root: Path, min_size: int = 0, *, name: str, platform_dirs: bool) -> pd.DataFrame:
+    """``folder`` and ``daxing``: files of a device folder, its flat/nat and (``folder``) platform sub-folders."""
     col = _Collector(name, root, min_size)
-    for dev_dir in _entries(root):
-        if not dev_dir.is_dir():
-            col.skip(dev_dir, "file at the top level (expected one folder per device)")
-            continue
-        brand, model = parse_device_name(dev_dir.name)
-        _device_files(col, dev_dir, dev_dir.name, brand, model, platform_dirs=True)
+    expected = "one folder per device" if platform_dirs else "Brand_Model_NN device folders"
+    for dev_dir, brand, model in col.devices(f"file at the top level (expected {expected})"):
+        device = dev_dir.name
+        ids = {"device": device, "brand": brand, "model": model, "platform": "original"}
+        for e in col.files(dev_dir, "empty device folder", dirs=True):
+            kind = e.name.lower()
+            if e.is_file():
+                col.add(e, **ids, scene_id=f"{device}/{e.stem}")
+            elif kind in ("flat", "nat"):
+                for f in col.files(e):
+                    # flat shots get their own scene ids: cameras number files, so flat/IMG_0001 and nat/IMG_0001
+                    # are different scenes (platform copies pair with the natural photos, device/stem)
+                    sid = f"{device}/flat/{f.stem}" if kind == "flat" else f"{device}/{f.stem}"
+                    col.add(f, **ids, scene_type=kind, scene_id=sid)
+            elif platform_dirs and kind in _PLATFORM_ALIASES:
+                for f in col.files(e, "empty platform folder"):
+                    col.add(f, **{**ids, "platform": _PLATFORM_ALIASES[kind]}, scene_id=f"{device}/{f.stem}")
+            else:
+                col.skip(e, "unknown sub-folder (expected flat, nat or a platform name)")
     return col.frame()
 
 
@@ -198,13 +152,8 @@ def _load_vision(root: Path, min_size: int = 0) -> pd.DataFrame:
 
     col = _Collector("vision", root, min_size)
     pat = re.compile(r"^(D\d+)_I_(flat|nat|natFBH|natFBL|natWA)_(\d+)$")
-    for dev_dir in _entries(root):
-        if not dev_dir.is_dir():
-            col.skip(dev_dir, "file at the top level (expected DXX_Brand_Model folders)")
-            continue
-        device = dev_dir.name
-        brand, model = parse_device_name(device)
-        img_dir = dev_dir / "images"
+    for dev_dir, brand, model in col.devices("file at the top level (expected DXX_Brand_Model folders)"):
+        device, img_dir = dev_dir.name, dev_dir / "images"
         if not img_dir.is_dir() or not _entries(img_dir):
             col.skip(dev_dir, "empty device folder (no images/ sub-folder with content)")
             continue
@@ -212,22 +161,21 @@ def _load_vision(root: Path, min_size: int = 0) -> pd.DataFrame:
             if not sub.is_dir() or sub.name not in VISION_FOLDERS:
                 col.skip(sub, "unknown entry in images/ (expected flat, nat, natFBH, natFBL, natWA)")
                 continue
-            files = _entries(sub)
-            if not files:
-                col.skip(sub, "empty folder")
-            for f in files:
+            group = "flat" if sub.name == "flat" else "nat"
+            for f in col.files(sub, dirs=True):
                 m = pat.match(f.stem)
                 if not m or m.group(2) != sub.name:
                     col.skip(f, f"file name does not match DXX_I_{sub.name}_NNNN")
                     continue
-                group = "flat" if sub.name == "flat" else "nat"
                 col.add(f, device=device, brand=brand, model=model, platform=VISION_FOLDERS[sub.name],
                         scene_type=group, scene_id=f"{device}/{group}/{m.group(3)}")  # fmt: skip
     return col.frame()
 
 
 def _kaggle_brand(cls: str) -> str:
-    return _KAGGLE_BRANDS.get(cls.split("-")[0], cls.split("-")[0])
+    """The brand of a Kaggle class (``iPhone-6`` -> Apple; HTC, LG, Motorola, Samsung, Sony name themselves)."""
+    prefix = cls.split("-")[0]
+    return {"iPhone": "Apple"}.get(prefix, prefix)
 
 
 def _load_kaggle(root: Path, min_size: int = 0) -> pd.DataFrame:
@@ -239,17 +187,11 @@ def _load_kaggle(root: Path, min_size: int = 0) -> pd.DataFrame:
         if e.name not in ("train", "test") and e.name != "sample_submission.csv":
             col.skip(e, "unexpected entry (expected train/, test/, test_labels.csv)")
     if train.is_dir():
-        for cls_dir in _entries(train):
-            if not cls_dir.is_dir():
-                col.skip(cls_dir, "file in train/ (expected one folder per class)")
-                continue
-            files = _entries(cls_dir)
-            if not files:
-                col.skip(cls_dir, "empty device folder")
-            for f in files:
-                col.add(f, device=cls_dir.name, brand=_kaggle_brand(cls_dir.name), model=cls_dir.name,
-                        platform="original", scene_id=f"{cls_dir.name}/{f.stem}", subset="train",
-                        manipulation="unalt")  # fmt: skip
+        for cls_dir, _, _ in col.devices("file in train/ (expected one folder per class)", train):
+            cls = cls_dir.name
+            for f in col.files(cls_dir, "empty device folder", dirs=True):
+                col.add(f, device=cls, brand=_kaggle_brand(cls), model=cls, platform="original",
+                        scene_id=f"{cls}/{f.stem}", subset="train", manipulation="unalt")  # fmt: skip
     labels = {}
     lab = root / "test_labels.csv"
     if lab.is_file():
@@ -273,17 +215,6 @@ def _load_kaggle(root: Path, min_size: int = 0) -> pd.DataFrame:
     return col.frame()
 
 
-def _load_daxing(root: Path, min_size: int = 0) -> pd.DataFrame:
-    col = _Collector("daxing", root, min_size)
-    for dev_dir in _entries(root):
-        if not dev_dir.is_dir():
-            col.skip(dev_dir, "file at the top level (expected Brand_Model_NN device folders)")
-            continue
-        brand, model = parse_device_name(dev_dir.name)
-        _device_files(col, dev_dir, dev_dir.name, brand, model, platform_dirs=False)
-    return col.frame()
-
-
 def _load_dresden(root: Path, min_size: int = 0) -> pd.DataFrame:
     col = _Collector("dresden", root, min_size)
     for f in _entries(root):
@@ -302,17 +233,9 @@ def _load_dresden(root: Path, min_size: int = 0) -> pd.DataFrame:
 
 def _load_fodb(root: Path, min_size: int = 0) -> pd.DataFrame:
     col = _Collector("fodb", root, min_size)
-    for dev_dir in _entries(root):
-        if not dev_dir.is_dir():
-            col.skip(dev_dir, "file at the top level (expected DXX_Brand_Model_i folders)")
-            continue
+    for dev_dir, brand, model in col.devices("file at the top level (expected DXX_Brand_Model_i folders)"):
         device = dev_dir.name
-        brand, model = parse_device_name(device)
-        versions = _entries(dev_dir)
-        if not versions:
-            col.skip(dev_dir, "empty device folder")
-            continue
-        for v in versions:
+        for v in col.files(dev_dir, "empty device folder", dirs=True):
             plat = _PLATFORM_ALIASES.get(v.name.lower())
             if not v.is_dir() or plat is None:
                 col.skip(v, "unknown entry (expected a version folder: original, facebook, instagram, ...)")
@@ -327,29 +250,17 @@ def _load_fodb(root: Path, min_size: int = 0) -> pd.DataFrame:
     return col.frame()
 
 
+_LOAD = {"vision": _load_vision, "kaggle": _load_kaggle, "dresden": _load_dresden, "fodb": _load_fodb,
+         "daxing": functools.partial(_load_device_folders, name="daxing", platform_dirs=False),
+         "folder": functools.partial(_load_device_folders, name="folder", platform_dirs=True)}  # fmt: skip
+
+
 def load(name: str, root: str | os.PathLike, min_size: int = 0) -> pd.DataFrame:
-    """Index a dataset on disk, checking each image from its header (:func:`csi.io.check_image`).
+    """Index a dataset on disk in one of the :data:`LOADERS` layouts, checking each image from its header.
 
-    Parameters
-    ----------
-    name : {"vision", "kaggle", "daxing", "dresden", "fodb", "folder"}
-        The layout (see the module notes).
-    root : str or os.PathLike
-        The dataset's top folder.
-    min_size : int
-        Shortest side an image must have (the evaluation crop; 0: any); smaller ones are left out.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per image with the columns :data:`COLUMNS` (Kaggle adds ``manipulation``).
-        ``attrs["skipped"]``: ``(path, reason)`` of every entry that was not used: not an image, empty,
-        grayscale, 16-bit, transparent, smaller than ``min_size``, or outside the layout.
-
-    Raises
-    ------
-    ValueError
-        Unknown name, missing root, or no usable image.
+    One row per image with the columns :data:`COLUMNS` (Kaggle adds ``manipulation``); images with a side
+    below ``min_size`` (the evaluation crop) and entries outside the layout go to ``attrs["skipped"]``.
+    Raises ``ValueError`` for an unknown name, a missing root or no usable image.
 
     Examples
     --------
@@ -364,14 +275,7 @@ def load(name: str, root: str | os.PathLike, min_size: int = 0) -> pd.DataFrame:
         raise ValueError(f"dataset root {root} is not an existing folder")
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
         raise ValueError(f"min_size must be a non-negative int, got {min_size!r}")
-    fn = {"vision": _load_vision, "kaggle": _load_kaggle, "daxing": _load_daxing, "dresden": _load_dresden,
-          "fodb": _load_fodb, "folder": _load_folder}[name]  # fmt: skip
-    return fn(root, min_size=int(min_size))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# split
-# ---------------------------------------------------------------------------------------------------------
+    return _LOAD[name](root, min_size=int(min_size))
 
 
 def _allocate(n: int, ratios: Sequence[float]) -> list[int]:
@@ -384,8 +288,7 @@ def _allocate(n: int, ratios: Sequence[float]) -> list[int]:
     if n >= nz.sum():
         counts[nz] = 1
         rest = n - nz.sum()
-        exact = r / r.sum() * n - counts
-        exact = np.clip(exact, 0, None)
+        exact = np.clip(r / r.sum() * n - counts, 0, None)
         if exact.sum() > 0:
             base = np.floor(exact / exact.sum() * rest).astype(int)
             counts += base
@@ -403,42 +306,11 @@ def _allocate(n: int, ratios: Sequence[float]) -> list[int]:
 
 def split(df: pd.DataFrame, ratios: Sequence[float] = (1, 1, 6, 2), seed: int = 0, by: str | None = "scene_id",
           fingerprint_from: str = "auto", min_flat: int = 5) -> pd.DataFrame:  # fmt: skip
-    """Assign every image to ``val``, ``fingerprint``, ``train`` or ``test``, per device (paper Sec. 3.2.2).
+    """A copy of ``df`` with a ``split`` column: ``val``, ``fingerprint``, ``train`` or ``test`` per device.
 
-    Within each device the units (distinct ``by`` values: a scene with all its platform versions, or single
-    rows if ``by`` is None) are shuffled with a generator seeded by ``(seed, device)`` and cut by ``ratios``
-    (largest remainder; each non-zero ratio gets at least one unit when there are enough). So all versions of
-    a scene share one split and no image is in two splits. The result does not depend on row order.
-
-    - Rows whose ``subset`` is ``"test"`` (Kaggle's test set) keep ``test``; rows of subset ``"train"`` are
-      cut into val/fingerprint/train only.
-    - ``fingerprint_from="flat"``: a device's flat originals form its fingerprint split, its other units are
-      cut by the val/train/test ratios. ``"auto"`` (default) does so when the device has at least
-      ``min_flat`` flat originals, as is VISION practice (fingerprints from flat images); ``"any"`` ignores
-      scene types.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        A loader table (needs ``device``, ``subset``, ``scene_type``, ``platform`` and the ``by`` column).
-    ratios : sequence of 4 non-negative numbers
-        val : fingerprint : train : test; the paper's 1:1:6:2 by default.
-    seed : int
-    by : str or None
-        Grouping column (default ``scene_id``).
-    fingerprint_from : {"auto", "flat", "any"}
-    min_flat : int
-        Flat images needed for ``"auto"`` to use them.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy of ``df`` with a ``split`` column.
-
-    References
-    ----------
-    Sec. 3.2.2: "divided into a verification dataset, a fingerprint estimation dataset, a training dataset,
-    and a test dataset at a ratio of 1:1:6:2".
+    Paper Sec. 3.2.2, ratio 1:1:6:2 (val : fingerprint : train : test). Per device, the ``by`` units (a scene
+    with all its versions) are shuffled by ``(seed, device)`` and cut by largest remainder; with ``min_flat``
+    flat originals (``fingerprint_from="auto"``) those are the fingerprint split. Details: ``docs/data.md`` Sec. 5.
 
     Examples
     --------
@@ -454,19 +326,18 @@ def split(df: pd.DataFrame, ratios: Sequence[float] = (1, 1, 6, 2), seed: int = 
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     check_choice("fingerprint_from", fingerprint_from, ("auto", "flat", "any"))
-    need = {"device"} | ({by} if by else set())
-    missing = need - set(df.columns)
+    missing = ({"device"} | ({by} if by else set())) - set(df.columns)
     if missing:
         raise ValueError(f"df lacks column(s) {sorted(missing)} needed by split")
     out = df.copy()
-    n = len(out)
-    unit = out[by].astype(str).to_numpy() if by else out["path"].astype(str).to_numpy()
-    subset = out["subset"].astype(str).to_numpy() if "subset" in out else np.full(n, "")
-    stype = out["scene_type"].astype(str).to_numpy() if "scene_type" in out else np.full(n, "unknown")
-    plat = out["platform"].astype(str).to_numpy() if "platform" in out else np.full(n, "original")
-    result = np.full(n, "", dtype=object)
+
+    def column(name: str, default: str) -> np.ndarray:
+        return out[name].astype(str).to_numpy() if name in out else np.full(len(out), default)
+
+    unit, devices = out[by or "path"].astype(str).to_numpy(), column("device", "")
+    subset, stype, plat = column("subset", ""), column("scene_type", "unknown"), column("platform", "original")
+    result = np.full(len(out), "", dtype=object)
     result[subset == "test"] = "test"
-    devices = out["device"].astype(str).to_numpy()
     for dev in sorted(set(devices)):
         sel = (devices == dev) & (subset != "test")
         if not sel.any():
@@ -479,69 +350,33 @@ def split(df: pd.DataFrame, ratios: Sequence[float] = (1, 1, 6, 2), seed: int = 
         r = list(ratios)
         if (subset[rows] == "train").all():
             r[3] = 0  # a fixed test subset exists elsewhere
-        assign: dict[str, str] = {}
+        assign = dict.fromkeys(flat_units if use_flat else (), "fingerprint")
         if use_flat:
-            for u in flat_units:
-                assign[u] = "fingerprint"
             r[1] = 0
         rest = sorted({unit[i] for i in rows} - set(assign))
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(dev.encode())]))
         order = [rest[i] for i in rng.permutation(len(rest))]
-        counts = _allocate(len(order), r)
-        pos = 0
-        for name, c in zip(SPLITS, counts, strict=True):
-            for u in order[pos : pos + c]:
-                assign[u] = name
-            pos += c
-        for i in rows:
-            result[i] = assign[unit[i]]
+        ends = np.cumsum(_allocate(len(order), r))
+        for name, start, end in zip(SPLITS, [0, *ends[:-1]], ends, strict=True):
+            assign.update(dict.fromkeys(order[start:end], name))
+        result[rows] = np.array([assign[unit[i]] for i in rows], dtype=object)
     out["split"] = result
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-# platform views
-# ---------------------------------------------------------------------------------------------------------
-
-
 def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike, sensor_scale: float = 1.0,
                   seed: int = 0, profiles: Mapping | None = None, progress: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Rows pointing at the platform copies of ``df``'s original images.
+    """One row per original of ``df``, pointing at its copy on ``platform``: a real one or a cached simulated one.
 
-    For each original (``platform == "original"``) row: if ``df`` already holds a real copy on ``platform``
-    with the same ``device`` and ``scene_id`` (e.g. VISION's natFBH, FODB's versions), that row is used;
-    otherwise the copy is made with :func:`csi.simulate.apply_platform` from the original file's bytes and
-    cached as ``<cache_dir>/<platform>-<key>/<device>/<file stem>.jpg``, where ``key`` hashes the profile,
-    ``sensor_scale`` and the code of :mod:`csi.simulate` and :mod:`csi.io` (a changed profile or simulator
-    gets a new folder; missing files are rebuilt). The platform pipelines
-    are deterministic, so ``seed`` only enters the cache key (kept for a future random platform).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        A loader table, possibly with a ``split`` column (kept).
-    platform : str
-        A platform of :data:`csi.simulate.PLATFORMS` or of ``profiles``; ``"original"`` returns the originals.
-    cache_dir : str or os.PathLike
-        Where generated copies go (e.g. ``data/cache/platforms/<dataset>``).
-    sensor_scale : float
-        Simulated long side / 4032 (``df.attrs["sensor_scale"]`` for synthetic data; 1 for real photos).
-    seed : int
-    profiles : dict, optional
-        Extra/overriding profiles (:func:`csi.simulate.load_profiles`).
-    progress : bool
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per original, same columns, ``platform`` set, ``path``/``width``/``height`` of the copy,
-        ``source_path`` the original. ``attrs["skipped"]`` lists originals whose copy could not be made.
+    A real copy has the same ``device`` and ``scene_id``; else :func:`csi.simulate.apply_platform` makes one,
+    cached under ``cache_dir`` (``docs/data.md`` Sec. 5). ``sensor_scale``: simulated long side / 4032 (1 for real
+    photos). Adds ``source_path`` (the original); ``attrs["skipped"]`` lists originals without a copy.
 
     Examples
     --------
     >>> tw = platform_view(df, "twitter", "data/cache/platforms/our", sensor_scale=df.attrs["sensor_scale"])  # doctest: +SKIP
     """
-    from csi.progress import bar
+    import csi.simulate
     from csi.simulate import apply_platform, get_profile
 
     if not isinstance(df, pd.DataFrame):
@@ -552,32 +387,22 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
         raise ValueError(f"df lacks column(s) {sorted(missing)} needed by platform_view")
     orig = df[df["platform"] == "original"]
     if platform == "original":
-        out = orig.copy()
-        out["source_path"] = out["path"]
-        out.attrs = dict(df.attrs)
-        out.attrs["skipped"] = []
-        return out.reset_index(drop=True)
+        out = orig.assign(source_path=orig["path"]).reset_index(drop=True)
+        out.attrs = {**df.attrs, "skipped": []}
+        return out
     real = df[df["platform"] == platform]
-    real_by_key = {(d, s): p for d, s, p in zip(real["device"], real["scene_id"], real["path"], strict=True)}
-    import csi.io
-    import csi.simulate
-    from csi.cache import code_digest
-
+    real_rows = {(r["device"], r["scene_id"]): r for r in real.to_dict("records")}
     # the copies depend on the profile, the scale and the simulator's code (an edited platform recomputes them)
-    key = hashlib.sha256(json.dumps([prof, float(sensor_scale), int(seed), code_digest(csi.simulate, csi.io)],
-                                    sort_keys=True, default=str).encode()).hexdigest()[:8]  # fmt: skip
-    base = Path(cache_dir) / f"{platform}-{key}"
+    base = Path(cache_dir) / key(platform, {"profile": prof, "sensor_scale": float(sensor_scale), "seed": int(seed)},
+                                 code=[csi.simulate, csi.io])  # fmt: skip
     rows, skipped = [], []
-    real_rows = {p: r for p, r in zip(real["path"], real.to_dict("records"), strict=True)}
     for rec in bar(orig.to_dict("records"), desc=f"platform {platform}", enabled=progress, unit="img"):
-        rp = real_by_key.get((rec["device"], rec["scene_id"]))
-        if rp is not None:
-            new = dict(rec)
-            new.update({k: real_rows[rp][k] for k in ("path", "width", "height", "platform")})
-            new["source_path"] = rec["path"]
-            rows.append(new)
-            continue
         src = Path(rec["path"])
+        copy = real_rows.get((rec["device"], rec["scene_id"]))
+        if copy is not None:
+            rows.append({**rec, **{k: copy[k] for k in ("path", "width", "height", "platform")},
+                         "source_path": rec["path"]})  # fmt: skip
+            continue
         dst = base / str(rec["device"]) / f"{src.stem}.jpg"
         # a copy older than its original is stale (the original was rebuilt): make it again
         if not dst.is_file() or (src.is_file() and dst.stat().st_mtime_ns < src.stat().st_mtime_ns):
@@ -586,21 +411,15 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
             except (ImageReadError, OSError) as exc:
                 skipped.append((str(src), str(getattr(exc, "reason", exc))))
                 continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(dst)
+            atomic_write(dst, lambda f, data=data: f.write(data))
         w, h = image_size(dst)
-        new = dict(rec)
-        new.update({"path": str(dst), "width": w, "height": h, "platform": platform, "source_path": str(src)})
-        rows.append(new)
+        rows.append({**rec, "path": str(dst), "width": w, "height": h, "platform": platform,
+                     "source_path": str(src)})  # fmt: skip
     if skipped:
         log.warning("platform_view(%s): %d original(s) skipped:\n%s", platform, len(skipped),
                     "\n".join(f"  {p}: {r}" for p, r in skipped))  # fmt: skip
     out = pd.DataFrame(rows, columns=list(df.columns) + (["source_path"] if "source_path" not in df.columns else []))
-    out.attrs = dict(df.attrs)
-    out.attrs["skipped"] = skipped
-    out.attrs["platform"] = platform
+    out.attrs = {**df.attrs, "skipped": skipped, "platform": platform}
     return out.reset_index(drop=True)
 
 
@@ -608,24 +427,9 @@ def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | o
                    progress: bool = True, overrides: Mapping | None = None, twins: bool = False) -> pd.DataFrame:  # fmt: skip
     """Build a synthetic recipe if needed (:func:`csi.simulate.build_dataset`) and load it with its loader.
 
-    Parameters
-    ----------
-    recipe : {"our", "kaggle", "vision", "daxing"}
-    scale : {"smoke", "cpu", "paper"}
-    seed : int
-    root : path
-        Cache root of the synthetic datasets.
-    progress : bool
-    overrides : dict, optional
-        Recipe counts or sensor parameters to change (:func:`csi.simulate.recipe_plan`).
-    twins : bool
-        Also build each original's PRNU-free twin (``twins/<same path>``, :func:`csi.simulate.render_pair`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The loader table; ``attrs`` holds ``sensor_scale``, ``sensor_shape``, ``recipe``, ``scale``, ``seed``,
-        ``dataset_dir`` and ``ground_truth_dir``.
+    ``overrides``: recipe counts or sensor parameters to change; ``twins``: also build PRNU-free twins.
+    ``attrs`` gets ``sensor_scale``, ``sensor_shape``, ``recipe``, ``scale``, ``seed``, ``dataset_dir`` and
+    ``ground_truth_dir``.
 
     Examples
     --------

@@ -1,34 +1,9 @@
-"""Reading images as 8-bit RGB in the sensor's orientation, with clear errors and skip reports.
+"""Reading images as ``(H, W, 3) uint8`` RGB in the sensor's (landscape) orientation, with skip reports.
 
-Every image that enters the pipeline goes through :func:`read_rgb`. It
-
-1. decodes the file with Pillow (``Image.open`` + ``load``), so a corrupt or truncated file raises
-   :class:`ImageReadError` naming the path instead of returning a partly grey image;
-2. applies the EXIF orientation tag, so the array is the picture as a viewer displays it;
-3. rotates a portrait picture back to landscape (``W >= H``), because camera sensors are read out in
-   landscape and a fingerprint ``K`` is stored that way (see *Orientation* below);
-4. returns ``(H, W, 3) uint8`` RGB. 8-bit RGB and palette images are converted; grayscale, images with a
-   transparent alpha channel, 16-bit and float images are rejected with the reason, because converting them
-   would invent or destroy the sensor noise that camera identification measures.
-
-Orientation
------------
-Phones store the sensor read-out in landscape and set EXIF ``Orientation=6`` ("rotate 90 degrees clockwise
-to display") for the usual upright portrait shot. ``read_rgb`` first applies the tag (the picture as
-displayed, portrait) and then rotates portrait pictures 90 degrees counter-clockwise
-(``numpy.rot90(image, 1)``). For a camera original with ``Orientation=6`` the two steps cancel and the array
-is exactly the sensor read-out. Platform copies lose the tag (platforms apply it and strip EXIF), so their
-pixels are rotated back the same way; a picture taken with the phone turned the other way
-(``Orientation=8``) ends up rotated by 180 degrees relative to the sensor. Matching code should try both
-orientations where that matters (``csi.prnu.match_orientation``).
-
-Examples
---------
->>> from csi.io import iter_rgb                                   # doctest: +SKIP
->>> it = iter_rgb(["a.jpg", "broken.jpg"], errors="skip")         # doctest: +SKIP
->>> images = [img for _, img in it]                               # doctest: +SKIP
->>> it.skipped                                                    # doctest: +SKIP
-[('broken.jpg', 'cannot identify image file (not an image or corrupt header)')]
+Every image enters the pipeline through :func:`read_rgb`: Pillow decode, EXIF orientation applied, portrait
+rotated back to landscape (``numpy.rot90(image, 1)``; orientation notes in ``docs/data.md`` Sec. 6). Grayscale,
+transparent, 16-bit and float images and corrupt files raise :class:`ImageReadError` naming the file;
+:func:`iter_rgb` streams many images and records the ones it skipped.
 """
 
 from __future__ import annotations
@@ -42,29 +17,24 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from csi.progress import bar
+
 log = logging.getLogger(__name__)
 
 #: File suffixes treated as images by the loaders (lower case).
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
-# EXIF orientations that swap width and height.
-_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+_CONVERTIBLE_MODES = ("RGB", "P", "CMYK", "YCbCr", "LAB", "HSV")  # converted to RGB
+_ALPHA_MODES = ("RGBA", "RGBa", "PA")  # converted only when every pixel is opaque
+_EIGHT_BIT = "only 8-bit RGB is supported, convert it to 8-bit yourself so the scaling is explicit"
 
 
 class ImageReadError(ValueError):
-    """An image file could not be used; the message names the file and the reason.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    reason : str
-        What is wrong with it, in words.
-    """
+    """An image file could not be used; ``.path`` and ``.reason`` (in words) name the file and why."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = str(reason)
+        self.path, self.reason = str(path), str(reason)
         super().__init__(f"{self.path}: {self.reason}")
 
     def __reduce__(self):  # keep picklable across process pools
@@ -77,35 +47,30 @@ def _check_landscape(landscape) -> bool:
     return bool(landscape)
 
 
+def _check_file(p: Path) -> None:
+    if not p.is_file():
+        raise ImageReadError(p, "file not found" if not p.exists() else "not a regular file")
+    if p.stat().st_size == 0:
+        raise ImageReadError(p, "empty file (0 bytes)")
+
+
 def _check_bit_depth(img: Image.Image, path: str) -> None:
-    """Reject files with 16 bits per sample that Pillow would silently reduce to 8-bit RGB (e.g. 16-bit PNG)."""
+    """Reject 16 bits per sample that Pillow would silently reduce to 8-bit RGB (e.g. 16-bit PNG)."""
     for tile in getattr(img, "tile", None) or ():
         args = tile[3] if len(tile) > 3 else None
         raw = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args and
                                                   isinstance(args[0], str) else "")  # fmt: skip
         if ";16" in raw or raw.startswith("I;16"):
-            raise ImageReadError(
-                path, f"16-bit image (raw mode {raw}); only 8-bit RGB is supported, convert it to 8-bit yourself "
-                "so the scaling is explicit")
-
-
-# modes read_rgb converts to RGB (alpha modes only when every pixel is opaque)
-_CONVERTIBLE_MODES = ("RGB", "P", "CMYK", "YCbCr", "LAB", "HSV")
-_ALPHA_MODES = ("RGBA", "RGBa", "PA")
+            raise ImageReadError(path, f"16-bit image (raw mode {raw}); {_EIGHT_BIT}")
 
 
 def _check_mode(mode: str, path: str) -> None:
-    """Raise :class:`ImageReadError` for a mode :func:`read_rgb` rejects whatever the pixels (known from the header)."""
+    """Raise :class:`ImageReadError` for a mode :func:`read_rgb` rejects whatever the pixels."""
     if mode in ("L", "1", "LA", "La"):
-        raise ImageReadError(
-            path, f"grayscale image (mode {mode}); camera identification needs the camera's RGB output"
-        )
+        raise ImageReadError(path, f"grayscale image (mode {mode}); camera identification needs the camera's RGB output")
     if mode.startswith("I;16") or mode in ("I", "F") or mode.startswith("RGB;16") or mode == "RGBA;16B":
-        raise ImageReadError(
-            path,
-            f"{'16-bit' if '16' in mode or mode == 'I' else 'floating-point'} image (mode {mode}); "
-            "only 8-bit RGB is supported, convert it to 8-bit yourself so the scaling is explicit",
-        )
+        kind = "16-bit" if "16" in mode or mode == "I" else "floating-point"
+        raise ImageReadError(path, f"{kind} image (mode {mode}); {_EIGHT_BIT}")
     if mode not in _CONVERTIBLE_MODES and mode not in _ALPHA_MODES:
         raise ImageReadError(path, f"unsupported image mode {mode}")
 
@@ -115,13 +80,12 @@ def _has_alpha(img: Image.Image) -> bool:
 
 
 def _check_opaque(rgba: Image.Image, mode: str, path: str) -> None:
-    """Raise :class:`ImageReadError` if any pixel of an ``RGBA`` image is not fully opaque."""
     if np.asarray(rgba.getchannel("A")).min() < 255:
         raise ImageReadError(path, f"image with a transparent alpha channel (mode {mode}); not a camera picture")
 
 
 def _to_rgb_array(img: Image.Image, path: str) -> np.ndarray:
-    """Convert a decoded PIL image to ``(H, W, 3) uint8`` or raise :class:`ImageReadError`."""
+    """A decoded PIL image as ``(H, W, 3) uint8``, or :class:`ImageReadError`."""
     mode = img.mode
     if mode == "RGB":
         return np.asarray(img, dtype=np.uint8)
@@ -134,28 +98,32 @@ def _to_rgb_array(img: Image.Image, path: str) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+def _decode(fp, name, landscape: bool, what: str) -> np.ndarray:
+    """Decode ``fp`` (a path or a file object) as :func:`read_rgb` does; ``what`` ("file"/"data") for messages."""
+    try:
+        with Image.open(fp) as img:
+            _check_bit_depth(img, str(name))
+            img.load()
+            arr = _to_rgb_array(ImageOps.exif_transpose(img), str(name))
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(name, f"cannot identify image {what} (not an image or corrupt header)") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated / broken data streams
+        raise ImageReadError(name, f"corrupt or truncated image data ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(name, f"image too large ({exc})") from None
+    if landscape and arr.shape[0] > arr.shape[1]:
+        arr = np.rot90(arr, 1)
+    return np.ascontiguousarray(arr)
+
+
 def read_rgb(path: str | os.PathLike, landscape: bool = True) -> np.ndarray:
     """Read an image file as 8-bit RGB with the EXIF orientation applied.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Image file (JPEG, PNG, TIFF, ...).
-    landscape : bool
-        If true (default), a portrait picture (``H > W`` after the EXIF orientation) is rotated 90 degrees
-        counter-clockwise to the sensor's landscape orientation (see the module notes).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W, 3)`` ``uint8`` RGB, values 0-255, ``W >= H`` when ``landscape`` is true. A new array.
-
-    Raises
-    ------
-    ImageReadError
-        Missing, empty, corrupt or truncated file; grayscale, transparent, 16-bit or float image.
-    TypeError
-        ``path`` is not a path or ``landscape`` not a bool.
+    Returns a new ``(H, W, 3) uint8`` array; ``landscape=True`` rotates a portrait picture 90 degrees
+    counter-clockwise. :class:`ImageReadError` for a missing, empty, corrupt, grayscale, transparent, 16-bit
+    or float image.
 
     Examples
     --------
@@ -167,47 +135,14 @@ def read_rgb(path: str | os.PathLike, landscape: bool = True) -> np.ndarray:
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     landscape = _check_landscape(landscape)
     p = Path(path)
-    if not p.is_file():
-        raise ImageReadError(p, "file not found" if not p.exists() else "not a regular file")
-    if p.stat().st_size == 0:
-        raise ImageReadError(p, "empty file (0 bytes)")
+    _check_file(p)
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone switched Pillow to silently pad truncated files
         raise ImageReadError(p, "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; refusing to read silently padded data")
-    try:
-        with Image.open(p) as img:
-            _check_bit_depth(img, str(p))
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            arr = _to_rgb_array(img, str(p))
-    except ImageReadError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageReadError(p, "cannot identify image file (not an image or corrupt header)") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated / broken data streams
-        raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(p, f"image too large ({exc})") from None
-    if landscape and arr.shape[0] > arr.shape[1]:
-        arr = np.rot90(arr, 1)
-    return np.ascontiguousarray(arr)
+    return _decode(p, p, landscape, "file")
 
 
 def decode_rgb(data: bytes, name: str = "<bytes>", landscape: bool = False) -> np.ndarray:
-    """Decode encoded image bytes like :func:`read_rgb` (EXIF orientation applied).
-
-    Parameters
-    ----------
-    data : bytes
-        Encoded image (JPEG, PNG, TIFF ...).
-    name : str
-        Used in error messages in place of a path.
-    landscape : bool
-        Rotate portrait pictures to landscape (default false: keep the displayed orientation).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W, 3)`` ``uint8`` RGB.
+    """Decode encoded image bytes like :func:`read_rgb`; ``name`` stands for the path in errors.
 
     Examples
     --------
@@ -219,43 +154,13 @@ def decode_rgb(data: bytes, name: str = "<bytes>", landscape: bool = False) -> n
     landscape = _check_landscape(landscape)
     if len(data) == 0:
         raise ImageReadError(name, "empty data (0 bytes)")
-    try:
-        with Image.open(io.BytesIO(bytes(data))) as img:
-            _check_bit_depth(img, name)
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            arr = _to_rgb_array(img, name)
-    except ImageReadError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageReadError(name, "cannot identify image data (not an image or corrupt header)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(name, f"corrupt or truncated image data ({exc})") from None
-    if landscape and arr.shape[0] > arr.shape[1]:
-        arr = np.rot90(arr, 1)
-    return np.ascontiguousarray(arr)
+    return _decode(io.BytesIO(bytes(data)), name, landscape, "data")
 
 
 def image_size(path: str | os.PathLike, landscape: bool = True) -> tuple[int, int]:
-    """Width and height of an image from its header only (no pixel decoding).
+    """``(width, height)`` of an image from its header only, as :func:`read_rgb` returns it.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Image file.
-    landscape : bool
-        If true, return the size :func:`read_rgb` will return (``width >= height``). Otherwise the size as
-        displayed, EXIF orientation applied.
-
-    Returns
-    -------
-    (int, int)
-        ``(width, height)`` in pixels.
-
-    Raises
-    ------
-    ImageReadError
-        The file is empty or its header cannot be read.
+    ``landscape=False`` gives the size as displayed (EXIF orientation applied).
 
     Examples
     --------
@@ -263,10 +168,7 @@ def image_size(path: str | os.PathLike, landscape: bool = True) -> tuple[int, in
     (4032, 3024)
     """
     p = Path(path)
-    if not p.is_file():
-        raise ImageReadError(p, "file not found" if not p.exists() else "not a regular file")
-    if p.stat().st_size == 0:
-        raise ImageReadError(p, "empty file (0 bytes)")
+    _check_file(p)
     try:
         with Image.open(p) as img:
             w, h = img.size
@@ -280,42 +182,15 @@ def image_size(path: str | os.PathLike, landscape: bool = True) -> tuple[int, in
         raise ImageReadError(p, f"unreadable image header ({exc})") from None
     if orientation in _TRANSPOSING_ORIENTATIONS:
         w, h = h, w
-    if landscape and h > w:
-        w, h = h, w
-    return int(w), int(h)
+    return (int(max(w, h)), int(min(w, h))) if landscape else (int(w), int(h))
 
 
 def check_image(path: str | os.PathLike, min_size: int = 0, landscape: bool = True,
                 decode: bool = False) -> tuple[int, int]:
-    """Size of an image that :func:`read_rgb` will accept, found (by default) without decoding its pixels.
+    """``(width, height)`` of an image :func:`read_rgb` will accept, checked from its header.
 
-    The checks a folder loader makes before an image is counted: the file is not empty, its header is an
-    image's, its mode and bit depth (from the header) are 8-bit colour, it has no transparent pixel (only
-    images with an alpha channel are decoded, to look at the alpha) and both sides are at least ``min_size``.
-    Data truncated after a valid header are found only by decoding: ``decode=True`` decodes the whole stream
-    (a JPEG at 1/8 scale, Pillow's ``draft``, about 2.5x faster than a full decode).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Image file.
-    min_size : int
-        Shortest side allowed, e.g. the evaluation crop (0: any size).
-    landscape : bool
-        As for :func:`image_size`.
-    decode : bool
-        Also decode the pixel data, to find a corrupt or truncated stream.
-
-    Returns
-    -------
-    (int, int)
-        ``(width, height)`` in pixels, as :func:`image_size` returns them.
-
-    Raises
-    ------
-    ImageReadError
-        With the reason: ``empty file (0 bytes)``, not an image, grayscale, 16-bit or float, transparent,
-        unsupported mode, ``smaller than the crop``, or (``decode=True``) corrupt or truncated data.
+    Checks: not empty, an image, 8-bit colour, no transparent pixel, both sides ``>= min_size``; ``decode=True``
+    also decodes the data (truncated streams). Else :class:`ImageReadError` with the reason (``docs/data.md`` Sec. 6).
 
     Examples
     --------
@@ -329,8 +204,7 @@ def check_image(path: str | os.PathLike, min_size: int = 0, landscape: bool = Tr
             _check_bit_depth(img, str(p))
             _check_mode(img.mode, str(p))
             if _has_alpha(img):
-                mode = img.mode
-                _check_opaque(img.convert("RGBA"), mode, str(p))
+                _check_opaque(img.convert("RGBA"), img.mode, str(p))
             elif decode:
                 if img.format == "JPEG":
                     img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
@@ -346,29 +220,17 @@ def check_image(path: str | os.PathLike, min_size: int = 0, landscape: bool = Tr
 
 # --- JPEG quality estimation --------------------------------------------------------------------------
 
-#: libjpeg's standard luminance table (ITU-T T.81 Annex K.1), natural (row-major) order.
-STD_LUMA_TABLE = np.array(
+# libjpeg's standard luminance and chrominance tables (ITU-T T.81 Annex K.1, K.2), natural (row-major) order.
+_STD_TABLES = np.array([
     [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
      14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.int64)  # fmt: skip
-#: libjpeg's standard chrominance table (Annex K.2), natural order.
-STD_CHROMA_TABLE = np.array(
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
     [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-     47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32, dtype=np.int64)  # fmt: skip
+     47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32], dtype=np.int64)  # fmt: skip
 
 
 def libjpeg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
-    """libjpeg's quantisation tables for a quality factor (``jpeg_quality_scaling`` + baseline clamp).
-
-    Parameters
-    ----------
-    quality : int
-        1-100.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        Luminance and chrominance tables, each ``(64,)`` ``int64`` in 1-255, natural order.
+    """libjpeg's luminance and chrominance tables for ``quality`` 1-100: ``(64,) int64`` in 1-255.
 
     Examples
     --------
@@ -378,29 +240,14 @@ def libjpeg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
         raise ValueError(f"quality must be an int in 1..100, got {quality!r}")
     scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    out = []
-    for base in (STD_LUMA_TABLE, STD_CHROMA_TABLE):
-        t = (base * scale + 50) // 100
-        out.append(np.clip(t, 1, 255))
-    return out[0], out[1]
+    luma, chroma = np.clip((_STD_TABLES * scale + 50) // 100, 1, 255)
+    return luma, chroma
 
 
 def estimate_jpeg_quality(source) -> int | None:
-    """Estimate the libjpeg quality factor of a JPEG from its quantisation tables.
+    """libjpeg quality (1-100) whose tables are nearest (mean absolute difference) to a JPEG's; None if no JPEG.
 
-    The tables read back with Pillow (``Image.quantization``) are compared with libjpeg's scaled standard
-    tables for every quality 1-100; the quality with the smallest mean absolute difference wins (an exact
-    match for files written by libjpeg, the nearest scaled table for custom camera tables).
-
-    Parameters
-    ----------
-    source : bytes, str or os.PathLike
-        JPEG data or a JPEG file.
-
-    Returns
-    -------
-    int or None
-        Estimated quality (1-100); ``None`` if the data is not a JPEG.
+    ``source``: JPEG bytes or a file.
 
     Examples
     --------
@@ -408,8 +255,7 @@ def estimate_jpeg_quality(source) -> int | None:
     92
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        fp = io.BytesIO(bytes(source))
-        name = "<bytes>"
+        fp, name = io.BytesIO(bytes(source)), "<bytes>"
     elif isinstance(source, (str, os.PathLike)):
         fp, name = source, str(source)
     else:
@@ -423,32 +269,17 @@ def estimate_jpeg_quality(source) -> int | None:
         raise ImageReadError(name, "cannot identify image data") from None
     except OSError as exc:
         raise ImageReadError(name, f"unreadable ({exc})") from None
-    luma = tables.get(0)
-    chroma = tables.get(1)
-    best_q, best_err = None, np.inf
-    for q in range(1, 101):
-        tl, tc = libjpeg_tables(q)
-        err = np.abs(luma - tl).mean()
-        if chroma is not None:
-            err += np.abs(chroma - tc).mean()
-        if err < best_err:
-            best_q, best_err = q, err
-    return best_q
+    luma, chroma = tables.get(0), tables.get(1)
+    errors = [np.abs(luma - tl).mean() + (0.0 if chroma is None else np.abs(chroma - tc).mean())
+              for tl, tc in map(libjpeg_tables, range(1, 101))]  # fmt: skip
+    return int(np.argmin(errors)) + 1  # the first (lowest) quality of the smallest error
 
 
 # --- iteration with skip reports ----------------------------------------------------------------------
 
 
 class RGBIterator(Iterator):
-    """Iterator over ``(path, image)`` that records what it skipped (see :func:`iter_rgb`).
-
-    Attributes
-    ----------
-    skipped : list of (str, str)
-        ``(path, reason)`` for every file that could not be read (``errors="skip"``).
-    n_read : int
-        Images yielded so far.
-    """
+    """Yields ``(path, image)``; ``.skipped`` lists ``(path, reason)`` of unreadable files, ``.n_read`` counts."""
 
     def __init__(self, paths: Iterable, errors: str = "skip", progress: bool = False, landscape: bool = True):
         if errors not in ("skip", "raise"):
@@ -463,8 +294,6 @@ class RGBIterator(Iterator):
         self._gen = self._run(progress)
 
     def _run(self, progress: bool):
-        from csi.progress import bar
-
         for path in bar(self._paths, desc="reading images", enabled=progress, unit="img"):
             try:
                 img = read_rgb(path, landscape=self.landscape)
@@ -484,9 +313,6 @@ class RGBIterator(Iterator):
     def __next__(self):
         return next(self._gen)
 
-    def __iter__(self):
-        return self
-
     @property
     def report(self) -> str:
         """One line per skipped file, ``path: reason`` (empty string when nothing was skipped)."""
@@ -494,30 +320,16 @@ class RGBIterator(Iterator):
 
 
 def iter_rgb(paths: Iterable, errors: str = "skip", progress: bool = False, landscape: bool = True) -> RGBIterator:
-    """Read many images one at a time (memory O(one image)), reporting the ones that fail.
+    """Read many images one at a time (memory of one image), recording the ones that fail.
 
-    Parameters
-    ----------
-    paths : iterable of str or os.PathLike
-        Image files.
-    errors : {"skip", "raise"}
-        ``"skip"``: record ``(path, reason)`` in ``.skipped``, log a warning and go on; ``"raise"``: raise the
-        first :class:`ImageReadError`.
-    progress : bool
-        Show a tqdm bar.
-    landscape : bool
-        Passed to :func:`read_rgb`.
-
-    Returns
-    -------
-    RGBIterator
-        Yields ``(path, image)`` with ``image`` ``(H, W, 3) uint8``; ``.skipped`` and ``.report`` list the
-        skipped files, and a summary is logged when the iteration ends.
+    ``errors="skip"`` records ``(path, reason)`` in ``.skipped`` and logs a warning; ``"raise"`` raises the
+    first :class:`ImageReadError`. Yields ``(path, (H, W, 3) uint8)``; a summary is logged at the end.
 
     Examples
     --------
-    >>> it = iter_rgb(["a.jpg", "b.jpg"])   # doctest: +SKIP
-    >>> for path, img in it: ...            # doctest: +SKIP
-    >>> print(it.report)                    # doctest: +SKIP
+    >>> it = iter_rgb(["a.jpg", "broken.jpg"])     # doctest: +SKIP
+    >>> images = [img for _, img in it]            # doctest: +SKIP
+    >>> it.skipped                                 # doctest: +SKIP
+    [('broken.jpg', 'cannot identify image file (not an image or corrupt header)')]
     """
     return RGBIterator(paths, errors=errors, progress=progress, landscape=landscape)

@@ -1,22 +1,15 @@
 """Run the numbered notebooks with papermill and record a manifest (``make reproduce``).
 
-Usage
------
-``python -m csi.reproduce --scale cpu`` runs every ``notebooks/NN_*.ipynb`` in order, then the workshop
-notebook. Each notebook writes its figures and tables into ``<out>/<NN_name>/``; the executed copy goes to
-``<out>/executed/`` and ``<out>/manifest.json`` records the scale, seed, data source, git commit, package
-versions, device and the run time of each notebook. ``--only 06`` (or ``--only 04,06``) reruns single notebooks
-and updates their manifest entries.
-
-Where ``<out>`` is (:func:`default_out`): without ``--out``, only the reference run (every notebook, every
-setting at its default: synthetic data, cpu scale, seed 0, the four recipes, no ``--param``) writes the
-committed ``figures/``; any other run writes the gitignored ``runs/<source>-<scale>/``. ``--out figures``
-updates the reference on purpose (e.g. ``make figure NB=06 OUT=figures``).
+``python -m csi.reproduce --scale cpu`` runs every ``notebooks/NN_*.ipynb`` in order, then the workshop. Each
+notebook writes into ``<out>/<NN_name>/``, its executed copy into ``<out>/executed/``; ``<out>/manifest.json``
+records scale, seed, data, git commit, package versions, device and each notebook's run time. ``--only 04,06``
+reruns single notebooks. ``<out>`` is :func:`default_out` unless ``--out`` is given (``docs/ARCHITECTURE.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as _dt
 import json
 import logging
@@ -28,38 +21,23 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from csi.config import DEVICES, SCALES, check_choice
+from csi.cache import atomic_write_text
+from csi.config import DEVICES, SCALES, check_choice, select_device
 from csi.progress import BATCH_ENV
 
 log = logging.getLogger("csi.reproduce")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-PACKAGES = (
-    "torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "PyWavelets", "scikit-learn",
-    "scikit-image", "pillow", "papermill",
-)
+PACKAGES = ("torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "PyWavelets", "scikit-learn",
+            "scikit-image", "pillow", "papermill")  # fmt: skip
 SOURCES = ("synthetic", "vision", "kaggle", "daxing", "dresden", "fodb", "folder")
 DEFAULT_DATASETS = "our,kaggle,vision,daxing"
 
 
 def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
-    """Return the numbered notebooks, optionally only those whose names start with one of ``only``'s prefixes.
-
-    Parameters
-    ----------
-    only : str
-        Comma-separated prefixes such as ``"06"`` or ``"04,06"``; empty means all.
-    folder : Path
-        Folder holding ``NN_name.ipynb`` files.
-
-    Raises
-    ------
-    ValueError
-        If a prefix matches no notebook, or the folder holds none.
-    """
-    # the numbered notebooks in order, then the workshop (its solutions run too, so the book shows them)
-    books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb")) + sorted(folder.glob("workshop*.ipynb"))
+    """The numbered notebooks, then the workshop; ``only``: comma-separated prefixes (``"04,06"``), each must match."""
+    books = sorted(folder.glob("[0-9][0-9]_*.ipynb")) + sorted(folder.glob("workshop*.ipynb"))
     if not books:
         raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
     if not only:
@@ -68,15 +46,16 @@ def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
     for prefix in (s.strip() for s in only.split(",") if s.strip()):
         hits = [b for b in books if b.name.startswith(prefix)]
         if not hits:
-            names = ", ".join(b.stem for b in books)
-            raise ValueError(f"--only {prefix!r} matches no notebook; have: {names}")
+            raise ValueError(f"--only {prefix!r} matches no notebook; have: {', '.join(b.stem for b in books)}")
         chosen.extend(h for h in hits if h not in chosen)
     return sorted(chosen)
 
 
 def default_out(scale: str = "cpu", source: str = "synthetic", seed: int = 0,
                 datasets: str = DEFAULT_DATASETS, only: str = "", params: dict | None = None) -> Path:
-    """The output folder of a run without ``--out``: the reference ``figures/`` or ``runs/<source>-<scale>/``.
+    """The output folder of a run without ``--out``: ``figures/`` for the reference run, else ``runs/<source>-<scale>/``.
+
+    The reference run is every notebook with every setting at its default.
 
     Examples
     --------
@@ -91,7 +70,7 @@ def default_out(scale: str = "cpu", source: str = "synthetic", seed: int = 0,
 
 
 def _relative(path: Path, start: Path) -> str:
-    """``path`` relative to ``start`` when both lie in the repository, else absolute."""
+    """``path`` relative to ``start`` when it lies in the repository, else absolute."""
     path = Path(path).resolve()
     if path == ROOT or ROOT in path.parents:
         return os.path.relpath(path, start)
@@ -99,7 +78,7 @@ def _relative(path: Path, start: Path) -> str:
 
 
 def _scrub_paths(executed: Path) -> None:
-    """Make papermill's ``input_path``/``output_path`` metadata repository-relative in an executed notebook."""
+    """Make papermill's ``input_path``/``output_path``/``cwd`` metadata repository-relative."""
     nb = json.loads(executed.read_text())
     meta = nb.get("metadata", {}).get("papermill", {})
     for key in ("input_path", "output_path", "cwd"):
@@ -109,11 +88,7 @@ def _scrub_paths(executed: Path) -> None:
 
 
 def _git_commit() -> dict:
-    """The commit of the code that made the outputs, and whether the code differed from it.
-
-    The outputs themselves (``figures/``) and the data caches are left out of the check: a run regenerates
-    them, so they are "dirty" by design while it runs.
-    """
+    """The code's commit; ``dirty`` if the code differed from it (outputs and data caches excluded)."""
     def git(*args: str) -> str:
         try:
             out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
@@ -126,27 +101,22 @@ def _git_commit() -> dict:
     return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}
 
 
-def _versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _device_info(device: str) -> dict:
+def _environment(device: str) -> dict:
+    """Commit, package versions and device of a run."""
     import torch
 
-    from csi.config import select_device
-
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
     resolved = select_device(device)
     info = {"requested": device, "resolved": resolved, "cpu": platform.processor() or platform.machine(),
             "torch_threads": torch.get_num_threads()}
     if resolved == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
-    return info
+    return {"git": _git_commit(), "versions": versions, "device": info, "platform": platform.platform()}
 
 
 def _parse_params(items: list[str] | None) -> dict:
@@ -155,43 +125,29 @@ def _parse_params(items: list[str] | None) -> dict:
     for item in items or []:
         if "=" not in item:
             raise ValueError(f"--param expects NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        k, v = k.strip(), v.strip()
+        k, v = (s.strip() for s in item.split("=", 1))
         if not k.isidentifier():
             raise ValueError(f"--param name {k!r} is not a valid parameter name")
-        if v.lstrip("-").isdigit():
-            out[k] = int(v)
-        elif v in ("True", "False"):
-            out[k] = v == "True"
-        else:
-            out[k] = v
+        out[k] = int(v) if v.lstrip("-").isdigit() else (v == "True" if v in ("True", "False") else v)
     return out
+
+
+def _accepted(nb: Path, params: dict) -> dict:
+    """The entries of ``params`` that the notebook's ``parameters`` cell defines (papermill would add others)."""
+    cells = json.loads(nb.read_text())["cells"]
+    src = next(("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), "")
+    names = {t.id for node in ast.parse(src).body if isinstance(node, ast.Assign) for t in node.targets
+             if isinstance(t, ast.Name)}
+    return {k: v for k, v in params.items() if k in names}
 
 
 def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "synthetic",
         data_path: str = "", datasets: str = DEFAULT_DATASETS, out: str | Path | None = None,
         only: str = "", data_root: str | Path = "data", params: dict | None = None) -> dict:
-    """Execute the notebooks with papermill and write ``<out>/manifest.json``.
+    """Execute the notebooks with papermill, write ``<out>/manifest.json`` (``out`` None: :func:`default_out`), return it.
 
-    Parameters
-    ----------
-    scale, device, seed, source, data_path, datasets
-        Passed to every notebook's ``parameters`` cell (see ``csi.experiments.setup``).
-    out : path, optional
-        Output folder, relative to the current directory or absolute; None: :func:`default_out` (the
-        reference ``figures/`` only for the reference run, else ``runs/<source>-<scale>/``).
-    only : str
-        Comma-separated notebook prefixes; empty runs all.
-    data_root : path
-        Where synthetic data and caches live.
-    params : dict, optional
-        Further notebook parameters (e.g. ``{"crop": 256}``, ``{"grid": "full"}`` for notebook 09); each
-        notebook receives the ones its parameters cell defines.
-
-    Returns
-    -------
-    dict
-        The manifest that was written.
+    The settings and ``params`` (e.g. ``{"grid": "full"}``) go to each notebook that defines them in its
+    ``parameters`` cell; ``only``: notebook prefixes; ``data_root``: synthetic data and caches.
     """
     import papermill
 
@@ -203,32 +159,24 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
     books = list_notebooks(only)
     out = Path(out).resolve() if out is not None else default_out(scale, source, seed, datasets, only, params)
     log.info("writing to %s", _relative(out, Path.cwd()))
-    data_root = Path(data_root).resolve()
     (out / "executed").mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if (only and manifest_path.exists()) else {}
-    # Notebooks run in notebooks/; paths inside the repository are passed relative to it, so the executed copies
-    # that are committed carry no machine-specific folders.
+    # notebooks run in notebooks/ and get repository paths relative to it: no machine folders in executed copies
     base = {"scale": scale, "source": source, "data_path": str(data_path), "datasets": datasets,
             "device": device, "seed": int(seed), "out_dir": _relative(out, NOTEBOOKS),
-            "data_root": _relative(data_root, NOTEBOOKS), **(params or {})}
-    # progress: a line per stage in the notebook, relayed here as it comes (csi.progress, log_output below)
-    os.environ[BATCH_ENV] = "terminal"
-    manifest.update({
-        "scale": scale, "seed": int(seed), "source": source, "datasets": datasets,
-        "data_path": str(data_path) if source != "synthetic" else "",
-        "params": dict(params or {}),
-        "git": _git_commit(), "versions": _versions(), "device": _device_info(device),
-        "platform": platform.platform(),
-    })
+            "data_root": _relative(Path(data_root).resolve(), NOTEBOOKS), **(params or {})}
+    os.environ[BATCH_ENV] = "terminal"  # a progress line per stage, relayed by log_output
+    manifest.update({"scale": scale, "seed": int(seed), "source": source, "datasets": datasets,
+                     "data_path": str(data_path) if source != "synthetic" else "", "params": dict(params or {}),
+                     **_environment(device)})  # fmt: skip
     manifest.setdefault("notebooks", {})
     started = time.perf_counter()
     failed = None
     for i, nb in enumerate(books, 1):
         target = out / "executed" / nb.name
         log.info("[%d/%d] %s (scale=%s, seed=%s)", i, len(books), nb.stem, scale, seed)
-        t0 = time.perf_counter()
-        status = "ok"
+        t0, status = time.perf_counter(), "ok"
         try:
             papermill.execute_notebook(
                 str(nb), str(target), parameters=_accepted(nb, base), kernel_name="python3", cwd=str(nb.parent),
@@ -240,32 +188,19 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
         seconds = round(time.perf_counter() - t0, 1)
         if target.is_file():
             _scrub_paths(target)
-        manifest["notebooks"][nb.stem] = {
-            "seconds": seconds, "status": status,
-            "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        }
+        manifest["notebooks"][nb.stem] = {"seconds": seconds, "status": status,
+                                          "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
         log.info("    %s in %.1f s", status, seconds)
-        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
         if failed:
             break
     manifest["total_seconds"] = round(sum(v["seconds"] for v in manifest["notebooks"].values()), 1)
     manifest["this_run_seconds"] = round(time.perf_counter() - started, 1)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
     if failed:
         nb, target, exc = failed
         raise RuntimeError(f"notebook {nb.name} failed; the executed copy with the traceback is {target}") from exc
     return manifest
-
-
-def _accepted(nb: Path, params: dict) -> dict:
-    """The entries of ``params`` that the notebook's ``parameters`` cell defines (papermill would add others)."""
-    import ast
-
-    cells = json.loads(nb.read_text())["cells"]
-    src = next(("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), "")
-    names = {t.id for node in ast.parse(src).body if isinstance(node, ast.Assign) for t in node.targets
-             if isinstance(t, ast.Name)}
-    return {k: v for k, v in params.items() if k in names}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("papermill").setLevel(logging.INFO)
     try:
         params = _parse_params(args.param)
-        out = args.out if args.out else default_out(args.scale, args.source, args.seed, args.datasets, args.only,
-                                                    params)
+        out = args.out or default_out(args.scale, args.source, args.seed, args.datasets, args.only, params)
         manifest = run(args.scale, args.device, args.seed, args.source, args.data_path, args.datasets,
                        out, args.only, args.data_root, params)
     except (ValueError, RuntimeError) as exc:
