@@ -23,6 +23,11 @@ _REPO = Path(__file__).resolve().parents[1]
 #: A Markdown copy larger than this keeps only its first :data:`MARKDOWN_HEAD_ROWS` rows (the CSV keeps all).
 MAX_MARKDOWN_BYTES: int = 100_000
 MARKDOWN_HEAD_ROWS: int = 30
+#: Significant digits of every float in a saved CSV: a rerun on another machine then gives the same bytes for the
+#: non-learned methods (their last-digit noise, ~1e-15, is below it).
+CSV_SIGNIFICANT_DIGITS: int = 6
+#: Wall-clock columns: :func:`save_table` writes them to ``<name>_timings.csv``, apart from the results.
+TIMING_COLUMNS: tuple[str, ...] = ("seconds", "pairs_per_s", "val_seconds", "train_seconds", "wall_seconds")
 #: Smallest font (points, at the saved size) and widest figure (inches) readable at notebook width.
 MIN_FONT_PT: float = 8.0
 MAX_WIDTH_IN: float = 10.5
@@ -97,7 +102,10 @@ def _out_folder(folder: str | Path, name: str) -> Path:
 
 def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = ".4f",
                index: bool = False) -> dict[str, Path]:
-    """Write ``<folder>/<name>.csv`` (full precision) and ``.md`` (``floatfmt``; long tables: the head and a note).
+    """Write ``<folder>/<name>.csv`` and ``.md`` (``floatfmt``; long tables: the head and a note).
+
+    CSV floats have :data:`CSV_SIGNIFICANT_DIGITS` significant digits; the :data:`TIMING_COLUMNS` go to
+    ``<name>_timings.csv`` with the row's non-float columns.
 
     >>> import tempfile
     >>> sorted(save_table(pd.DataFrame({"a": [1]}), tempfile.mkdtemp(), "t"))
@@ -108,7 +116,14 @@ def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = 
     folder = _out_folder(folder, name)
     paths = {"csv": folder / f"{name}.csv", "md": folder / f"{name}.md"}
     df = _portable_paths(df)
-    df.to_csv(paths["csv"], index=index)
+    float_format = f"%.{CSV_SIGNIFICANT_DIGITS}g"
+    timing = [c for c in df.columns if c in TIMING_COLUMNS]
+    if timing:  # timings apart from the results: the results stay byte-identical across reruns
+        ids = [c for c in df.columns if c not in timing and df[c].dtype.kind not in "fc"]
+        paths["timings"] = folder / f"{name}_timings.csv"
+        df[ids + timing].to_csv(paths["timings"], index=index, float_format=float_format)
+        df = df.drop(columns=timing)
+    df.to_csv(paths["csv"], index=index, float_format=float_format)
     md = to_markdown(df, floatfmt=floatfmt, index=index)
     if len(md.encode()) > MAX_MARKDOWN_BYTES:  # a long table: its head here, all of it in the CSV
         head = to_markdown(df.head(MARKDOWN_HEAD_ROWS), floatfmt=floatfmt, index=index)
