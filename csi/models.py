@@ -1,31 +1,17 @@
-"""Networks: CSI-CNN (the paper's Table 1 / Fig. 1) and DnCNN (the paper's second baseline, ref. [21]).
-
-Both are fully convolutional float32 :class:`torch.nn.Module` s. ``CSICNN`` maps an RGB image batch
-``(N, 3, H, W)`` to a one-channel noise residual ``(N, 1, H, W)``; ``DnCNN`` is a residual-learning
-Gaussian denoiser that predicts the noise of ``(N, C, H, W)``.
-
-For inference, :meth:`CSICNN.fuse` / :func:`export_inference_model` fold every eval-mode BatchNorm into
-the convolution before it (exact up to float32 rounding) and :func:`predict_tiled` runs a model over a
-large image in overlapping tiles whose halo covers the receptive field, so the result equals one
-full-image pass while the activations stay cache-sized.
-"""
+"""Networks: CSI-CNN (Table 1, Fig. 1) and the DnCNN baseline (ref. [21]); BatchNorm folding, tiled inference."""
 
 from __future__ import annotations
 
 import copy
-import logging
 import math
 
 import numpy as np
 import torch
 from torch import nn
 
-log = logging.getLogger(__name__)
-
 __all__ = [
     "CSICNN",
     "DnCNN",
-    "AffineChannel",
     "export_inference_model",
     "fold_bn",
     "count_parameters",
@@ -34,8 +20,7 @@ __all__ = [
     "TABLE1_ROWS",
 ]
 
-#: Table 1 of the paper, row by row: (module name in :class:`CSICNN`, row label, parameter count).
-#: Rows with zero parameters (ReLU, ADD, sub) are listed too so the order can be checked.
+#: Table 1 row by row: (module name in :class:`CSICNN`, row label, parameter count), parameter-free rows included.
 TABLE1_ROWS: tuple[tuple[str, str, int], ...] = (
     ("conv1", "Convolution layer 1: 128x3x3x3 + 128", 3584),
     ("bn1", "BatchNorm 128 + 128", 256),
@@ -71,7 +56,7 @@ TABLE1_ROWS: tuple[tuple[str, str, int], ...] = (
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters (BatchNorm running statistics are buffers and not counted).
+    """Number of trainable parameters (BatchNorm running statistics are buffers, not counted).
 
     Examples
     --------
@@ -79,27 +64,6 @@ def count_parameters(module: nn.Module) -> int:
     47628
     """
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
-
-
-class AffineChannel(nn.Module):
-    """Per-channel affine map ``y = x * scale + shift``: what an eval-mode BatchNorm is.
-
-    Used by :func:`export_inference_model` for a BatchNorm that has no convolution directly before
-    it (CSI-CNN's BN after the stage-1 ADD).
-
-    Parameters
-    ----------
-    scale, shift : torch.Tensor
-        ``(C,)`` float32.
-    """
-
-    def __init__(self, scale: torch.Tensor, shift: torch.Tensor):
-        super().__init__()
-        self.register_buffer("scale", scale.detach().clone().reshape(1, -1, 1, 1))
-        self.register_buffer("shift", shift.detach().clone().reshape(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x, self.scale)
 
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,22 +77,9 @@ def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Return a new convolution equal to ``bn(conv(x))`` with ``bn`` in eval mode.
+    """A new convolution (with bias) equal to ``bn(conv(x))``, ``bn`` in eval mode; inputs not modified.
 
-    ``W' = W * s`` and ``b' = (b - mu) * s + beta`` with ``s = gamma / sqrt(var + eps)``. The inputs
-    are not modified.
-
-    Parameters
-    ----------
-    conv : torch.nn.Conv2d
-        Convolution with ``C_out`` output channels, with or without bias.
-    bn : torch.nn.BatchNorm2d
-        BatchNorm over ``C_out`` channels (its running statistics are used).
-
-    Returns
-    -------
-    torch.nn.Conv2d
-        Same geometry as ``conv``, always with a bias.
+    ``W' = W * s`` and ``b' = (b - mu) * s + beta`` with ``s = gamma / sqrt(var + eps)``.
 
     Examples
     --------
@@ -151,61 +102,24 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     return fused
 
 
-class _Bottleneck(nn.Module):
-    """1x1 (C->c) BN ReLU, 3x3 (c->c) BN ReLU, 1x1 (c->C), all without bias; the ADD is done by the caller."""
-
-    def __init__(self, channels: int = 128, inner: int = 32):
-        super().__init__()
-        self.conv_a = nn.Conv2d(channels, inner, 1, bias=False)
-        self.bn_a = nn.BatchNorm2d(inner)
-        self.conv_b = nn.Conv2d(inner, inner, 3, padding=1, bias=False)
-        self.bn_b = nn.BatchNorm2d(inner)
-        self.conv_c = nn.Conv2d(inner, channels, 1, bias=False)
-
-
 class CSICNN(nn.Module):
-    r"""CSI-CNN exactly as the paper's Table 1 (47,628 parameters).
+    r"""CSI-CNN exactly as the paper's Table 1 (47,628 parameters): a denoising stage, "sub", a stage 2.
 
-    Stage 1 (a denoiser): ``conv1`` 3->128 3x3 (+bias), BN, ReLU; bottleneck ``conv2`` 1x1 128->32, BN,
-    ReLU, ``conv3`` 3x3 32->32, BN, ReLU, ``conv4`` 1x1 32->128 (no biases); ADD with the bottleneck's
-    input; BN(128); ``conv5`` 3x3 128->3 (+bias), BN(3), ReLU. "Function sub": input minus the stage-1
-    output, then ReLU. Stage 2: ``conv6`` 3->128 3x3 (+bias), BN, ReLU; bottleneck ``conv7``-``conv9``
-    as in stage 1; ADD; ``conv10`` 3x3 128->1 (+bias); BN(1). Every 3x3 convolution uses zero padding 1,
-    so the output has the input's height and width.
-
-    Ambiguities in the paper and how they are resolved here:
-
-    * **Input scale** - not stated. The network takes RGB on a 0-1 scale (8-bit values / 255);
-      :func:`csi.evaluate.get_extractor` does the conversion.
-    * **ReLU after "sub"** - Table 1 lists it (it discards the negative half of the residual), so it is
-      on by default and switchable with ``relu_after_sub=False``.
-    * **ReLU after conv5's BN** - Table 1 lists it; kept (``relu_stage1_out=False`` drops it).
-    * **What is subtracted** - Fig. 1 reads "input - stage-1 output"; with the ReLUs the network can
-      still learn either the clean image or the noise in stage 1, the final output is what is trained.
-    * **Biases** - only where Table 1 counts them (conv1, conv5, conv6, conv10), although a bias right
-      before a BatchNorm is redundant.
-    * **BN position around the ADD** - stage 1 has BN *after* the ADD (Table 1 counts BN(128) there);
-      stage 2 has no BN between its ADD and conv10, as in the table.
-    * Table 1 labels conv 3 and conv 8 just "Convolution layer"; they are the 3x3 32->32 layers.
+    Stage 1: ``conv1`` 3->128 3x3, BN, ReLU; bottleneck ``conv2``-``conv4`` (1x1 128->32, 3x3 32->32,
+    1x1 32->128, BN+ReLU between, no biases); ADD; BN(128); ``conv5`` 3x3 128->3, BN, ReLU. "sub": input
+    minus stage 1, ReLU. Stage 2: ``conv6`` 3->128, BN, ReLU; bottleneck ``conv7``-``conv9``; ADD;
+    ``conv10`` 3x3 128->1; BN(1). Biases only where Table 1 counts them (conv1, 5, 6, 10); 3x3 layers
+    zero-pad by 1. How the paper's ambiguities are read: docs/training.md ("How the paper is read").
 
     Parameters
     ----------
-    relu_after_sub : bool
-        Apply the ReLU after "sub" (Table 1). Default True.
-    relu_stage1_out : bool
-        Apply the ReLU after conv5's BatchNorm (Table 1). Default True.
+    relu_after_sub, relu_stage1_out : bool
+        The ReLUs after "sub" and after conv5's BN (both listed in Table 1).
     width, inner : int
-        Feature channels (128) and bottleneck channels (32) of Table 1; other values give a
-        differently sized network (the parameter count is then not 47,628).
+        Feature (128) and bottleneck (32) channels of Table 1.
 
-    Shape
-    -----
-    input ``(N, 3, H, W)`` float32, RGB in [0, 1]; output ``(N, 1, H, W)`` float32, an unbounded
-    residual whose scale is arbitrary (the paper's detector, NCC, is scale-invariant).
-
-    References
-    ----------
-    Wang et al. (2021), Table 1 and Fig. 1, Sec. 3.2.1.
+    Shape: ``(N, 3, H, W)`` float32 RGB in [0, 1] -> ``(N, 1, H, W)`` float32 residual of arbitrary
+    scale (NCC is scale-invariant). Wang et al. (2021), Table 1, Fig. 1, Sec. 3.2.1.
 
     Examples
     --------
@@ -252,10 +166,7 @@ class CSICNN(nn.Module):
         return {"relu_after_sub": self.relu_after_sub, "relu_stage1_out": self.relu_stage1_out,
                 "width": self.width, "inner": self.inner}
 
-    # Speed (training is memory-bound on a CPU): every ReLU and ADD writes into the fresh tensor produced
-    # just before it instead of allocating a new 128-channel activation. This is exact: a BatchNorm's
-    # backward needs its input, not its output; a convolution's backward needs its input and weight, not
-    # its output; a ReLU's backward needs only its output, which the in-place ReLU keeps.
+    # ReLUs and ADDs work in place (exact; see docs/performance.md, "In-place ReLU and ADD").
 
     def stage1(self, x: torch.Tensor) -> torch.Tensor:
         """Stage-1 output ``(N, 3, H, W)`` (before "sub")."""
@@ -296,7 +207,7 @@ class _FusedCSICNN(nn.Module):
         self.c1 = fold_bn(net.conv1, net.bn1)
         self.c2 = fold_bn(net.conv2, net.bn2)
         self.c3 = fold_bn(net.conv3, net.bn3)
-        # bn4(conv4(b) + h) = conv4'(b) + s*h + t, with conv4' = conv4 scaled by s and shifted by t
+        # bn4(conv4(b) + h) = conv4'(b) + s4 * h
         self.c4 = fold_bn(net.conv4, net.bn4)
         s4, _ = _bn_affine(net.bn4)
         self.register_buffer("s4", s4.reshape(1, -1, 1, 1).clone())
@@ -306,9 +217,7 @@ class _FusedCSICNN(nn.Module):
         self.c8 = fold_bn(net.conv8, net.bn8)
         self.c9 = net.conv9
         self.c10 = fold_bn(net.conv10, net.bn10)
-        for p in self.parameters():
-            p.requires_grad_(False)
-        self.eval()
+        self.requires_grad_(False).eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         relu = torch.relu_
@@ -330,27 +239,18 @@ class _FusedCSICNN(nn.Module):
 class DnCNN(nn.Module):
     """DnCNN (Zhang et al. 2017, the paper's ref. [21]): a residual-learning Gaussian denoiser.
 
-    Layer 1 is Conv(3x3, ``channels``->``width``, bias) + ReLU; layers 2..depth-1 are
-    Conv(3x3, no bias) + BN + ReLU; the last layer is Conv(3x3, ``width``->``channels``, no bias). The
-    network predicts the *noise*: ``denoised = x - model(x)``. With the defaults (17 x 64, one channel)
-    it has 556,096 parameters, the "about 556k" of the literature.
+    Conv(3x3, bias) + ReLU; ``depth - 2`` x [Conv(3x3) + BN + ReLU]; Conv(3x3). It predicts the noise:
+    ``denoised = x - model(x)``. Defaults (17 x 64, one channel): 556,096 parameters.
 
     Parameters
     ----------
-    depth : int
-        Number of convolution layers (>= 2). Paper scale 17.
-    width : int
-        Feature channels. Paper scale 64.
+    depth, width : int
+        Convolution layers (>= 2) and feature channels (paper scale 17, 64).
     channels : int
-        Image channels (1: gray; colour images are denoised channel by channel by the extractor).
+        Image channels (colour images are denoised channel by channel by the extractor).
 
-    Shape
-    -----
-    input ``(N, channels, H, W)`` float32 on a 0-1 scale; output the same shape, the noise estimate.
-
-    References
-    ----------
-    Wang et al. (2021) Sec. 4.2.1 (DnCNN baseline); Zhang et al., "Beyond a Gaussian denoiser", 2017.
+    Shape: ``(N, channels, H, W)`` float32 in [0, 1] -> the same shape, the noise estimate.
+    Wang et al. (2021) Sec. 4.2.1; Zhang et al., "Beyond a Gaussian denoiser", 2017.
 
     Examples
     --------
@@ -388,20 +288,10 @@ class DnCNN(nn.Module):
 
 
 def export_inference_model(model: nn.Module) -> nn.Module:
-    """Eval-only copy of a CSI-CNN or DnCNN with every BatchNorm folded into the preceding convolution.
+    """Eval-only copy of a CSICNN or DnCNN with every BatchNorm folded into the preceding convolution.
 
-    The result equals ``model.eval()(x)`` up to float32 rounding (tests check 1e-4 relative) and runs
-    faster because the BatchNorm passes over 128-channel activations disappear. The input model is
-    not modified. Use with :func:`torch.inference_mode` and, for big images, :func:`predict_tiled`.
-
-    Parameters
-    ----------
-    model : CSICNN or DnCNN
-
-    Returns
-    -------
-    torch.nn.Module
-        Same input/output shapes as ``model``; parameters do not require grad.
+    Equal to ``model.eval()(x)`` up to float32 rounding, faster; ``model`` is not modified; no parameter
+    requires grad.
 
     Examples
     --------
@@ -413,30 +303,18 @@ def export_inference_model(model: nn.Module) -> nn.Module:
     if isinstance(model, CSICNN):
         return _FusedCSICNN(model)
     if isinstance(model, DnCNN):
-        src = copy.deepcopy(model).eval().float()
-        mods = list(src.body)
-        out: list[nn.Module] = []
-        i = 0
-        while i < len(mods):
-            m = mods[i]
-            if isinstance(m, nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
-                out.append(fold_bn(m, mods[i + 1]))
-                i += 2
-                continue
-            out.append(m)
-            i += 1
-        fused = nn.Sequential(*out).eval()
-        for p in fused.parameters():
-            p.requires_grad_(False)
-        return fused
+        layers: list[nn.Module] = []
+        for m in copy.deepcopy(model).eval().float().body:
+            if isinstance(m, nn.BatchNorm2d):  # always right after a convolution
+                layers[-1] = fold_bn(layers[-1], m)
+            else:
+                layers.append(m)
+        return nn.Sequential(*layers).eval().requires_grad_(False)
     raise TypeError(f"model must be a CSICNN or DnCNN, got {type(model).__name__}")
 
 
 def receptive_radius(model: nn.Module) -> int:
-    """Half-width of the receptive field: the number of pixels an output depends on in each direction.
-
-    For stride-1 convolutions it is the sum of ``dilation * (kernel - 1) // 2``; CSI-CNN has six 3x3
-    layers, so 6; DnCNN has ``depth``.
+    """Half-width of the receptive field of a stride-1 conv net: the sum of ``dilation * (kernel - 1) // 2``.
 
     Examples
     --------
@@ -454,31 +332,11 @@ def receptive_radius(model: nn.Module) -> int:
 
 def predict_tiled(model: nn.Module, x: torch.Tensor, tile: int | None = 256, halo: int | None = None,
                   batch: int = 4) -> torch.Tensor:
-    """Run a fully convolutional ``model`` on ``x`` tile by tile; equal to ``model(x)`` in eval mode.
+    """Run a fully convolutional eval-mode ``model`` on ``x`` ``(1, C, H, W)`` tile by tile; equals ``model(x)``.
 
-    Each output tile of ``tile x tile`` pixels is computed from an input window enlarged by ``halo``
-    pixels on every side (clipped at the image border, where the model's own zero padding applies),
-    and only the tile's centre is kept. With ``halo >= receptive_radius(model)`` the result is the
-    full-image output up to float rounding, while the activations (128 channels for CSI-CNN) stay
-    small enough for the CPU caches. Interior windows of equal size are batched.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Fully convolutional, stride 1, in eval mode (BatchNorm must use running statistics).
-    x : torch.Tensor
-        ``(1, C, H, W)`` float32.
-    tile : int or None
-        Output tile side; ``None`` or a tile that covers the image runs one pass.
-    halo : int or None
-        Overlap; default :func:`receptive_radius`.
-    batch : int
-        Windows per forward call.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(1, C_out, H, W)`` float32.
+    Each ``tile x tile`` output comes from its window enlarged by ``halo`` pixels (default
+    :func:`receptive_radius`; clipped at the border), so activations stay cache-sized. ``tile=None`` or
+    one covering the image runs one pass; windows of equal size go ``batch`` per forward call.
 
     Examples
     --------
@@ -500,20 +358,13 @@ def predict_tiled(model: nn.Module, x: torch.Tensor, tile: int | None = 256, hal
     halo = receptive_radius(model) if halo is None else int(halo)
     if halo < 0:
         raise ValueError(f"halo must be >= 0, got {halo}")
-    ys = list(range(0, H, tile))
-    xs = list(range(0, W, tile))
-    jobs = []
-    for y0 in ys:
-        for x0 in xs:
+    groups: dict[tuple[int, int], list] = {}  # windows of equal shape are batched
+    for y0 in range(0, H, tile):
+        for x0 in range(0, W, tile):
             y1, x1 = min(y0 + tile, H), min(x0 + tile, W)
-            a0, b0 = max(y0 - halo, 0), max(x0 - halo, 0)
-            a1, b1 = min(y1 + halo, H), min(x1 + halo, W)
-            jobs.append((y0, y1, x0, x1, a0, a1, b0, b1))
+            a0, a1, b0, b1 = max(y0 - halo, 0), min(y1 + halo, H), max(x0 - halo, 0), min(x1 + halo, W)
+            groups.setdefault((a1 - a0, b1 - b0), []).append((y0, y1, x0, x1, a0, a1, b0, b1))
     out = None
-    # group windows by shape so each group can be batched
-    groups: dict[tuple[int, int], list] = {}
-    for j in jobs:
-        groups.setdefault((j[5] - j[4], j[7] - j[6]), []).append(j)
     for group in groups.values():
         for k in range(0, len(group), batch):
             chunk = group[k:k + batch]
