@@ -9,16 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = [
-    "CSICNN",
-    "DnCNN",
-    "export_inference_model",
-    "fold_bn",
-    "count_parameters",
-    "receptive_radius",
-    "predict_tiled",
-    "TABLE1_ROWS",
-]
+__all__ = ["CSICNN", "DnCNN", "export_inference_model", "fold_bn", "count_parameters", "receptive_radius",
+           "predict_tiled", "TABLE1_ROWS"]
 
 #: Table 1 row by row: (module name in :class:`CSICNN`, row label, parameter count), parameter-free rows included.
 TABLE1_ROWS: tuple[tuple[str, str, int], ...] = (
@@ -204,19 +196,11 @@ class _FusedCSICNN(nn.Module):
         net = copy.deepcopy(net).eval().float()
         self.relu_after_sub = net.relu_after_sub
         self.relu_stage1_out = net.relu_stage1_out
-        self.c1 = fold_bn(net.conv1, net.bn1)
-        self.c2 = fold_bn(net.conv2, net.bn2)
-        self.c3 = fold_bn(net.conv3, net.bn3)
-        # bn4(conv4(b) + h) = conv4'(b) + s4 * h
-        self.c4 = fold_bn(net.conv4, net.bn4)
-        s4, _ = _bn_affine(net.bn4)
-        self.register_buffer("s4", s4.reshape(1, -1, 1, 1).clone())
-        self.c5 = fold_bn(net.conv5, net.bn5)
-        self.c6 = fold_bn(net.conv6, net.bn6)
-        self.c7 = fold_bn(net.conv7, net.bn7)
-        self.c8 = fold_bn(net.conv8, net.bn8)
+        for k in (1, 2, 3, 4, 5, 6, 7, 8, 10):  # c_k = bn_k(conv_k(.)); conv9 has no BN
+            setattr(self, f"c{k}", fold_bn(getattr(net, f"conv{k}"), getattr(net, f"bn{k}")))
         self.c9 = net.conv9
-        self.c10 = fold_bn(net.conv10, net.bn10)
+        s4, _ = _bn_affine(net.bn4)  # bn4(conv4(b) + h) = c4(b) + s4 * h
+        self.register_buffer("s4", s4.reshape(1, -1, 1, 1).clone())
         self.requires_grad_(False).eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
