@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -14,36 +13,18 @@ __all__ = ["CSICNN", "DnCNN", "export_inference_model", "fold_bn", "count_parame
 
 #: Table 1 row by row: (module name in :class:`CSICNN`, row label, parameter count), parameter-free rows included.
 TABLE1_ROWS: tuple[tuple[str, str, int], ...] = (
-    ("conv1", "Convolution layer 1: 128x3x3x3 + 128", 3584),
-    ("bn1", "BatchNorm 128 + 128", 256),
-    ("relu", "ReLU", 0),
-    ("conv2", "Convolution layer 2: 32x128x1x1", 4096),
-    ("bn2", "BatchNorm 32 + 32", 64),
-    ("relu", "ReLU", 0),
-    ("conv3", "Convolution layer 3: 32x32x3x3", 9216),
-    ("bn3", "BatchNorm 32 + 32", 64),
-    ("relu", "ReLU", 0),
-    ("conv4", "Convolution layer 4: 128x32x1x1", 4096),
-    ("add", "Function ADD", 0),
+    ("conv1", "Convolution layer 1: 128x3x3x3 + 128", 3584), ("bn1", "BatchNorm 128 + 128", 256), ("relu", "ReLU", 0),
+    ("conv2", "Convolution layer 2: 32x128x1x1", 4096), ("bn2", "BatchNorm 32 + 32", 64), ("relu", "ReLU", 0),
+    ("conv3", "Convolution layer 3: 32x32x3x3", 9216), ("bn3", "BatchNorm 32 + 32", 64), ("relu", "ReLU", 0),
+    ("conv4", "Convolution layer 4: 128x32x1x1", 4096), ("add", "Function ADD", 0),
     ("bn4", "BatchNorm 128 + 128", 256),
-    ("conv5", "Convolution layer 5: 3x128x3x3 + 3", 3459),
-    ("bn5", "BatchNorm 3 + 3", 6),
-    ("relu", "ReLU", 0),
-    ("sub", "Function sub", 0),
-    ("relu", "ReLU (after sub)", 0),
-    ("conv6", "Convolution layer 6: 128x3x3x3 + 128", 3584),
-    ("bn6", "BatchNorm 128 + 128", 256),
-    ("relu", "ReLU", 0),
-    ("conv7", "Convolution layer 7: 32x128x1x1", 4096),
-    ("bn7", "BatchNorm 32 + 32", 64),
-    ("relu", "ReLU", 0),
-    ("conv8", "Convolution layer 8: 32x32x3x3", 9216),
-    ("bn8", "BatchNorm 32 + 32", 64),
-    ("relu", "ReLU", 0),
-    ("conv9", "Convolution layer 9: 128x32x1x1", 4096),
-    ("add", "Function ADD", 0),
-    ("conv10", "Convolution layer 10: 1x128x3x3 + 1", 1153),
-    ("bn10", "BatchNorm 1 + 1", 2),
+    ("conv5", "Convolution layer 5: 3x128x3x3 + 3", 3459), ("bn5", "BatchNorm 3 + 3", 6), ("relu", "ReLU", 0),
+    ("sub", "Function sub", 0), ("relu", "ReLU (after sub)", 0),
+    ("conv6", "Convolution layer 6: 128x3x3x3 + 128", 3584), ("bn6", "BatchNorm 128 + 128", 256), ("relu", "ReLU", 0),
+    ("conv7", "Convolution layer 7: 32x128x1x1", 4096), ("bn7", "BatchNorm 32 + 32", 64), ("relu", "ReLU", 0),
+    ("conv8", "Convolution layer 8: 32x32x3x3", 9216), ("bn8", "BatchNorm 32 + 32", 64), ("relu", "ReLU", 0),
+    ("conv9", "Convolution layer 9: 128x32x1x1", 4096), ("add", "Function ADD", 0),
+    ("conv10", "Convolution layer 10: 1x128x3x3 + 1", 1153), ("bn10", "BatchNorm 1 + 1", 2),
 )
 
 
@@ -132,26 +113,17 @@ class CSICNN(nn.Module):
         self.relu_stage1_out = bool(relu_stage1_out)
         self.width, self.inner = width, inner
         # stage 1
-        self.conv1 = nn.Conv2d(3, width, 3, padding=1, bias=True)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, inner, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(inner)
-        self.conv3 = nn.Conv2d(inner, inner, 3, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(inner)
-        self.conv4 = nn.Conv2d(inner, width, 1, bias=False)
-        self.bn4 = nn.BatchNorm2d(width)
-        self.conv5 = nn.Conv2d(width, 3, 3, padding=1, bias=True)
-        self.bn5 = nn.BatchNorm2d(3)
+        self.conv1, self.bn1 = nn.Conv2d(3, width, 3, padding=1, bias=True), nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = nn.Conv2d(width, inner, 1, bias=False), nn.BatchNorm2d(inner)
+        self.conv3, self.bn3 = nn.Conv2d(inner, inner, 3, padding=1, bias=False), nn.BatchNorm2d(inner)
+        self.conv4, self.bn4 = nn.Conv2d(inner, width, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv5, self.bn5 = nn.Conv2d(width, 3, 3, padding=1, bias=True), nn.BatchNorm2d(3)
         # stage 2
-        self.conv6 = nn.Conv2d(3, width, 3, padding=1, bias=True)
-        self.bn6 = nn.BatchNorm2d(width)
-        self.conv7 = nn.Conv2d(width, inner, 1, bias=False)
-        self.bn7 = nn.BatchNorm2d(inner)
-        self.conv8 = nn.Conv2d(inner, inner, 3, padding=1, bias=False)
-        self.bn8 = nn.BatchNorm2d(inner)
+        self.conv6, self.bn6 = nn.Conv2d(3, width, 3, padding=1, bias=True), nn.BatchNorm2d(width)
+        self.conv7, self.bn7 = nn.Conv2d(width, inner, 1, bias=False), nn.BatchNorm2d(inner)
+        self.conv8, self.bn8 = nn.Conv2d(inner, inner, 3, padding=1, bias=False), nn.BatchNorm2d(inner)
         self.conv9 = nn.Conv2d(inner, width, 1, bias=False)
-        self.conv10 = nn.Conv2d(width, 1, 3, padding=1, bias=True)
-        self.bn10 = nn.BatchNorm2d(1)
+        self.conv10, self.bn10 = nn.Conv2d(width, 1, 3, padding=1, bias=True), nn.BatchNorm2d(1)
 
     def config(self) -> dict:
         """Constructor arguments, for checkpoints."""
@@ -182,10 +154,6 @@ class CSICNN(nn.Module):
         b = relu(self.bn8(self.conv8(b)))
         h = self.conv9(b).add_(h)
         return self.bn10(self.conv10(h))
-
-    def fuse(self) -> _FusedCSICNN:
-        """Inference copy with every BatchNorm folded (see :func:`export_inference_model`)."""
-        return export_inference_model(self)
 
 
 class _FusedCSICNN(nn.Module):
@@ -221,20 +189,11 @@ class _FusedCSICNN(nn.Module):
 
 
 class DnCNN(nn.Module):
-    """DnCNN (Zhang et al. 2017, the paper's ref. [21]): a residual-learning Gaussian denoiser.
+    """DnCNN (ref. [21], Zhang et al. 2017): Conv+ReLU, ``depth - 2`` x [Conv+BN+ReLU], Conv; all 3x3.
 
-    Conv(3x3, bias) + ReLU; ``depth - 2`` x [Conv(3x3) + BN + ReLU]; Conv(3x3). It predicts the noise:
-    ``denoised = x - model(x)``. Defaults (17 x 64, one channel): 556,096 parameters.
-
-    Parameters
-    ----------
-    depth, width : int
-        Convolution layers (>= 2) and feature channels (paper scale 17, 64).
-    channels : int
-        Image channels (colour images are denoised channel by channel by the extractor).
-
-    Shape: ``(N, channels, H, W)`` float32 in [0, 1] -> the same shape, the noise estimate.
-    Wang et al. (2021) Sec. 4.2.1; Zhang et al., "Beyond a Gaussian denoiser", 2017.
+    A residual-learning Gaussian denoiser: ``denoised = x - model(x)``; ``(N, channels, H, W)`` float32 in
+    [0, 1] in, the noise estimate out. Paper scale ``depth=17, width=64``: 556,096 parameters. Colour images
+    are denoised channel by channel by the extractor. Wang et al. (2021) Sec. 4.2.1.
 
     Examples
     --------
@@ -265,10 +224,6 @@ class DnCNN(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.channels:
             raise ValueError(f"DnCNN expects input (N, {self.channels}, H, W), got {tuple(x.shape)}")
         return self.body(x)
-
-    def fuse(self) -> nn.Module:
-        """Inference copy with BatchNorm folded (see :func:`export_inference_model`)."""
-        return export_inference_model(self)
 
 
 def export_inference_model(model: nn.Module) -> nn.Module:
@@ -359,23 +314,6 @@ def predict_tiled(model: nn.Module, x: torch.Tensor, tile: int | None = 256, hal
             for i, (y0, y1, x0, x1, a0, _a1, b0, _b1) in enumerate(chunk):
                 out[0, :, y0:y1, x0:x1] = res[i, :, y0 - a0:y1 - a0, x0 - b0:x1 - b0]
     return out
-
-
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 or float on a 0-255 scale -> ``(1, 3, H, W)`` float32 on a 0-1 scale.
-
-    Examples
-    --------
-    >>> image_to_tensor(np.full((4, 5, 3), 255, np.uint8)).shape
-    torch.Size([1, 3, 4, 5])
-    """
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"image must have shape (H, W, 3), got {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"image must be an integer or float array, got dtype {arr.dtype}")
-    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32))
-    return (t / 255.0).unsqueeze(0)
 
 
 def flops_per_pixel(model: nn.Module) -> float:
