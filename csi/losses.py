@@ -1,8 +1,5 @@
-"""Training losses: the paper's cosine loss (Eq. 6-8), the MSE of its ref. [20] and a fair MSE.
-
-All take the network output ``x`` and fingerprint patches ``y`` of shape ``(N, ...)``; each sample is
-flattened and the per-sample losses are averaged over the batch. ``"mse-std"`` is ref. [20]'s MSE with
-the target in units of the fingerprints' global standard deviation (docs/training.md, "A fair MSE").
+"""Training losses on ``(N, ...)`` output / fingerprint-patch batches: the paper's cosine loss (Eq. 6-8), ref. [20]'s
+MSE and a fair MSE (docs/training.md). Samples are flattened; per-sample losses are averaged over the batch.
 """
 
 from __future__ import annotations
@@ -53,27 +50,15 @@ def cosine_similarity(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> t
     """
     _check_pair(x, y)
     xf, yf = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
-    num = (xf * yf).sum(1)
-    den = xf.norm(dim=1) * yf.norm(dim=1) + eps
-    return num / den
+    return (xf * yf).sum(1) / (xf.norm(dim=1) * yf.norm(dim=1) + eps)
 
 
 def cosine_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor, phi: float = DEFAULT_PHI,
                 reduction: str = "mean") -> torch.Tensor:
     r"""The paper's loss, Eq. 6: :math:`l\,\max(1-\rho, 0) + (1-l)\,[\min(\rho, 0)\,\varphi + |\rho|]`.
 
-    Label 1 (same camera, same position) gives Eq. 8, label 0 Eq. 7.
-
-    Parameters
-    ----------
-    x, y : torch.Tensor
-        ``(N, ...)`` float: network output (any scale) and fingerprint patches.
-    label : torch.Tensor
-        ``(N,)`` in {0, 1}.
-    phi : float
-        See :data:`DEFAULT_PHI`.
-    reduction : {"mean", "none"}
-        Batch mean, or the ``(N,)`` per-sample losses (>= 0 when ``phi <= 1``).
+    ``x``: output (any scale), ``y``: fingerprint patches, ``label`` ``(N,)`` in {0, 1} (1: same camera and
+    position, Eq. 8; 0: Eq. 7), ``phi``: :data:`DEFAULT_PHI`. ``reduction="none"`` gives the ``(N,)`` losses.
 
     Examples
     --------

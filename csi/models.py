@@ -64,10 +64,9 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     if conv.out_channels != bn.num_features:
         raise ValueError(f"conv has {conv.out_channels} output channels but bn has {bn.num_features}")
     scale, shift = _bn_affine(bn)
-    fused = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-        dilation=conv.dilation, groups=conv.groups, bias=True, padding_mode=conv.padding_mode,
-    ).to(device=conv.weight.device, dtype=conv.weight.dtype)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+                      dilation=conv.dilation, groups=conv.groups, bias=True, padding_mode=conv.padding_mode)
+    fused = fused.to(device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
         fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
         bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
@@ -96,10 +95,7 @@ class CSICNN(nn.Module):
 
     Examples
     --------
-    >>> net = CSICNN().eval()
-    >>> count_parameters(net)
-    47628
-    >>> net(torch.rand(2, 3, 40, 56)).shape
+    >>> CSICNN().eval()(torch.rand(2, 3, 40, 56)).shape
     torch.Size([2, 1, 40, 56])
     """
 

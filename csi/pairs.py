@@ -17,11 +17,18 @@ from .progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NEGATIVE_POSITIONS", "FingerprintWindows", "PairSampler", "mix_weights"]
+__all__ = ["NEGATIVE_POSITIONS", "FingerprintWindows", "PairSampler", "mix_weights", "check_int"]
 
 #: Where label-0's K'' is cut: ``"random"`` (the paper's "randomly select a subgraph K'' ... from Kset - K")
 #: or ``"same"`` (I''s position, in the other camera).
 NEGATIVE_POSITIONS: tuple[str, ...] = ("random", "same")
+
+
+def check_int(name: str, value: Any, low: int) -> int:
+    """``int(value)``; ValueError unless ``value`` is an int (not a bool) >= ``low``."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
 
 
 def as_image(item: Any) -> np.ndarray:
@@ -53,8 +60,7 @@ class FingerprintWindows:
     def get(self, device: str, shape: tuple[int, int], crop: int | None = None) -> np.ndarray:
         key = (device, tuple(shape), crop)
         if key not in self._cache:
-            win = fingerprint_window(self.raw[device], shape, crop_box(tuple(shape), crop))
-            win = np.ascontiguousarray(win, dtype=np.float32)
+            win = np.ascontiguousarray(fingerprint_window(self.raw[device], shape, crop_box(tuple(shape), crop)), np.float32)
             win.setflags(write=False)
             self._cache[key] = win
         return self._cache[key]
@@ -105,27 +111,17 @@ class PairSampler:
     (the paper's "blocks in the central area") and kept as uint8; platform copies get fingerprints aligned
     as at evaluation. Unreadable or too-small images are skipped and listed in ``skipped`` ``(image, reason)``.
 
-    Parameters
-    ----------
-    images, devices : sequences
-        Paths or ``(H, W, 3)`` uint8 / 0-255 arrays of any size, and each one's camera.
-    fingerprints : dict str -> ndarray
-        ``(H, W)`` float32 fingerprints (Eq. 5) of at least two cameras.
-    patch, batch : int
-        Patch side and pairs per batch (paper: 64, 64).
-    seed : int
-        A batch depends only on ``(seed, stream, step)``, so training resumes exactly.
-    crop : int or None
-        Centre block kept of every image (None: whole image).
-    weights : sequence of float or None
-        Non-negative drawing weight per image (:func:`mix_weights`); None: uniform.
+    ``images``: paths or ``(H, W, 3)`` uint8 / 0-255 arrays of any size; ``devices``: each one's camera;
+    ``fingerprints``: ``(H, W)`` float32 (Eq. 5) of two cameras or more; ``patch``, ``batch``: paper 64, 64;
+    a batch depends only on ``(seed, stream, step)``, so training resumes exactly; ``crop``: centre block
+    kept (None: all); ``weights``: drawing weight per image (:func:`mix_weights`; None: uniform).
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> imgs = [rng.integers(0, 256, (80, 96, 3), dtype=np.uint8) for _ in range(4)]
-    >>> K = {"a": rng.normal(size=(80, 96)).astype(np.float32), "b": rng.normal(size=(80, 96)).astype(np.float32)}
-    >>> s = PairSampler(imgs, ["a", "b", "a", "b"], K, patch=32, batch=8, seed=0, crop=None)
+    >>> K = {c: rng.normal(size=(80, 96)).astype(np.float32) for c in "ab"}
+    >>> s = PairSampler(imgs, list("abab"), K, patch=32, batch=8, seed=0)
     >>> x, y, label = s.batch_at(0, 0)
     >>> tuple(x.shape), tuple(y.shape), tuple(label.shape)
     ((8, 3, 32, 32), (8, 1, 32, 32), (8,))
@@ -140,13 +136,9 @@ class PairSampler:
             raise ValueError(f"images and devices differ in length: {len(images)} != {len(devices)}")
         if not images:
             raise ValueError("images is empty")
-        for name, v in (("patch", patch), ("batch", batch)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if crop is not None and (not isinstance(crop, (int, np.integer)) or crop < patch):
-            raise ValueError(f"crop must be None or an int >= patch ({patch}), got {crop!r}")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        patch, batch, seed = check_int("patch", patch, 1), check_int("batch", batch, 1), check_int("seed", seed, 0)
+        if crop is not None:
+            check_int("crop", crop, patch)
         check_choice("negative_position", negative_position, NEGATIVE_POSITIONS)
         w_in = None
         if weights is not None:
@@ -159,7 +151,7 @@ class PairSampler:
             raise ValueError(f"devices without a fingerprint: {', '.join(unknown)}")
         if len(self.fp.raw) < 2:
             raise ValueError("fingerprints must hold at least two cameras (label-0 pairs need another camera)")
-        self.patch, self.batch, self.seed, self.crop = int(patch), int(batch), int(seed), crop
+        self.patch, self.batch, self.seed, self.crop = patch, batch, seed, crop
         self.negative_position = negative_position
         self.device_names = sorted(self.fp.raw)
         self.skipped: list[tuple[str, str]] = []
@@ -201,8 +193,7 @@ class PairSampler:
         for i, (_, _, full, _) in enumerate(kept):
             groups.setdefault(full, []).append(i)
         n = len(kept)
-        self._group = np.empty(n, np.int64)
-        self._member = np.empty(n, np.int64)
+        self._group, self._member = np.empty(n, np.int64), np.empty(n, np.int64)
         self._stacks: list[np.ndarray] = []
         self._xwin: list[np.ndarray] = []  # per group: (n_g, h-p+1, w-p+1, p, p, 3) view of all windows
         self._kwin: list = []  # per group: (n_cams, h-p+1, w-p+1, p, p) view, or a list per camera if sizes differ
@@ -221,8 +212,7 @@ class PairSampler:
             self._xwin.append(_windows(stack, self.patch))
             self._kwin.append(_windows(np.stack(views), self.patch) if same
                               else [_windows(v[None], self.patch)[0] for v in views])
-            for j, v in enumerate(views):
-                self._kshape[g, j] = v.shape
+            self._kshape[g] = [v.shape for v in views]
             for m, i in enumerate(members):
                 self._group[i], self._member[i] = g, m
                 self.images[i] = stack[m]
@@ -233,12 +223,9 @@ class PairSampler:
         self._h = np.array([im.shape[0] for im in self.images], np.int64)
         self._w = np.array([im.shape[1] for im in self.images], np.int64)
         w = np.array([k[3] for k in kept], np.float64)
-        if weighted:
-            if w.sum() <= 0:
-                raise ValueError("weights of the usable images are all zero")
-            self.weights: np.ndarray | None = w / w.sum()
-        else:
-            self.weights = None
+        if weighted and w.sum() <= 0:
+            raise ValueError("weights of the usable images are all zero")
+        self.weights: np.ndarray | None = w / w.sum() if weighted else None
 
     def __len__(self) -> int:
         return len(self.images)

@@ -34,10 +34,8 @@ def _glibc():
 
 @contextlib.contextmanager
 def torch_runtime(threads: int | None = None, keep_heap: bool = True) -> Iterator[int]:
-    """Run torch with ``threads`` threads (None: every core of the process) and yield that count.
-
-    ``keep_heap`` sets glibc's ``mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB)`` so large activations are
-    reused, not mmap'ed anew each step. Both settings are restored on exit.
+    """Run torch with ``threads`` threads (None: all the process's cores), yielded; ``keep_heap``: glibc
+    ``mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB)``, so big activations are reused. Both restored on exit.
 
     Examples
     --------
@@ -92,11 +90,9 @@ class Prefetcher:
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
                 item, failed = exc, True
             while not self._stop.is_set():
-                try:
+                with contextlib.suppress(queue.Full):
                     self._q.put((t, item, failed), timeout=0.1)
                     break
-                except queue.Full:
-                    continue
             if failed or self._stop.is_set():
                 return
 

@@ -1,7 +1,4 @@
-"""Training CSI-CNN (Fig. 2, Sec. 4.3) for a budget of pairs, the DnCNN baseline, and the checkpoint cache.
-
-Pairs: :mod:`csi.pairs`; validation: :mod:`csi.validation`; checkpoints: :mod:`csi.checkpoints`.
-"""
+"""Training CSI-CNN (Fig. 2, Sec. 4.3) for a budget of pairs, the DnCNN baseline, and the checkpoint cache."""
 
 from __future__ import annotations
 
@@ -26,7 +23,7 @@ from .config import check_choice, check_keys, check_scale, seed_everything, sele
 from .evaluate import align_fingerprint, crop_box, fingerprint_window
 from .losses import DEFAULT_PHI, LOSSES, cosine_similarity, fingerprint_scale
 from .models import CSICNN, DnCNN, count_parameters
-from .pairs import NEGATIVE_POSITIONS, PairSampler, mix_weights
+from .pairs import NEGATIVE_POSITIONS, PairSampler, check_int, mix_weights
 from .progress import bar as progress_bar
 from .runtime import Prefetcher, torch_runtime
 from .validation import CSICNN_RADIUS, ValidationSet
@@ -49,26 +46,18 @@ def steps_for(pairs: int, batch: int) -> int:
     >>> steps_for(16_000, 64), steps_for(100, 64)
     (250, 2)
     """
-    for name, v in (("pairs", pairs), ("batch", batch)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return -(-int(pairs) // int(batch))
+    return -(-check_int("pairs", pairs, 1) // check_int("batch", batch, 1))
 
 
 def lr_milestones(steps: int, fractions: Sequence[float] = MILESTONES) -> list[int]:
-    """Optimiser steps ``max(1, round(f * steps))`` from which on lr is multiplied by ``gamma`` (one per ``f``).
-
-    ``fractions`` each in (0, 1]; equal milestones decay several times. Wang et al. (2021), Sec. 4.3.
+    """Steps ``max(1, round(f * steps))``, ``f`` in (0, 1], from which on lr is multiplied by ``gamma`` (Sec. 4.3).
 
     Examples
     --------
-    >>> lr_milestones(50_000)
-    [15000, 30000, 45000]
     >>> lr_milestones(250)
     [75, 150, 225]
     """
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_int("steps", steps, 1)
     fr = [float(f) for f in fractions]
     if any(not (0.0 < f <= 1.0) for f in fr):
         raise ValueError(f"milestone fractions must lie in (0, 1], got {list(fractions)}")
@@ -100,10 +89,8 @@ def _validate(val: Any, model: torch.nn.Module, dev: str) -> tuple[dict[str, flo
     if val is None:
         return {"val_auc": float("nan")}, 0.0
     t0 = time.perf_counter()
-    if hasattr(val, "evaluate"):
-        m = {str(k): float(v) for k, v in val.evaluate(model, dev).items()}
-    else:
-        m = {"val_auc": float(val.auc(model, dev))}
+    m = ({str(k): float(v) for k, v in val.evaluate(model, dev).items()} if hasattr(val, "evaluate")
+         else {"val_auc": float(val.auc(model, dev))})
     return m, time.perf_counter() - t0
 
 
@@ -111,18 +98,10 @@ def _validate(val: Any, model: torch.nn.Module, dev: str) -> tuple[dict[str, flo
 class TrainingRecipe:
     """Everything of a CSI-CNN run that changes its weights or history, apart from the data.
 
-    Attributes
-    ----------
-    pairs, evals : int
-        Training pairs (rounded up to whole batches) and evaluation points after step 0 (at most the steps).
-    loss : {"cosine", "mse", "mse-std"}
-        Eq. 6-8, ref. [20]'s MSE, or the fair MSE (:mod:`csi.losses`).
-    lr, gamma, milestones :
-        Adam's rate (paper 1e-3), its decay factor (0.2) and when it applies (:func:`lr_milestones`).
-    phi : float
-        Eq. 7's phi (cosine loss only).
-    target_std : float or None
-        ``"mse-std"`` only; None: :func:`csi.losses.fingerprint_scale` of the sampler's fingerprints.
+    ``pairs``: training pairs (rounded up to whole batches); ``evals``: evaluation points after step 0;
+    ``loss``: one of :data:`csi.losses.LOSSES`; ``lr``, ``gamma``, ``milestones``: Adam's rate (paper 1e-3),
+    its decay (0.2) and when (:func:`lr_milestones`); ``phi``: Eq. 7's; ``target_std``: ``"mse-std"``'s unit
+    (None: :func:`csi.losses.fingerprint_scale` of the sampler's fingerprints).
 
     Examples
     --------
@@ -141,10 +120,7 @@ class TrainingRecipe:
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, LOSSES)
-        for name in ("pairs", "evals"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_int("pairs", self.pairs, 1), check_int("evals", self.evals, 1)
         if not (self.lr > 0):
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not (0 < self.gamma <= 1):
@@ -163,25 +139,14 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
     row, a checkpoint. With ``resume``, a ``checkpoint`` of the same configuration is continued to the same
     weights as an uninterrupted run.
 
-    Parameters
-    ----------
-    model : CSICNN
-        Trained in place on ``device`` ({"auto", "cpu", "cuda", "mps"}).
-    val : ValidationSet or None
-        Or any object with ``auc(model, device) -> float``.
-    threads, prefetch : int or None, int
-        Torch threads (None: all cores) and batches prepared ahead in a thread (:mod:`csi.runtime`).
-    extra_config : dict or None
-        Stored in the checkpoint's config.
+    ``model`` (a CSICNN) is trained in place on ``device``; ``val`` is a ValidationSet or any object with
+    ``auc(model, device)``; ``threads`` (None: all cores) and ``prefetch`` (batches made ahead in a thread)
+    only change speed; ``extra_config`` goes into the checkpoint's config.
 
-    Returns
-    -------
-    pandas.DataFrame
-        A row per evaluation point: ``epoch`` (the point, 0..evals), ``step``, ``pairs_seen``, ``train_loss``
-        (mean since the last row), ``train_rho_pos`` / ``train_rho_neg`` (mean cosine of output and K' on
-        label-1 / label-0 pairs), ``lr``, ``seconds``, ``pairs_per_s``, ``val_seconds``, then ``val_auc``,
-        ``val_ncc_true``, ``val_acc`` and per platform (:meth:`ValidationSet.evaluate`; NaN ``val_auc``
-        without ``val``).
+    Returns a DataFrame, a row per evaluation point: ``epoch`` (the point, 0..evals), ``step``, ``pairs_seen``,
+    ``train_loss`` (mean since the last row), ``train_rho_pos`` / ``train_rho_neg`` (mean cosine of output and
+    K' on label-1 / label-0 pairs), ``lr``, ``seconds``, ``pairs_per_s``, ``val_seconds`` and the ``val_*``
+    metrics (:meth:`ValidationSet.evaluate`; NaN ``val_auc`` without ``val``).
 
     Examples
     --------
@@ -193,12 +158,9 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
     >>> h[["epoch", "step", "pairs_seen"]].values.tolist()
     [[0, 0, 0], [1, 2, 8], [2, 4, 16]]
     """
-    if not isinstance(sampler, PairSampler):
-        raise TypeError(f"sampler must be a PairSampler, got {type(sampler).__name__}")
-    if not isinstance(model, CSICNN):
-        raise TypeError(f"model must be a CSICNN, got {type(model).__name__}")
-    if not isinstance(recipe, TrainingRecipe):
-        raise TypeError(f"recipe must be a TrainingRecipe, got {type(recipe).__name__}")
+    for name, value, kind in (("sampler", sampler, PairSampler), ("model", model, CSICNN), ("recipe", recipe, TrainingRecipe)):
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
     batch, lr = sampler.batch, recipe.lr
     steps = steps_for(recipe.pairs, batch)
     mstones = lr_milestones(steps, recipe.milestones)
@@ -395,10 +357,9 @@ def fit_denoiser(model: DnCNN, *, steps: int, batch: int, patch: int, scenes: np
 #: Keys of ``get_or_train(config=...)``; required ones in ``_REQUIRED`` (e.g. ``csi.experiments.TRAIN_SCALES``,
 #: ``DNCNN_SCALES``); ``threads, prefetch`` are run-time only (not in the cache key).
 TRAIN_CONFIG_KEYS: tuple[str, ...] = (
-    "pairs", "evals", "batch", "patch", "crop", "val_crop", "lr", "gamma", "milestones", "phi",
-    "negative_position", "relu_after_sub", "relu_stage1_out", "copy_probability", "target_std",
-    "val_halo", "val_zero_mean", "val_wiener", "threads", "prefetch",
-    "depth", "width", "steps", "sigma_range", "scenes", "scene_size",
+    "pairs", "evals", "batch", "patch", "crop", "val_crop", "lr", "gamma", "milestones", "phi", "negative_position",
+    "relu_after_sub", "relu_stage1_out", "copy_probability", "target_std", "val_halo", "val_zero_mean", "val_wiener",
+    "threads", "prefetch", "depth", "width", "steps", "sigma_range", "scenes", "scene_size",
 )
 _RUNTIME_KEYS: tuple[str, ...] = ("threads", "prefetch")
 _REQUIRED = {"csi-cnn": ("pairs", "evals", "batch", "patch", "crop", "val_crop"),
@@ -494,22 +455,11 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
     An interrupted CSI-CNN run resumes from its last evaluation point; the history CSV lies next to the
     checkpoint. Load it with :func:`csi.checkpoints.load_model`.
 
-    Parameters
-    ----------
-    kind : {"csi-cnn", "dncnn"}
-    dataset_key : str
-        Names the data (e.g. ``"our"``; ``"scenes"`` for DnCNN's synthetic scenes).
-    config : dict
-        Sizes and options (:data:`TRAIN_CONFIG_KEYS`), e.g. ``{**csi.experiments.TRAIN_SCALES[scale], "pairs": 16_000}``.
-    scale, seed, loss :
-        Run label ({"smoke", "cpu", "paper"}), seed, and CSI-CNN's loss (:data:`csi.losses.LOSSES`).
-    train, val : DataFrame or None
-        Columns ``path, device``; ``train`` optionally ``platform`` (with ``config["copy_probability"]``,
-        :func:`mix_weights`) or ``weight``; ``val`` optionally ``platform`` (:class:`ValidationSet`).
-    fingerprints : dict or None
-        ``(H, W)`` float32 camera fingerprints (CSI-CNN only).
-    retrain : bool
-        Ignore a cached checkpoint.
+    ``kind``: "csi-cnn" or "dncnn"; ``dataset_key`` names the data (``"scenes"`` for DnCNN); ``config``: sizes
+    and options (:data:`TRAIN_CONFIG_KEYS`), e.g. ``{**csi.experiments.TRAIN_SCALES[scale], "pairs": 16_000}``;
+    ``train`` / ``val``: DataFrames with ``path, device`` and optionally ``platform`` (``train`` with
+    ``config["copy_probability"]``, :func:`mix_weights`) or ``weight``; ``fingerprints``: ``(H, W)`` float32 per
+    camera (CSI-CNN only); ``retrain`` ignores a cached checkpoint.
     """
     config = dict(config)
     stem, params = training_key(kind, dataset_key, config, scale=scale, seed=seed, loss=loss, train=train, val=val,
@@ -527,8 +477,8 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
     cache_dir.mkdir(parents=True, exist_ok=True)
     log_csv = cache_dir / f"{stem}.csv"
     rc = params["recipe"]
+    seed_everything(seed)
     if kind == "dncnn":
-        seed_everything(seed)
         model = DnCNN(depth=int(rc["depth"]), width=int(rc["width"]))
         log.info("training DnCNN (%d params) -> %s", count_parameters(model), path)
         fit_denoiser(model, steps=int(rc["steps"]), batch=int(rc["batch"]), patch=int(rc["patch"]),
@@ -549,7 +499,6 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
         weights = mix_weights((train["platform"].astype(str) != "original").to_numpy(), rc["copy_probability"])
     elif "weight" in train.columns:
         weights = train["weight"].to_numpy(np.float64)
-    seed_everything(seed)
     model = CSICNN(relu_after_sub=rc["relu_after_sub"], relu_stage1_out=rc["relu_stage1_out"])
     sampler = PairSampler(train["path"].tolist(), train["device"].astype(str).tolist(), fingerprints,
                           patch=rc["patch"], batch=rc["batch"], seed=seed, crop=rc["crop"],

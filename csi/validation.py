@@ -15,7 +15,7 @@ from . import metrics, prnu
 from .evaluate import crop_box
 from .io import ImageReadError
 from .models import export_inference_model, receptive_radius
-from .pairs import FingerprintWindows, as_image, describe_item
+from .pairs import FingerprintWindows, as_image, check_int, describe_item
 from .progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
@@ -37,22 +37,9 @@ class ValidationSet:
     every image x camera a sample, own camera positive), ``val_ncc_true`` (mean NCC with the own camera),
     ``val_acc`` (Eq. 9), overall and per platform (``val_auc_<platform>`` ...). Wang et al. (2021), Fig. 6.
 
-    Parameters
-    ----------
-    images, devices : sequences
-        Paths or ``(H, W, 3)`` uint8 / 0-255 arrays of any size, and each one's camera.
-    fingerprints : dict str -> ndarray
-        ``(H, W)`` float32 camera fingerprints.
-    crop : int
-        Centre-crop side (>= 8; clamped to the image).
-    platforms : sequence of str or None
-        Each image's platform, for the per-platform metrics.
-    halo : int
-        Context pixels around the crop (default :data:`CSICNN_RADIUS`).
-    zero_mean, wiener : bool
-        Post-processing, as at evaluation.
-    batch : int
-        Crops of equal size per forward pass.
+    ``images``, ``devices``, ``fingerprints`` as for :class:`csi.pairs.PairSampler`; ``crop``: centre-crop side
+    (>= 8, clamped to the image); ``platforms``: each image's, for per-platform metrics; ``zero_mean``,
+    ``wiener``: post-processing as at evaluation; ``batch``: crops of equal size per forward pass.
 
     Examples
     --------
@@ -75,18 +62,13 @@ class ValidationSet:
             platforms = [str(p) for p in platforms]
             if len(platforms) != len(images):
                 raise ValueError(f"platforms has {len(platforms)} entries for {len(images)} images")
-        if not isinstance(crop, (int, np.integer)) or crop < 8:
-            raise ValueError(f"crop must be an int >= 8, got {crop!r}")
-        if not isinstance(halo, (int, np.integer)) or halo < 0:
-            raise ValueError(f"halo must be an int >= 0, got {halo!r}")
-        if not isinstance(batch, (int, np.integer)) or batch < 1:
-            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        crop, halo, batch = check_int("crop", crop, 8), check_int("halo", halo, 0), check_int("batch", batch, 1)
         self.fp = FingerprintWindows(fingerprints)
         unknown = sorted(set(devices) - set(self.fp.raw))
         if unknown:
             raise ValueError(f"devices without a fingerprint: {', '.join(unknown)}")
         self.device_names = sorted(self.fp.raw)
-        self.crop, self.halo, self.batch = int(crop), int(halo), int(batch)
+        self.crop, self.halo, self.batch = crop, halo, batch
         self.zero_mean, self.wiener = bool(zero_mean), bool(wiener)
         self.windows: list[np.ndarray] = []  # crop + halo, uint8 (h, w, 3)
         self.inner: list[tuple[int, int, int, int]] = []  # crop box inside its window
@@ -214,10 +196,3 @@ class ValidationSet:
     def evaluate(self, model: torch.nn.Module, device: str = "cpu") -> dict[str, float]:
         """The ``val_*`` metrics of ``model`` (see the class description)."""
         return self.metrics_from_scores(self.scores(model, device))
-
-    def auc(self, model: torch.nn.Module, device: str = "cpu") -> float:
-        """``val_auc`` of :meth:`evaluate`."""
-        return self.evaluate(model, device)["val_auc"]
-
-
-
