@@ -127,8 +127,7 @@ class ValidationSet:
             log.warning("ValidationSet halo %d is smaller than the model's receptive radius %d: residuals "
                         "near the crop border see zero padding", self.halo, radius)
         fast = export_inference_model(model).to(device)
-        if device == "cpu":
-            fast = fast.to(memory_format=torch.channels_last)
+        fast = fast.to(memory_format=torch.channels_last) if device == "cpu" else fast
         out: list[np.ndarray | None] = [None] * len(self.windows)
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, w in enumerate(self.windows):
