@@ -19,26 +19,14 @@ __all__ = ["save_checkpoint", "load_checkpoint", "load_model", "load_history"]
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, config: Mapping[str, Any],
                     **extra: Any) -> Path:
-    """Write ``{"state_dict", "config", **extra}`` atomically (:func:`csi.cache.atomic_write`).
-
-    ``config`` and ``extra`` must be plain Python (dict/list/str/int/float/bool/None) or tensors, so
-    that :func:`load_checkpoint` can use ``torch.load(weights_only=True)``.
-    """
+    """Write ``{"state_dict", "config", **extra}`` atomically; ``config``, ``extra``: plain Python or tensors."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     payload = {"state_dict": state, "config": json.loads(json.dumps(dict(config))), **extra}
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not a checkpoint of this project.
-    """
+    """Load a :func:`save_checkpoint` file (``weights_only=True``); FileNotFoundError, or ValueError if not one."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")

@@ -1,18 +1,5 @@
-"""Training losses: the paper's cosine loss (Eq. 6-8), the MSE loss of its ref. [20] and a fair MSE.
-
-All take the network output ``x`` and fingerprint patches ``y`` as batched tensors of any shape
-``(N, ...)``; every sample is flattened, the per-sample losses are averaged over the batch.
-
-* ``"cosine"``: :func:`cosine_loss`, Eq. 6-8.
-* ``"mse"``: :func:`mse_loss`, ``mean((x - y)^2)`` on label-1 pairs, as written in ref. [20]. CSI-CNN ends
-  in BatchNorm(1), so its output starts with a standard deviation near 1; whether the target is on that scale
-  depends on the fingerprint's unit. Where it is not (a fingerprint of relative deviations, std ~0.01), the
-  loss falls mostly by shrinking the output, not by learning the fingerprint.
-* ``"mse-std"``: :func:`mse_std_loss`, the same MSE with the target expressed in units of the
-  fingerprints' global standard deviation (:func:`fingerprint_scale`), so output and target start on
-  the same scale whatever the fingerprint's unit, and the loss measures the fit. See docs/training.md (the
-  fingerprints of :func:`csi.prnu.estimate_fingerprint` have a standard deviation of 0.5-1.3, so here the two
-  MSEs behave alike; notebook 08 measures both).
+"""Training losses on ``(N, ...)`` output / fingerprint-patch batches: the paper's cosine loss (Eq. 6-8), ref. [20]'s
+MSE and a fair MSE (docs/training.md). Samples are flattened; per-sample losses are averaged over the batch.
 """
 
 from __future__ import annotations
@@ -25,14 +12,11 @@ import torch
 __all__ = ["DEFAULT_PHI", "cosine_similarity", "cosine_loss", "mse_loss", "mse_std_loss", "fingerprint_scale",
            "LOSSES"]
 
-#: Default phi of Eq. 6-7. The paper gives no value. For a non-matching pair (label 0) and rho < 0,
-#: Eq. 7 is ``rho * phi - rho = |rho| * (1 - phi)``, and for rho >= 0 it is ``rho``. The text says the
-#: two signs "must be treated differently" and, for matching pairs, that a negative rho should be
-#: penalised "very" hard; phi = -1 carries the same reading to label 0: a negative correlation with the
-#: wrong camera is penalised twice as hard as a positive one. phi = 0 is the symmetric |rho|.
+#: phi of Eq. 6-7 (the paper gives none): a label-0 pair with rho < 0 costs ``|rho| * (1 - phi)``, so
+#: -1 penalises a negative correlation with the wrong camera twice as hard (docs/training.md).
 DEFAULT_PHI: float = -1.0
 
-#: Names accepted by :func:`csi.train.fit` for ``loss``.
+#: The ``loss`` names of :class:`csi.train.TrainingRecipe`.
 LOSSES: tuple[str, ...] = ("cosine", "mse", "mse-std")
 
 
@@ -45,24 +29,19 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"x and y need a non-empty batch dimension, got shape {tuple(x.shape)}")
 
 
+def _check_label(label: torch.Tensor, x: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    if label is None:
+        return None
+    label = torch.as_tensor(label, device=x.device)
+    if label.ndim != 1 or label.shape[0] != x.shape[0]:
+        raise ValueError(f"label must have shape ({x.shape[0]},), got {tuple(label.shape)}")
+    return label
+
+
 def cosine_similarity(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Per-sample rho(x, y) = x . y / (||x|| ||y||) of the paper (no mean removal).
-
-    Parameters
-    ----------
-    x, y : torch.Tensor
-        ``(N, ...)`` float, same shape.
-    eps : float
-        Added to the product of norms so an all-zero sample gives rho = 0.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(N,)`` float in [-1, 1].
-
-    References
-    ----------
-    Wang et al. (2021), the rho defined under Eq. 6.
+    """Per-sample rho(x, y) = x . y / (||x|| ||y|| + eps) of Eq. 6 (no mean removal), ``(N,)`` in [-1, 1].
 
     Examples
     --------
@@ -71,42 +50,15 @@ def cosine_similarity(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> t
     """
     _check_pair(x, y)
     xf, yf = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
-    num = (xf * yf).sum(1)
-    den = xf.norm(dim=1) * yf.norm(dim=1) + eps
-    return num / den
+    return (xf * yf).sum(1) / (xf.norm(dim=1) * yf.norm(dim=1) + eps)
 
 
 def cosine_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor, phi: float = DEFAULT_PHI,
                 reduction: str = "mean") -> torch.Tensor:
-    r"""The paper's loss, Eq. 6:
+    r"""The paper's loss, Eq. 6: :math:`l\,\max(1-\rho, 0) + (1-l)\,[\min(\rho, 0)\,\varphi + |\rho|]`.
 
-    .. math::
-        \ell = l\,\max(1-\rho, 0) + (1-l)\,[\min(\rho, 0)\,\varphi + |\rho|]
-
-    Label 1 (x and y from the same position of the same camera) gives Eq. 8, ``max(1 - rho, 0)``;
-    label 0 gives Eq. 7, ``min(rho, 0) * phi + |rho|``.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        ``(N, ...)`` float, network output (any scale).
-    y : torch.Tensor
-        ``(N, ...)`` float, fingerprint patches, same shape as ``x``.
-    label : torch.Tensor
-        ``(N,)`` with values in {0, 1}.
-    phi : float
-        The paper's phi (no value given there); see :data:`DEFAULT_PHI`.
-    reduction : {"mean", "none"}
-        Batch mean (scalar) or the ``(N,)`` per-sample losses.
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar, or ``(N,)``; values >= 0 when ``phi <= 1``.
-
-    References
-    ----------
-    Wang et al. (2021), Eq. 6-8.
+    ``x``: output (any scale), ``y``: fingerprint patches, ``label`` ``(N,)`` in {0, 1} (1: same camera and
+    position, Eq. 8; 0: Eq. 7), ``phi``: :data:`DEFAULT_PHI`. ``reduction="none"`` gives the ``(N,)`` losses.
 
     Examples
     --------
@@ -115,13 +67,9 @@ def cosine_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor, phi: floa
     >>> cosine_loss(x, y, torch.tensor([1, 0]), phi=-1.0, reduction="none")
     tensor([0., 2.])
     """
-    label = torch.as_tensor(label, device=x.device)
-    if label.ndim != 1 or label.shape[0] != x.shape[0]:
-        raise ValueError(f"label must have shape ({x.shape[0]},), got {tuple(label.shape)}")
+    label = _check_label(label, x, reduction)
     if not bool(((label == 0) | (label == 1)).all()):
         raise ValueError("label values must be 0 or 1")
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     rho = cosine_similarity(x, y)
     lab = label.to(rho.dtype)
     pos = torch.clamp(1.0 - rho, min=0.0)
@@ -132,28 +80,10 @@ def cosine_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor, phi: floa
 
 def mse_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor | None = None,
              reduction: str = "mean") -> torch.Tensor:
-    """MSE between output and fingerprint patch, the loss of the paper's ref. [20]: mean((x - y)^2).
+    """Ref. [20]'s loss ``mean((x - y)^2)`` (text after Eq. 8), per sample, ``(N, ...)`` tensors.
 
-    Ref. [20] regresses the network output onto the camera fingerprint, so only matching pairs carry a
-    target. If ``label`` is given, the batch mean runs over the label-1 samples only (0 if there are
-    none); label-0 samples get loss 0 with ``reduction="none"``.
-
-    Parameters
-    ----------
-    x, y : torch.Tensor
-        ``(N, ...)`` float, same shape.
-    label : torch.Tensor or None
-        Optional ``(N,)`` in {0, 1}.
-    reduction : {"mean", "none"}
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar or ``(N,)``, >= 0.
-
-    References
-    ----------
-    Wang et al. (2021), text after Eq. 8 (ref. [20]).
+    With ``label`` (``(N,)`` in {0, 1}) only label-1 pairs carry a target: the mean runs over them (0 if
+    none) and label-0 samples get 0 with ``reduction="none"``.
 
     Examples
     --------
@@ -161,14 +91,10 @@ def mse_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor | None = None
     tensor(2.5000)
     """
     _check_pair(x, y)
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    label = _check_label(label, x, reduction)
     per = ((x - y) ** 2).reshape(x.shape[0], -1).mean(1)
     if label is None:
         return per.mean() if reduction == "mean" else per
-    label = torch.as_tensor(label, device=x.device)
-    if label.ndim != 1 or label.shape[0] != x.shape[0]:
-        raise ValueError(f"label must have shape ({x.shape[0]},), got {tuple(label.shape)}")
     mask = (label == 1).to(per.dtype)
     if reduction == "none":
         return per * mask
@@ -177,35 +103,10 @@ def mse_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor | None = None
 
 def mse_std_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor | None = None, *, target_std: float,
                  reduction: str = "mean") -> torch.Tensor:
-    """Fair MSE: ref. [20]'s ``mean((x - y / target_std)^2)`` with the target in units of its global std.
+    """Fair MSE ``mean((x - y / target_std)^2)``: :func:`mse_loss` with the target in units of its global std.
 
-    ``target_std`` is one number for the whole training run, the root mean square of the training
-    fingerprints (:func:`fingerprint_scale`), not a per-patch or per-batch statistic: the loss stays a
-    plain MSE against a fixed rescaling of the fingerprint (relative amplitudes between patches, cameras
-    and platform copies are kept), only the unit changes. The target then has a standard deviation near
-    1, like CSI-CNN's BatchNorm-normalised output, so the loss falls only when the output follows the
-    fingerprint: for an output of standard deviation ``s`` and correlation ``rho`` with a unit-variance
-    target the loss is ``s^2 - 2 s rho + 1``, at least ``1 - rho^2``. Label handling as in
-    :func:`mse_loss` (only label-1 pairs carry a target).
-
-    Parameters
-    ----------
-    x, y : torch.Tensor
-        ``(N, ...)`` float, same shape; ``y`` the raw fingerprint patches.
-    label : torch.Tensor or None
-        Optional ``(N,)`` in {0, 1}.
-    target_std : float
-        > 0, the fingerprints' global root mean square.
-    reduction : {"mean", "none"}
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar or ``(N,)``, >= 0.
-
-    References
-    ----------
-    Wang et al. (2021), text after Eq. 8 (ref. [20]) and Fig. 6; docs/training.md ("A fair MSE").
+    ``target_std`` (> 0) is one number per run, :func:`fingerprint_scale` of the training fingerprints, so
+    the target has unit variance like CSI-CNN's BatchNorm output and only the unit changes.
 
     Examples
     --------
@@ -220,25 +121,10 @@ def mse_std_loss(x: torch.Tensor, y: torch.Tensor, label: torch.Tensor | None = 
 
 
 def fingerprint_scale(fingerprints: Iterable[np.ndarray] | Mapping) -> float:
-    """Root mean square of camera fingerprints pooled over all of them: the unit of ``"mse-std"``.
+    """Root mean square of ``(H, W)`` fingerprints pooled over all of them (float64): the unit of ``"mse-std"``.
 
-    ``sqrt(sum_k sum K_k^2 / sum_k size K_k)``, accumulated in float64. The fingerprints of Eq. 5 are
-    zero-mean after post-processing, so this is their pooled standard deviation.
-
-    Parameters
-    ----------
-    fingerprints : dict str -> ndarray or iterable of ndarray
-        ``(H, W)`` float camera fingerprints (not modified).
-
-    Returns
-    -------
-    float
-        > 0.
-
-    Raises
-    ------
-    ValueError
-        No fingerprint, a non-finite value, or all values zero.
+    ``sqrt(sum_k sum K_k^2 / sum_k size K_k)``; the pooled standard deviation of zero-mean Eq. 5
+    fingerprints. Accepts a dict or an iterable; raises ValueError if empty, non-finite or all zero.
 
     Examples
     --------

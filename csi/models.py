@@ -1,77 +1,34 @@
-"""Networks: CSI-CNN (the paper's Table 1 / Fig. 1) and DnCNN (the paper's second baseline, ref. [21]).
-
-Both are fully convolutional float32 :class:`torch.nn.Module` s. ``CSICNN`` maps an RGB image batch
-``(N, 3, H, W)`` to a one-channel noise residual ``(N, 1, H, W)``; ``DnCNN`` is a residual-learning
-Gaussian denoiser that predicts the noise of ``(N, C, H, W)``.
-
-For inference, :meth:`CSICNN.fuse` / :func:`export_inference_model` fold every eval-mode BatchNorm into
-the convolution before it (exact up to float32 rounding) and :func:`predict_tiled` runs a model over a
-large image in overlapping tiles whose halo covers the receptive field, so the result equals one
-full-image pass while the activations stay cache-sized.
-"""
+"""Networks: CSI-CNN (Table 1, Fig. 1) and the DnCNN baseline (ref. [21]); BatchNorm folding, tiled inference."""
 
 from __future__ import annotations
 
 import copy
-import logging
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
-log = logging.getLogger(__name__)
+__all__ = ["CSICNN", "DnCNN", "export_inference_model", "fold_bn", "count_parameters", "receptive_radius",
+           "predict_tiled", "TABLE1_ROWS"]
 
-__all__ = [
-    "CSICNN",
-    "DnCNN",
-    "AffineChannel",
-    "export_inference_model",
-    "fold_bn",
-    "count_parameters",
-    "receptive_radius",
-    "predict_tiled",
-    "TABLE1_ROWS",
-]
-
-#: Table 1 of the paper, row by row: (module name in :class:`CSICNN`, row label, parameter count).
-#: Rows with zero parameters (ReLU, ADD, sub) are listed too so the order can be checked.
+#: Table 1 row by row: (module name in :class:`CSICNN`, row label, parameter count), parameter-free rows included.
 TABLE1_ROWS: tuple[tuple[str, str, int], ...] = (
-    ("conv1", "Convolution layer 1: 128x3x3x3 + 128", 3584),
-    ("bn1", "BatchNorm 128 + 128", 256),
-    ("relu", "ReLU", 0),
-    ("conv2", "Convolution layer 2: 32x128x1x1", 4096),
-    ("bn2", "BatchNorm 32 + 32", 64),
-    ("relu", "ReLU", 0),
-    ("conv3", "Convolution layer 3: 32x32x3x3", 9216),
-    ("bn3", "BatchNorm 32 + 32", 64),
-    ("relu", "ReLU", 0),
-    ("conv4", "Convolution layer 4: 128x32x1x1", 4096),
-    ("add", "Function ADD", 0),
-    ("bn4", "BatchNorm 128 + 128", 256),
-    ("conv5", "Convolution layer 5: 3x128x3x3 + 3", 3459),
-    ("bn5", "BatchNorm 3 + 3", 6),
-    ("relu", "ReLU", 0),
-    ("sub", "Function sub", 0),
-    ("relu", "ReLU (after sub)", 0),
-    ("conv6", "Convolution layer 6: 128x3x3x3 + 128", 3584),
-    ("bn6", "BatchNorm 128 + 128", 256),
-    ("relu", "ReLU", 0),
-    ("conv7", "Convolution layer 7: 32x128x1x1", 4096),
-    ("bn7", "BatchNorm 32 + 32", 64),
-    ("relu", "ReLU", 0),
-    ("conv8", "Convolution layer 8: 32x32x3x3", 9216),
-    ("bn8", "BatchNorm 32 + 32", 64),
-    ("relu", "ReLU", 0),
-    ("conv9", "Convolution layer 9: 128x32x1x1", 4096),
-    ("add", "Function ADD", 0),
-    ("conv10", "Convolution layer 10: 1x128x3x3 + 1", 1153),
-    ("bn10", "BatchNorm 1 + 1", 2),
+    ("conv1", "Convolution layer 1: 128x3x3x3 + 128", 3584), ("bn1", "BatchNorm 128 + 128", 256), ("relu", "ReLU", 0),
+    ("conv2", "Convolution layer 2: 32x128x1x1", 4096), ("bn2", "BatchNorm 32 + 32", 64), ("relu", "ReLU", 0),
+    ("conv3", "Convolution layer 3: 32x32x3x3", 9216), ("bn3", "BatchNorm 32 + 32", 64), ("relu", "ReLU", 0),
+    ("conv4", "Convolution layer 4: 128x32x1x1", 4096), ("add", "Function ADD", 0), ("bn4", "BatchNorm 128 + 128", 256),
+    ("conv5", "Convolution layer 5: 3x128x3x3 + 3", 3459), ("bn5", "BatchNorm 3 + 3", 6), ("relu", "ReLU", 0),
+    ("sub", "Function sub", 0), ("relu", "ReLU (after sub)", 0),
+    ("conv6", "Convolution layer 6: 128x3x3x3 + 128", 3584), ("bn6", "BatchNorm 128 + 128", 256), ("relu", "ReLU", 0),
+    ("conv7", "Convolution layer 7: 32x128x1x1", 4096), ("bn7", "BatchNorm 32 + 32", 64), ("relu", "ReLU", 0),
+    ("conv8", "Convolution layer 8: 32x32x3x3", 9216), ("bn8", "BatchNorm 32 + 32", 64), ("relu", "ReLU", 0),
+    ("conv9", "Convolution layer 9: 128x32x1x1", 4096), ("add", "Function ADD", 0),
+    ("conv10", "Convolution layer 10: 1x128x3x3 + 1", 1153), ("bn10", "BatchNorm 1 + 1", 2),
 )
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters (BatchNorm running statistics are buffers and not counted).
+    """Number of trainable parameters (BatchNorm running statistics are buffers, not counted).
 
     Examples
     --------
@@ -79,27 +36,6 @@ def count_parameters(module: nn.Module) -> int:
     47628
     """
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
-
-
-class AffineChannel(nn.Module):
-    """Per-channel affine map ``y = x * scale + shift``: what an eval-mode BatchNorm is.
-
-    Used by :func:`export_inference_model` for a BatchNorm that has no convolution directly before
-    it (CSI-CNN's BN after the stage-1 ADD).
-
-    Parameters
-    ----------
-    scale, shift : torch.Tensor
-        ``(C,)`` float32.
-    """
-
-    def __init__(self, scale: torch.Tensor, shift: torch.Tensor):
-        super().__init__()
-        self.register_buffer("scale", scale.detach().clone().reshape(1, -1, 1, 1))
-        self.register_buffer("shift", shift.detach().clone().reshape(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x, self.scale)
 
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,22 +49,9 @@ def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Return a new convolution equal to ``bn(conv(x))`` with ``bn`` in eval mode.
+    """A new convolution (with bias) equal to ``bn(conv(x))``, ``bn`` in eval mode; inputs not modified.
 
-    ``W' = W * s`` and ``b' = (b - mu) * s + beta`` with ``s = gamma / sqrt(var + eps)``. The inputs
-    are not modified.
-
-    Parameters
-    ----------
-    conv : torch.nn.Conv2d
-        Convolution with ``C_out`` output channels, with or without bias.
-    bn : torch.nn.BatchNorm2d
-        BatchNorm over ``C_out`` channels (its running statistics are used).
-
-    Returns
-    -------
-    torch.nn.Conv2d
-        Same geometry as ``conv``, always with a bias.
+    ``W' = W * s`` and ``b' = (b - mu) * s + beta`` with ``s = gamma / sqrt(var + eps)``.
 
     Examples
     --------
@@ -140,10 +63,9 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     if conv.out_channels != bn.num_features:
         raise ValueError(f"conv has {conv.out_channels} output channels but bn has {bn.num_features}")
     scale, shift = _bn_affine(bn)
-    fused = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-        dilation=conv.dilation, groups=conv.groups, bias=True, padding_mode=conv.padding_mode,
-    ).to(device=conv.weight.device, dtype=conv.weight.dtype)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+                      dilation=conv.dilation, groups=conv.groups, bias=True, padding_mode=conv.padding_mode)
+    fused = fused.to(device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
         fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
         bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
@@ -151,68 +73,28 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     return fused
 
 
-class _Bottleneck(nn.Module):
-    """1x1 (C->c) BN ReLU, 3x3 (c->c) BN ReLU, 1x1 (c->C), all without bias; the ADD is done by the caller."""
-
-    def __init__(self, channels: int = 128, inner: int = 32):
-        super().__init__()
-        self.conv_a = nn.Conv2d(channels, inner, 1, bias=False)
-        self.bn_a = nn.BatchNorm2d(inner)
-        self.conv_b = nn.Conv2d(inner, inner, 3, padding=1, bias=False)
-        self.bn_b = nn.BatchNorm2d(inner)
-        self.conv_c = nn.Conv2d(inner, channels, 1, bias=False)
-
-
 class CSICNN(nn.Module):
-    r"""CSI-CNN exactly as the paper's Table 1 (47,628 parameters).
+    r"""CSI-CNN exactly as the paper's Table 1 (47,628 parameters): a denoising stage, "sub", a stage 2.
 
-    Stage 1 (a denoiser): ``conv1`` 3->128 3x3 (+bias), BN, ReLU; bottleneck ``conv2`` 1x1 128->32, BN,
-    ReLU, ``conv3`` 3x3 32->32, BN, ReLU, ``conv4`` 1x1 32->128 (no biases); ADD with the bottleneck's
-    input; BN(128); ``conv5`` 3x3 128->3 (+bias), BN(3), ReLU. "Function sub": input minus the stage-1
-    output, then ReLU. Stage 2: ``conv6`` 3->128 3x3 (+bias), BN, ReLU; bottleneck ``conv7``-``conv9``
-    as in stage 1; ADD; ``conv10`` 3x3 128->1 (+bias); BN(1). Every 3x3 convolution uses zero padding 1,
-    so the output has the input's height and width.
-
-    Ambiguities in the paper and how they are resolved here:
-
-    * **Input scale** - not stated. The network takes RGB on a 0-1 scale (8-bit values / 255);
-      :func:`csi.evaluate.get_extractor` does the conversion.
-    * **ReLU after "sub"** - Table 1 lists it (it discards the negative half of the residual), so it is
-      on by default and switchable with ``relu_after_sub=False``.
-    * **ReLU after conv5's BN** - Table 1 lists it; kept (``relu_stage1_out=False`` drops it).
-    * **What is subtracted** - Fig. 1 reads "input - stage-1 output"; with the ReLUs the network can
-      still learn either the clean image or the noise in stage 1, the final output is what is trained.
-    * **Biases** - only where Table 1 counts them (conv1, conv5, conv6, conv10), although a bias right
-      before a BatchNorm is redundant.
-    * **BN position around the ADD** - stage 1 has BN *after* the ADD (Table 1 counts BN(128) there);
-      stage 2 has no BN between its ADD and conv10, as in the table.
-    * Table 1 labels conv 3 and conv 8 just "Convolution layer"; they are the 3x3 32->32 layers.
+    Stage 1: ``conv1`` 3->128 3x3, BN, ReLU; bottleneck ``conv2``-``conv4`` (1x1 128->32, 3x3 32->32,
+    1x1 32->128, BN+ReLU between, no biases); ADD; BN(128); ``conv5`` 3x3 128->3, BN, ReLU. "sub": input
+    minus stage 1, ReLU. Stage 2: ``conv6`` 3->128, BN, ReLU; bottleneck ``conv7``-``conv9``; ADD;
+    ``conv10`` 3x3 128->1; BN(1). Biases only where Table 1 counts them (conv1, 5, 6, 10); 3x3 layers
+    zero-pad by 1. How the paper's ambiguities are read: docs/training.md ("How the paper is read").
 
     Parameters
     ----------
-    relu_after_sub : bool
-        Apply the ReLU after "sub" (Table 1). Default True.
-    relu_stage1_out : bool
-        Apply the ReLU after conv5's BatchNorm (Table 1). Default True.
+    relu_after_sub, relu_stage1_out : bool
+        The ReLUs after "sub" and after conv5's BN (both listed in Table 1).
     width, inner : int
-        Feature channels (128) and bottleneck channels (32) of Table 1; other values give a
-        differently sized network (the parameter count is then not 47,628).
+        Feature (128) and bottleneck (32) channels of Table 1.
 
-    Shape
-    -----
-    input ``(N, 3, H, W)`` float32, RGB in [0, 1]; output ``(N, 1, H, W)`` float32, an unbounded
-    residual whose scale is arbitrary (the paper's detector, NCC, is scale-invariant).
-
-    References
-    ----------
-    Wang et al. (2021), Table 1 and Fig. 1, Sec. 3.2.1.
+    Shape: ``(N, 3, H, W)`` float32 RGB in [0, 1] -> ``(N, 1, H, W)`` float32 residual of arbitrary
+    scale (NCC is scale-invariant). Wang et al. (2021), Table 1, Fig. 1, Sec. 3.2.1.
 
     Examples
     --------
-    >>> net = CSICNN().eval()
-    >>> count_parameters(net)
-    47628
-    >>> net(torch.rand(2, 3, 40, 56)).shape
+    >>> CSICNN().eval()(torch.rand(2, 3, 40, 56)).shape
     torch.Size([2, 1, 40, 56])
     """
 
@@ -226,36 +108,24 @@ class CSICNN(nn.Module):
         self.relu_stage1_out = bool(relu_stage1_out)
         self.width, self.inner = width, inner
         # stage 1
-        self.conv1 = nn.Conv2d(3, width, 3, padding=1, bias=True)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, inner, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(inner)
-        self.conv3 = nn.Conv2d(inner, inner, 3, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(inner)
-        self.conv4 = nn.Conv2d(inner, width, 1, bias=False)
-        self.bn4 = nn.BatchNorm2d(width)
-        self.conv5 = nn.Conv2d(width, 3, 3, padding=1, bias=True)
-        self.bn5 = nn.BatchNorm2d(3)
+        self.conv1, self.bn1 = nn.Conv2d(3, width, 3, padding=1, bias=True), nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = nn.Conv2d(width, inner, 1, bias=False), nn.BatchNorm2d(inner)
+        self.conv3, self.bn3 = nn.Conv2d(inner, inner, 3, padding=1, bias=False), nn.BatchNorm2d(inner)
+        self.conv4, self.bn4 = nn.Conv2d(inner, width, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv5, self.bn5 = nn.Conv2d(width, 3, 3, padding=1, bias=True), nn.BatchNorm2d(3)
         # stage 2
-        self.conv6 = nn.Conv2d(3, width, 3, padding=1, bias=True)
-        self.bn6 = nn.BatchNorm2d(width)
-        self.conv7 = nn.Conv2d(width, inner, 1, bias=False)
-        self.bn7 = nn.BatchNorm2d(inner)
-        self.conv8 = nn.Conv2d(inner, inner, 3, padding=1, bias=False)
-        self.bn8 = nn.BatchNorm2d(inner)
+        self.conv6, self.bn6 = nn.Conv2d(3, width, 3, padding=1, bias=True), nn.BatchNorm2d(width)
+        self.conv7, self.bn7 = nn.Conv2d(width, inner, 1, bias=False), nn.BatchNorm2d(inner)
+        self.conv8, self.bn8 = nn.Conv2d(inner, inner, 3, padding=1, bias=False), nn.BatchNorm2d(inner)
         self.conv9 = nn.Conv2d(inner, width, 1, bias=False)
-        self.conv10 = nn.Conv2d(width, 1, 3, padding=1, bias=True)
-        self.bn10 = nn.BatchNorm2d(1)
+        self.conv10, self.bn10 = nn.Conv2d(width, 1, 3, padding=1, bias=True), nn.BatchNorm2d(1)
 
     def config(self) -> dict:
         """Constructor arguments, for checkpoints."""
         return {"relu_after_sub": self.relu_after_sub, "relu_stage1_out": self.relu_stage1_out,
                 "width": self.width, "inner": self.inner}
 
-    # Speed (training is memory-bound on a CPU): every ReLU and ADD writes into the fresh tensor produced
-    # just before it instead of allocating a new 128-channel activation. This is exact: a BatchNorm's
-    # backward needs its input, not its output; a convolution's backward needs its input and weight, not
-    # its output; a ReLU's backward needs only its output, which the in-place ReLU keeps.
+    # ReLUs and ADDs work in place (exact; see docs/performance.md, "In-place ReLU and ADD").
 
     def stage1(self, x: torch.Tensor) -> torch.Tensor:
         """Stage-1 output ``(N, 3, H, W)`` (before "sub")."""
@@ -280,10 +150,6 @@ class CSICNN(nn.Module):
         h = self.conv9(b).add_(h)
         return self.bn10(self.conv10(h))
 
-    def fuse(self) -> _FusedCSICNN:
-        """Inference copy with every BatchNorm folded (see :func:`export_inference_model`)."""
-        return export_inference_model(self)
-
 
 class _FusedCSICNN(nn.Module):
     """CSI-CNN with BatchNorm folded into the convolutions; eval only, same outputs as the source."""
@@ -293,22 +159,12 @@ class _FusedCSICNN(nn.Module):
         net = copy.deepcopy(net).eval().float()
         self.relu_after_sub = net.relu_after_sub
         self.relu_stage1_out = net.relu_stage1_out
-        self.c1 = fold_bn(net.conv1, net.bn1)
-        self.c2 = fold_bn(net.conv2, net.bn2)
-        self.c3 = fold_bn(net.conv3, net.bn3)
-        # bn4(conv4(b) + h) = conv4'(b) + s*h + t, with conv4' = conv4 scaled by s and shifted by t
-        self.c4 = fold_bn(net.conv4, net.bn4)
-        s4, _ = _bn_affine(net.bn4)
-        self.register_buffer("s4", s4.reshape(1, -1, 1, 1).clone())
-        self.c5 = fold_bn(net.conv5, net.bn5)
-        self.c6 = fold_bn(net.conv6, net.bn6)
-        self.c7 = fold_bn(net.conv7, net.bn7)
-        self.c8 = fold_bn(net.conv8, net.bn8)
+        for k in (1, 2, 3, 4, 5, 6, 7, 8, 10):  # c_k = bn_k(conv_k(.)); conv9 has no BN
+            setattr(self, f"c{k}", fold_bn(getattr(net, f"conv{k}"), getattr(net, f"bn{k}")))
         self.c9 = net.conv9
-        self.c10 = fold_bn(net.conv10, net.bn10)
-        for p in self.parameters():
-            p.requires_grad_(False)
-        self.eval()
+        s4, _ = _bn_affine(net.bn4)  # bn4(conv4(b) + h) = c4(b) + s4 * h
+        self.register_buffer("s4", s4.reshape(1, -1, 1, 1).clone())
+        self.requires_grad_(False).eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         relu = torch.relu_
@@ -328,29 +184,11 @@ class _FusedCSICNN(nn.Module):
 
 
 class DnCNN(nn.Module):
-    """DnCNN (Zhang et al. 2017, the paper's ref. [21]): a residual-learning Gaussian denoiser.
+    """DnCNN (ref. [21], Zhang et al. 2017): Conv+ReLU, ``depth - 2`` x [Conv+BN+ReLU], Conv; all 3x3.
 
-    Layer 1 is Conv(3x3, ``channels``->``width``, bias) + ReLU; layers 2..depth-1 are
-    Conv(3x3, no bias) + BN + ReLU; the last layer is Conv(3x3, ``width``->``channels``, no bias). The
-    network predicts the *noise*: ``denoised = x - model(x)``. With the defaults (17 x 64, one channel)
-    it has 556,096 parameters, the "about 556k" of the literature.
-
-    Parameters
-    ----------
-    depth : int
-        Number of convolution layers (>= 2). Paper scale 17.
-    width : int
-        Feature channels. Paper scale 64.
-    channels : int
-        Image channels (1: gray; colour images are denoised channel by channel by the extractor).
-
-    Shape
-    -----
-    input ``(N, channels, H, W)`` float32 on a 0-1 scale; output the same shape, the noise estimate.
-
-    References
-    ----------
-    Wang et al. (2021) Sec. 4.2.1 (DnCNN baseline); Zhang et al., "Beyond a Gaussian denoiser", 2017.
+    A residual-learning Gaussian denoiser: ``denoised = x - model(x)``; ``(N, channels, H, W)`` float32 in
+    [0, 1] in, the noise estimate out. Paper scale ``depth=17, width=64``: 556,096 parameters. Colour images
+    are denoised channel by channel by the extractor. Wang et al. (2021) Sec. 4.2.1.
 
     Examples
     --------
@@ -382,26 +220,12 @@ class DnCNN(nn.Module):
             raise ValueError(f"DnCNN expects input (N, {self.channels}, H, W), got {tuple(x.shape)}")
         return self.body(x)
 
-    def fuse(self) -> nn.Module:
-        """Inference copy with BatchNorm folded (see :func:`export_inference_model`)."""
-        return export_inference_model(self)
-
 
 def export_inference_model(model: nn.Module) -> nn.Module:
-    """Eval-only copy of a CSI-CNN or DnCNN with every BatchNorm folded into the preceding convolution.
+    """Eval-only copy of a CSICNN or DnCNN with every BatchNorm folded into the preceding convolution.
 
-    The result equals ``model.eval()(x)`` up to float32 rounding (tests check 1e-4 relative) and runs
-    faster because the BatchNorm passes over 128-channel activations disappear. The input model is
-    not modified. Use with :func:`torch.inference_mode` and, for big images, :func:`predict_tiled`.
-
-    Parameters
-    ----------
-    model : CSICNN or DnCNN
-
-    Returns
-    -------
-    torch.nn.Module
-        Same input/output shapes as ``model``; parameters do not require grad.
+    Equal to ``model.eval()(x)`` up to float32 rounding, faster; ``model`` is not modified; no parameter
+    requires grad.
 
     Examples
     --------
@@ -413,30 +237,18 @@ def export_inference_model(model: nn.Module) -> nn.Module:
     if isinstance(model, CSICNN):
         return _FusedCSICNN(model)
     if isinstance(model, DnCNN):
-        src = copy.deepcopy(model).eval().float()
-        mods = list(src.body)
-        out: list[nn.Module] = []
-        i = 0
-        while i < len(mods):
-            m = mods[i]
-            if isinstance(m, nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
-                out.append(fold_bn(m, mods[i + 1]))
-                i += 2
-                continue
-            out.append(m)
-            i += 1
-        fused = nn.Sequential(*out).eval()
-        for p in fused.parameters():
-            p.requires_grad_(False)
-        return fused
+        layers: list[nn.Module] = []
+        for m in copy.deepcopy(model).eval().float().body:
+            if isinstance(m, nn.BatchNorm2d):  # always right after a convolution
+                layers[-1] = fold_bn(layers[-1], m)
+            else:
+                layers.append(m)
+        return nn.Sequential(*layers).eval().requires_grad_(False)
     raise TypeError(f"model must be a CSICNN or DnCNN, got {type(model).__name__}")
 
 
 def receptive_radius(model: nn.Module) -> int:
-    """Half-width of the receptive field: the number of pixels an output depends on in each direction.
-
-    For stride-1 convolutions it is the sum of ``dilation * (kernel - 1) // 2``; CSI-CNN has six 3x3
-    layers, so 6; DnCNN has ``depth``.
+    """Half-width of the receptive field of a stride-1 conv net: the sum of ``dilation * (kernel - 1) // 2``.
 
     Examples
     --------
@@ -454,31 +266,11 @@ def receptive_radius(model: nn.Module) -> int:
 
 def predict_tiled(model: nn.Module, x: torch.Tensor, tile: int | None = 256, halo: int | None = None,
                   batch: int = 4) -> torch.Tensor:
-    """Run a fully convolutional ``model`` on ``x`` tile by tile; equal to ``model(x)`` in eval mode.
+    """Run a fully convolutional eval-mode ``model`` on ``x`` ``(1, C, H, W)`` tile by tile; equals ``model(x)``.
 
-    Each output tile of ``tile x tile`` pixels is computed from an input window enlarged by ``halo``
-    pixels on every side (clipped at the image border, where the model's own zero padding applies),
-    and only the tile's centre is kept. With ``halo >= receptive_radius(model)`` the result is the
-    full-image output up to float rounding, while the activations (128 channels for CSI-CNN) stay
-    small enough for the CPU caches. Interior windows of equal size are batched.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Fully convolutional, stride 1, in eval mode (BatchNorm must use running statistics).
-    x : torch.Tensor
-        ``(1, C, H, W)`` float32.
-    tile : int or None
-        Output tile side; ``None`` or a tile that covers the image runs one pass.
-    halo : int or None
-        Overlap; default :func:`receptive_radius`.
-    batch : int
-        Windows per forward call.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(1, C_out, H, W)`` float32.
+    Each ``tile x tile`` output comes from its window enlarged by ``halo`` pixels (default
+    :func:`receptive_radius`; clipped at the border), so activations stay cache-sized. ``tile=None`` or
+    one covering the image runs one pass; windows of equal size go ``batch`` per forward call.
 
     Examples
     --------
@@ -500,20 +292,13 @@ def predict_tiled(model: nn.Module, x: torch.Tensor, tile: int | None = 256, hal
     halo = receptive_radius(model) if halo is None else int(halo)
     if halo < 0:
         raise ValueError(f"halo must be >= 0, got {halo}")
-    ys = list(range(0, H, tile))
-    xs = list(range(0, W, tile))
-    jobs = []
-    for y0 in ys:
-        for x0 in xs:
+    groups: dict[tuple[int, int], list] = {}  # windows of equal shape are batched
+    for y0 in range(0, H, tile):
+        for x0 in range(0, W, tile):
             y1, x1 = min(y0 + tile, H), min(x0 + tile, W)
-            a0, b0 = max(y0 - halo, 0), max(x0 - halo, 0)
-            a1, b1 = min(y1 + halo, H), min(x1 + halo, W)
-            jobs.append((y0, y1, x0, x1, a0, a1, b0, b1))
+            a0, a1, b0, b1 = max(y0 - halo, 0), min(y1 + halo, H), max(x0 - halo, 0), min(x1 + halo, W)
+            groups.setdefault((a1 - a0, b1 - b0), []).append((y0, y1, x0, x1, a0, a1, b0, b1))
     out = None
-    # group windows by shape so each group can be batched
-    groups: dict[tuple[int, int], list] = {}
-    for j in jobs:
-        groups.setdefault((j[5] - j[4], j[7] - j[6]), []).append(j)
     for group in groups.values():
         for k in range(0, len(group), batch):
             chunk = group[k:k + batch]
@@ -524,23 +309,6 @@ def predict_tiled(model: nn.Module, x: torch.Tensor, tile: int | None = 256, hal
             for i, (y0, y1, x0, x1, a0, _a1, b0, _b1) in enumerate(chunk):
                 out[0, :, y0:y1, x0:x1] = res[i, :, y0 - a0:y1 - a0, x0 - b0:x1 - b0]
     return out
-
-
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 or float on a 0-255 scale -> ``(1, 3, H, W)`` float32 on a 0-1 scale.
-
-    Examples
-    --------
-    >>> image_to_tensor(np.full((4, 5, 3), 255, np.uint8)).shape
-    torch.Size([1, 3, 4, 5])
-    """
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"image must have shape (H, W, 3), got {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"image must be an integer or float array, got dtype {arr.dtype}")
-    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32))
-    return (t / 255.0).unsqueeze(0)
 
 
 def flops_per_pixel(model: nn.Module) -> float:

@@ -17,11 +17,18 @@ from .progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NEGATIVE_POSITIONS", "FingerprintWindows", "PairSampler", "mix_weights"]
+__all__ = ["NEGATIVE_POSITIONS", "FingerprintWindows", "PairSampler", "mix_weights", "check_int"]
 
-#: Where the label-0 patch K'' is cut: ``"random"`` (default; the paper "randomly select[s] a subgraph
-#: K'' with the same size as I' from Kset - K") or ``"same"`` (I''s position in the other camera).
+#: Where label-0's K'' is cut: ``"random"`` (the paper's "randomly select a subgraph K'' ... from Kset - K")
+#: or ``"same"`` (I''s position, in the other camera).
 NEGATIVE_POSITIONS: tuple[str, ...] = ("random", "same")
+
+
+def check_int(name: str, value: Any, low: int) -> int:
+    """``int(value)``; ValueError unless ``value`` is an int (not a bool) >= ``low``."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return int(value)
 
 
 def as_image(item: Any) -> np.ndarray:
@@ -37,12 +44,7 @@ def as_image(item: Any) -> np.ndarray:
 
 
 class FingerprintWindows:
-    """Camera fingerprints aligned to image sizes, cached per ``(device, shape, crop)``.
-
-    ``get(device, shape, crop)`` is :func:`csi.evaluate.fingerprint_window` of the device's fingerprint for the
-    centre ``crop`` box of an image of ``shape`` (resampled to a copy's size, rotated, cropped as at evaluation),
-    read-only float32.
-    """
+    """Cached read-only float32 :func:`csi.evaluate.fingerprint_window` s: ``get(device, image shape, crop)``."""
 
     def __init__(self, fingerprints: Mapping[str, np.ndarray]):
         if not isinstance(fingerprints, Mapping) or not fingerprints:
@@ -58,50 +60,29 @@ class FingerprintWindows:
     def get(self, device: str, shape: tuple[int, int], crop: int | None = None) -> np.ndarray:
         key = (device, tuple(shape), crop)
         if key not in self._cache:
-            win = fingerprint_window(self.raw[device], shape, crop_box(tuple(shape), crop))
-            win = np.ascontiguousarray(win, dtype=np.float32)
+            win = np.ascontiguousarray(fingerprint_window(self.raw[device], shape, crop_box(tuple(shape), crop)), np.float32)
             win.setflags(write=False)
             self._cache[key] = win
         return self._cache[key]
 
 
 def describe_item(item: Any, k: int) -> str:
+    """An image's name in warnings: its path, or ``array#k``."""
     return str(item) if isinstance(item, (str, os.PathLike)) else f"array#{k}"
 
 
 def _windows(a: np.ndarray, p: int) -> np.ndarray:
-    """Read-only view of every ``p x p`` window of a stack ``(n, h, w, ...)``: ``(n, h-p+1, w-p+1, p, p, ...)``.
-
-    Examples
-    --------
-    >>> a = np.arange(2 * 4 * 5).reshape(2, 4, 5)
-    >>> w = _windows(a, 3)
-    >>> w.shape, bool((w[1, 1, 2] == a[1, 1:4, 2:5]).all())
-    ((2, 2, 3, 3, 3), True)
-    """
+    """Read-only view of every ``p x p`` window of a stack ``(n, h, w, ...)``: ``(n, h-p+1, w-p+1, p, p, ...)``."""
     sh, st = a.shape, a.strides
     return np.lib.stride_tricks.as_strided(a, (sh[0], sh[1] - p + 1, sh[2] - p + 1, p, p, *sh[3:]),
                                            (*st[:3], st[1], st[2], *st[3:]), writeable=False)
 
 
 def mix_weights(is_copy: Sequence[bool], copy_probability: float) -> np.ndarray:
-    """Per-image sampling weights so that a drawn training image is a platform copy with a given probability.
+    """``PairSampler`` weights ``(n,)`` float64 (sum 1) that draw a platform copy with ``copy_probability``.
 
-    Originals share ``1 - copy_probability`` equally, copies share ``copy_probability`` equally; pass the
-    result as ``PairSampler(weights=...)``. (Uniform drawing over a list of originals plus 5 platform copies
-    of each draws a copy 5/6 of the time.)
-
-    Parameters
-    ----------
-    is_copy : sequence of bool
-        ``(n,)``, True for a platform copy (e.g. ``df["platform"] != "original"``).
-    copy_probability : float
-        In [0, 1]; must be 0 if there is no copy and 1 if there is no original.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n,)`` float64 >= 0, summing to 1.
+    Originals share ``1 - copy_probability`` equally, copies (``is_copy`` True) share the rest; uniform
+    drawing over originals plus 5 copies of each would draw a copy 5/6 of the time.
 
     Examples
     --------
@@ -122,60 +103,25 @@ def mix_weights(is_copy: Sequence[bool], copy_probability: float) -> np.ndarray:
 
 
 class PairSampler:
-    """The paper's training pairs (Fig. 2, Sec. 3.2.2), deterministic per seed, assembled vectorised.
+    """The paper's training pairs ``(label, I', K')`` (Fig. 2, Sec. 3.2.2), deterministic per seed.
 
-    A pair is ``(label, I', K')``: ``I'`` a random ``patch x patch`` window of a random training image;
-    label 1 (probability 1/2): ``K'`` is the window at the same position of the source camera's
-    fingerprint; label 0: ``K'`` is a same-size window of another camera's fingerprint (camera drawn
-    uniformly from the others; position uniform at random, or the same position with
-    ``negative_position="same"``).
+    ``I'``: a random ``patch x patch`` window of a random training image. Label 1 (probability 1/2): ``K'``
+    is the window at the same position of the own camera's fingerprint; label 0: a window of another camera's
+    (drawn uniformly), placed per ``negative_position``. Images are decoded once, centre-cropped to ``crop``
+    (the paper's "blocks in the central area") and kept as uint8; platform copies get fingerprints aligned
+    as at evaluation. Unreadable or too-small images are skipped and listed in ``skipped`` ``(image, reason)``.
 
-    Each image is decoded once, centre-cropped to ``crop`` (the paper's "blocks in the central area") and
-    kept as uint8, stacked by size; a batch is one gather per image size. Platform copies get every camera's
-    fingerprint aligned as at evaluation (:class:`FingerprintWindows`). ``weights`` sets how often each image
-    is drawn (:func:`mix_weights`). Unreadable or too-small images are skipped, listed in :attr:`skipped`.
-
-    Parameters
-    ----------
-    images : sequence of path or ndarray
-        Paths (read with :func:`csi.io.read_rgb`) or ``(H, W, 3)`` uint8 / 0-255 float arrays; any sizes.
-    devices : sequence of str
-        Source camera of each image; every one must be a key of ``fingerprints``.
-    fingerprints : dict str -> ndarray
-        ``(H, W)`` float32 camera fingerprints (Eq. 5 output), at least two cameras. Not modified.
-    patch, batch : int
-        Patch side (paper 64) and pairs per batch (paper 64).
-    seed : int
-        Batches depend only on ``(seed, stream, step)``, so training can resume exactly.
-    crop : int or None
-        Centre block kept of every image (``None``: whole image).
-    negative_position : {"random", "same"}
-    progress : bool
-        progress bar while decoding (:mod:`csi.progress`).
-    weights : sequence of float or None
-        ``(len(images),)`` non-negative drawing weights (normalised here; skipped images drop out);
-        None draws every image with the same probability.
-
-    Attributes
-    ----------
-    images : list of ndarray
-        The kept ``(h, w, 3)`` uint8 blocks (read-only views).
-    fingerprint_views : list of ndarray
-        The own camera's ``(h, w)`` float32 fingerprint window of each kept block.
-    devices : list of str
-    skipped : list of (str, str)
-        ``(image, reason)``.
-
-    References
-    ----------
-    Wang et al. (2021), Sec. 3.2.2 and Fig. 2.
+    ``images``: paths or ``(H, W, 3)`` uint8 / 0-255 arrays of any size; ``devices``: each one's camera;
+    ``fingerprints``: ``(H, W)`` float32 (Eq. 5) of two cameras or more; ``patch``, ``batch``: paper 64, 64;
+    a batch depends only on ``(seed, stream, step)``, so training resumes exactly; ``crop``: centre block
+    kept (None: all); ``weights``: drawing weight per image (:func:`mix_weights`; None: uniform).
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> imgs = [rng.integers(0, 256, (80, 96, 3), dtype=np.uint8) for _ in range(4)]
-    >>> K = {"a": rng.normal(size=(80, 96)).astype(np.float32), "b": rng.normal(size=(80, 96)).astype(np.float32)}
-    >>> s = PairSampler(imgs, ["a", "b", "a", "b"], K, patch=32, batch=8, seed=0, crop=None)
+    >>> K = {c: rng.normal(size=(80, 96)).astype(np.float32) for c in "ab"}
+    >>> s = PairSampler(imgs, list("abab"), K, patch=32, batch=8, seed=0)
     >>> x, y, label = s.batch_at(0, 0)
     >>> tuple(x.shape), tuple(y.shape), tuple(label.shape)
     ((8, 3, 32, 32), (8, 1, 32, 32), (8,))
@@ -190,13 +136,9 @@ class PairSampler:
             raise ValueError(f"images and devices differ in length: {len(images)} != {len(devices)}")
         if not images:
             raise ValueError("images is empty")
-        for name, v in (("patch", patch), ("batch", batch)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if crop is not None and (not isinstance(crop, (int, np.integer)) or crop < patch):
-            raise ValueError(f"crop must be None or an int >= patch ({patch}), got {crop!r}")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        patch, batch, seed = check_int("patch", patch, 1), check_int("batch", batch, 1), check_int("seed", seed, 0)
+        if crop is not None:
+            check_int("crop", crop, patch)
         check_choice("negative_position", negative_position, NEGATIVE_POSITIONS)
         w_in = None
         if weights is not None:
@@ -209,7 +151,7 @@ class PairSampler:
             raise ValueError(f"devices without a fingerprint: {', '.join(unknown)}")
         if len(self.fp.raw) < 2:
             raise ValueError("fingerprints must hold at least two cameras (label-0 pairs need another camera)")
-        self.patch, self.batch, self.seed, self.crop = int(patch), int(batch), int(seed), crop
+        self.patch, self.batch, self.seed, self.crop = patch, batch, seed, crop
         self.negative_position = negative_position
         self.device_names = sorted(self.fp.raw)
         self.skipped: list[tuple[str, str]] = []
@@ -251,8 +193,7 @@ class PairSampler:
         for i, (_, _, full, _) in enumerate(kept):
             groups.setdefault(full, []).append(i)
         n = len(kept)
-        self._group = np.empty(n, np.int64)
-        self._member = np.empty(n, np.int64)
+        self._group, self._member = np.empty(n, np.int64), np.empty(n, np.int64)
         self._stacks: list[np.ndarray] = []
         self._xwin: list[np.ndarray] = []  # per group: (n_g, h-p+1, w-p+1, p, p, 3) view of all windows
         self._kwin: list = []  # per group: (n_cams, h-p+1, w-p+1, p, p) view, or a list per camera if sizes differ
@@ -271,8 +212,7 @@ class PairSampler:
             self._xwin.append(_windows(stack, self.patch))
             self._kwin.append(_windows(np.stack(views), self.patch) if same
                               else [_windows(v[None], self.patch)[0] for v in views])
-            for j, v in enumerate(views):
-                self._kshape[g, j] = v.shape
+            self._kshape[g] = [v.shape for v in views]
             for m, i in enumerate(members):
                 self._group[i], self._member[i] = g, m
                 self.images[i] = stack[m]
@@ -283,27 +223,16 @@ class PairSampler:
         self._h = np.array([im.shape[0] for im in self.images], np.int64)
         self._w = np.array([im.shape[1] for im in self.images], np.int64)
         w = np.array([k[3] for k in kept], np.float64)
-        if weighted:
-            if w.sum() <= 0:
-                raise ValueError("weights of the usable images are all zero")
-            self.weights: np.ndarray | None = w / w.sum()
-        else:
-            self.weights = None
+        if weighted and w.sum() <= 0:
+            raise ValueError("weights of the usable images are all zero")
+        self.weights: np.ndarray | None = w / w.sum() if weighted else None
 
     def __len__(self) -> int:
         return len(self.images)
 
     def plan(self, stream: int, step: int) -> dict[str, np.ndarray]:
-        """The random draws of batch ``step`` of ``stream`` (:func:`csi.train.fit` uses stream 0): which image, window and fingerprint window per pair.
-
-        Returns
-        -------
-        dict of str -> numpy.ndarray
-            ``(batch,)`` int64 arrays: ``label`` (0/1), ``image`` (index into :attr:`images`), ``row``,
-            ``col`` (top-left of I' in the kept block), ``camera`` (index into :attr:`device_names` of the
-            fingerprint K' is cut from: the own camera for label 1, another one for label 0), ``krow``,
-            ``kcol`` (top-left of K' in that camera's window aligned to the image; equal to ``row``,
-            ``col`` for label 1).
+        """Batch ``(stream, step)``'s draws, ``(batch,)`` int64 arrays: ``label``; ``image`` (index), ``row``, ``col``
+        of I'; ``camera`` (index into ``device_names``), ``krow``, ``kcol`` of K' in that camera's aligned window.
         """
         rng = np.random.default_rng([self.seed, int(stream), int(step)])
         p, n, n_cams = self.patch, self.batch, len(self.device_names)
@@ -328,20 +257,8 @@ class PairSampler:
                 "krow": np.where(pos, r, rk), "kcol": np.where(pos, c, ck)}
 
     def arrays_at(self, stream: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Batch ``(stream, step)`` as NumPy arrays (what :meth:`batch_at` converts to tensors).
-
-        The patches of :meth:`plan`, cut with one gather per image size from a strided view of all
-        ``patch x patch`` windows (no copy; each selected window is copied row by row) - and per camera
-        only when the cameras' aligned fingerprints differ in size.
-
-        Returns
-        -------
-        x : numpy.ndarray
-            ``(batch, patch, patch, 3)`` uint8 RGB patches.
-        y : numpy.ndarray
-            ``(batch, 1, patch, patch)`` float32 fingerprint patches.
-        label : numpy.ndarray
-            ``(batch,)`` int64 in {0, 1}.
+        """Batch ``(stream, step)`` as arrays: x ``(batch, patch, patch, 3)`` uint8, y ``(batch, 1, patch, patch)``
+        float32, label ``(batch,)`` int64; one gather per image size from a strided view of all windows.
         """
         pl = self.plan(stream, step)
         p, n = self.patch, self.batch
@@ -362,19 +279,7 @@ class PairSampler:
         return x, y, pl["label"]
 
     def batch_at(self, stream: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Batch number ``step`` of ``stream``; the same arguments give the same batch.
-
-        :func:`fit` trains update ``t`` (0-based) on ``batch_at(0, t)``.
-
-        Returns
-        -------
-        x : torch.Tensor
-            ``(batch, 3, patch, patch)`` float32 RGB in [0, 1] (contiguous).
-        y : torch.Tensor
-            ``(batch, 1, patch, patch)`` float32 fingerprint patches.
-        label : torch.Tensor
-            ``(batch,)`` float32 in {0, 1}.
-        """
+        """:meth:`arrays_at` as tensors: x ``(batch, 3, patch, patch)`` float32 RGB in [0, 1], y, label float32."""
         x, y, label = self.arrays_at(stream, step)
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255.0)
         return xt.contiguous(), torch.from_numpy(y), torch.from_numpy(label.astype(np.float32))

@@ -1,8 +1,4 @@
-"""Torch run-time settings: thread count and glibc's heap, and a background batch prefetcher.
-
-Neither changes any result; both only make CPU training and CNN inference faster (measurements in
-docs/performance.md).
-"""
+"""Torch run-time settings (threads, glibc's heap) and a batch prefetcher: faster, same results (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -21,16 +17,8 @@ import torch
 __all__ = ["torch_runtime", "Prefetcher"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-#: glibc defaults restored on exit (128 KiB trim threshold, 65,536 mmap'ed chunks).
 _GLIBC_DEFAULTS = {_M_TRIM_THRESHOLD: 128 * 1024, _M_MMAP_MAX: 65536}
 _lock = threading.Lock()
-
-
-def _all_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _glibc():
@@ -46,22 +34,8 @@ def _glibc():
 
 @contextlib.contextmanager
 def torch_runtime(threads: int | None = None, keep_heap: bool = True) -> Iterator[int]:
-    """Run torch with ``threads`` threads and glibc's freed memory kept in the heap; restore both on exit.
-
-    Used for training and CNN inference. ``keep_heap`` sets ``mallopt(M_MMAP_MAX=0,
-    M_TRIM_THRESHOLD=1 GiB)`` so large activations are reused instead of mmap'ed and faulted in anew
-    at every step (no effect on other C libraries).
-
-    Parameters
-    ----------
-    threads : int or None
-        Torch intra-op threads; None: every core available to the process.
-    keep_heap : bool
-
-    Yields
-    ------
-    int
-        The thread count in use.
+    """Run torch with ``threads`` threads (None: all the process's cores), yielded; ``keep_heap``: glibc
+    ``mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB)``, so big activations are reused. Both restored on exit.
 
     Examples
     --------
@@ -72,7 +46,8 @@ def torch_runtime(threads: int | None = None, keep_heap: bool = True) -> Iterato
     if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
         raise ValueError(f"threads must be None or a positive int, got {threads!r}")
     old = torch.get_num_threads()
-    n = int(threads) if threads is not None else _all_cores()
+    all_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n = int(threads) if threads is not None else all_cores
     libc = _glibc() if keep_heap else None
     with _lock:
         torch.set_num_threads(n)
@@ -92,10 +67,9 @@ def torch_runtime(threads: int | None = None, keep_heap: bool = True) -> Iterato
 
 
 class Prefetcher:
-    """Computes ``fn(t)`` for ``t`` in ``steps`` in a background thread, ``depth`` items ahead.
+    """``fn(t)`` for ``t`` in ``steps``, computed ``depth`` items ahead in a thread (0: on demand in the caller).
 
-    :meth:`get` must be called with the steps in order; an exception raised by ``fn`` is raised again
-    by :meth:`get` for that step. ``depth`` 0 computes each item on demand in the calling thread.
+    Call :meth:`get` with the steps in order; it raises again what ``fn`` raised for that step.
     """
 
     def __init__(self, fn: Callable[[int], Any], steps: range, depth: int):
@@ -116,11 +90,9 @@ class Prefetcher:
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
                 item, failed = exc, True
             while not self._stop.is_set():
-                try:
+                with contextlib.suppress(queue.Full):
                     self._q.put((t, item, failed), timeout=0.1)
                     break
-                except queue.Full:
-                    continue
             if failed or self._stop.is_set():
                 return
 

@@ -1,14 +1,4 @@
-"""Training CSI-CNN (the paper's Fig. 2, Sec. 4.3) and the DnCNN baseline denoiser.
-
-* :class:`PairSampler` cuts the training pairs ``(label, I', K')`` from images held in memory.
-* :class:`ValidationSet` scores held-out images against every camera as the evaluation does.
-* :func:`fit` trains CSI-CNN with Adam for a budget of training pairs (:class:`TrainingRecipe`).
-* :func:`fit_denoiser` trains DnCNN as a blind Gaussian denoiser on synthetic scenes.
-* :func:`get_or_train` returns a cached checkpoint (:mod:`csi.checkpoints`) or trains it.
-
-The paper's schedule (Sec. 4.3, lr x 0.2 after epochs 30, 60 and 90 of 100) is kept in proportion at any
-run length: lr x 0.2 after 30 %, 60 % and 90 % of the optimiser steps (:data:`MILESTONES`).
-"""
+"""Training CSI-CNN (Fig. 2, Sec. 4.3) for a budget of pairs, the DnCNN baseline, and the checkpoint cache."""
 
 from __future__ import annotations
 
@@ -18,7 +8,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,43 +21,20 @@ from . import cache, losses, metrics, models, pairs, prnu, simulate, validation
 from .checkpoints import load_checkpoint, load_history, save_checkpoint
 from .config import check_choice, check_keys, check_scale, seed_everything, select_device
 from .evaluate import align_fingerprint, crop_box, fingerprint_window
-from .losses import (
-    DEFAULT_PHI,
-    LOSSES,
-    cosine_loss,
-    cosine_similarity,
-    fingerprint_scale,
-    mse_loss,
-    mse_std_loss,
-)
+from .losses import DEFAULT_PHI, LOSSES, cosine_similarity, fingerprint_scale
 from .models import CSICNN, DnCNN, count_parameters
-from .pairs import NEGATIVE_POSITIONS, PairSampler, mix_weights
+from .pairs import NEGATIVE_POSITIONS, PairSampler, check_int, mix_weights
 from .progress import bar as progress_bar
 from .runtime import Prefetcher, torch_runtime
 from .validation import CSICNN_RADIUS, ValidationSet
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "NEGATIVE_POSITIONS",
-    "MILESTONES",
-    "PairSampler",
-    "ValidationSet",
-    "TrainingRecipe",
-    "mix_weights",
-    "fit",
-    "fit_denoiser",
-    "lr_milestones",
-    "steps_for",
-    "save_checkpoint",
-    "load_checkpoint",
-    "load_history",
-    "get_or_train",
-    "training_key",
-]
+__all__ = ["NEGATIVE_POSITIONS", "MILESTONES", "PairSampler", "ValidationSet", "TrainingRecipe", "mix_weights", "fit",
+           "fit_denoiser", "lr_milestones", "steps_for", "save_checkpoint", "load_checkpoint", "load_history",
+           "get_or_train", "training_key"]
 
-#: Learning-rate decay points as fractions of a run's optimiser steps: lr x ``gamma`` (0.2) after 30 %,
-#: 60 % and 90 % of the steps, the paper's "x 0.2 every 30 of 100 epochs" at any run length.
+#: lr x ``gamma`` after these fractions of the steps: the paper's "x 0.2 at epochs 30, 60, 90 of 100" (Sec. 4.3).
 MILESTONES: tuple[float, ...] = (0.3, 0.6, 0.9)
 
 
@@ -79,49 +46,28 @@ def steps_for(pairs: int, batch: int) -> int:
     >>> steps_for(16_000, 64), steps_for(100, 64)
     (250, 2)
     """
-    for name, v in (("pairs", pairs), ("batch", batch)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return -(-int(pairs) // int(batch))
+    return -(-check_int("pairs", pairs, 1) // check_int("batch", batch, 1))
 
 
 def lr_milestones(steps: int, fractions: Sequence[float] = MILESTONES) -> list[int]:
-    """Optimiser steps after which the learning rate is multiplied by ``gamma``.
-
-    Milestone ``m = max(1, round(f * steps))``: updates ``0 .. m-1`` use the rate before the decay, update
-    ``m`` and later the decayed one (several equal milestones decay several times).
-
-    ``steps`` >= 1; ``fractions`` each in (0, 1] (default :data:`MILESTONES`). Returns a non-decreasing list.
-    Wang et al. (2021), Sec. 4.3 (lr 0.001, x 0.2 every 30 of 100 epochs).
+    """Steps ``max(1, round(f * steps))``, ``f`` in (0, 1], from which on lr is multiplied by ``gamma`` (Sec. 4.3).
 
     Examples
     --------
-    >>> lr_milestones(50_000)
-    [15000, 30000, 45000]
     >>> lr_milestones(250)
     [75, 150, 225]
     """
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_int("steps", steps, 1)
     fr = [float(f) for f in fractions]
     if any(not (0.0 < f <= 1.0) for f in fr):
         raise ValueError(f"milestone fractions must lie in (0, 1], got {list(fractions)}")
     return sorted(max(1, round(f * steps)) for f in fr)
 
 
-def _lr_at(step: int, lr: float, gamma: float, milestones: Sequence[int]) -> float:
-    """Learning rate of update ``step`` (0-based)."""
-    return lr * gamma ** sum(1 for m in milestones if m <= step)
-
-
 def _eval_points(steps: int, evals: int) -> list[int]:
-    """Steps after which the history gets a row: ``round(k * steps / evals)``, k = 1..evals, distinct."""
+    """Steps after which the history gets a row: distinct ``round(k * steps / evals)``, k = 1..evals."""
     evals = max(1, min(int(evals), steps))
     return sorted({max(1, round(k * steps / evals)) for k in range(1, evals + 1)})
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Training
 
 
 def _append_csv(path: Path | None, row: Mapping[str, Any]) -> None:
@@ -138,29 +84,13 @@ def _host_batch(sampler: PairSampler, t: int, pin: bool) -> tuple[torch.Tensor, 
     return tuple(o.pin_memory() for o in out) if pin else out
 
 
-def _device_batch(batch: tuple, dev: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """uint8 NHWC -> float32 NCHW in [0, 1] on ``dev`` (the permuted layout is channels-last)."""
-    x, y, lab = (b.to(dev, non_blocking=True) for b in batch)
-    return x.permute(0, 3, 1, 2).float().div_(255.0), y, lab
-
-
-def _loss_function(loss: str, phi: float, target_std: float | None) -> Callable:
-    if loss == "cosine":
-        return lambda o, y, lab: cosine_loss(o, y, lab, phi=phi)
-    if loss == "mse":
-        return lambda o, y, lab: mse_loss(o, y, lab)
-    return lambda o, y, lab: mse_std_loss(o, y, lab, target_std=target_std)
-
-
 def _validate(val: Any, model: torch.nn.Module, dev: str) -> tuple[dict[str, float], float]:
-    """Validation metrics (``ValidationSet.evaluate`` or any object with ``auc(model, device)``) and seconds."""
+    """Metrics of ``val`` (a ValidationSet, or any object with ``auc(model, device)``) and the seconds taken."""
     if val is None:
         return {"val_auc": float("nan")}, 0.0
     t0 = time.perf_counter()
-    if hasattr(val, "evaluate"):
-        m = {str(k): float(v) for k, v in val.evaluate(model, dev).items()}
-    else:
-        m = {"val_auc": float(val.auc(model, dev))}
+    m = ({str(k): float(v) for k, v in val.evaluate(model, dev).items()} if hasattr(val, "evaluate")
+         else {"val_auc": float(val.auc(model, dev))})
     return m, time.perf_counter() - t0
 
 
@@ -168,22 +98,10 @@ def _validate(val: Any, model: torch.nn.Module, dev: str) -> tuple[dict[str, flo
 class TrainingRecipe:
     """Everything of a CSI-CNN run that changes its weights or history, apart from the data.
 
-    Attributes
-    ----------
-    pairs : int
-        Training pairs to draw (rounded up to whole batches: ``steps = ceil(pairs / batch)``).
-    evals : int
-        Evaluation points after step 0, evenly spread over the steps (capped at the steps).
-    loss : {"cosine", "mse", "mse-std"}
-        Eq. 6-8 (:func:`csi.losses.cosine_loss`), ref. [20]'s MSE, or MSE in fingerprint-std units.
-    lr, gamma : float
-        Adam's rate (paper 1e-3) and its decay factor (paper 0.2).
-    milestones : tuple of float
-        Fractions of the steps after which lr is multiplied by ``gamma`` (:func:`lr_milestones`).
-    phi : float
-        Eq. 7's phi (cosine loss only).
-    target_std : float or None
-        ``"mse-std"`` only; None: :func:`csi.losses.fingerprint_scale` of the sampler's fingerprints.
+    ``pairs``: training pairs (rounded up to whole batches); ``evals``: evaluation points after step 0;
+    ``loss``: one of :data:`csi.losses.LOSSES`; ``lr``, ``gamma``, ``milestones``: Adam's rate (paper 1e-3),
+    its decay (0.2) and when (:func:`lr_milestones`); ``phi``: Eq. 7's; ``target_std``: ``"mse-std"``'s unit
+    (None: :func:`csi.losses.fingerprint_scale` of the sampler's fingerprints).
 
     Examples
     --------
@@ -202,10 +120,7 @@ class TrainingRecipe:
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, LOSSES)
-        for name in ("pairs", "evals"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_int("pairs", self.pairs, 1), check_int("evals", self.evals, 1)
         if not (self.lr > 0):
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not (0 < self.gamma <= 1):
@@ -217,46 +132,21 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
         device: str = "auto", checkpoint: str | os.PathLike | None = None, log_csv: str | os.PathLike | None = None,
         resume: bool = True, progress: bool = True, threads: int | None = None, prefetch: int = 2,
         extra_config: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Train CSI-CNN on :class:`PairSampler` batches for ``recipe.pairs`` training pairs (Fig. 2, Sec. 4.3).
+    """Train CSI-CNN with Adam for ``recipe.pairs`` training pairs (Fig. 2, Eq. 6-8, Sec. 4.3, Fig. 6).
 
-    Update ``t`` (0-based) trains on ``sampler.batch_at(0, t)`` with Adam; the learning rate follows
-    :func:`lr_milestones`. The history gets a row at step 0 (the untrained network) and at ``recipe.evals``
-    evaluation points; at each: validation metrics, a CSV row, a checkpoint. With ``resume`` and an
-    existing ``checkpoint`` of the same configuration, training goes on from its last evaluation point and
-    gives the same weights as an uninterrupted run. Torch is seeded with ``sampler.seed``.
+    Update ``t`` trains on ``sampler.batch_at(0, t)`` at the rate of :func:`lr_milestones`; torch is seeded
+    with ``sampler.seed``. At step 0 and each of ``recipe.evals`` points: validation, a history row, a CSV
+    row, a checkpoint. With ``resume``, a ``checkpoint`` of the same configuration is continued to the same
+    weights as an uninterrupted run.
 
-    Parameters
-    ----------
-    model : CSICNN
-        Trained in place; moved to ``device``.
-    sampler : PairSampler
-    recipe : TrainingRecipe
-    val : ValidationSet or None
-        Or any object with ``evaluate(model, device) -> dict`` or ``auc(model, device) -> float``.
-    device : {"auto", "cpu", "cuda", "mps"}
-    checkpoint, log_csv : path or None
-    resume : bool
-    progress : bool
-    threads : int or None
-        Torch threads while training (None: all cores; :func:`csi.runtime.torch_runtime`).
-    prefetch : int
-        Batches prepared ahead in a background thread (0: none; :class:`csi.runtime.Prefetcher`).
-    extra_config : dict or None
-        Stored in the checkpoint's config (e.g. data description).
+    ``model`` (a CSICNN) is trained in place on ``device``; ``val`` is a ValidationSet or any object with
+    ``auc(model, device)``; ``threads`` (None: all cores) and ``prefetch`` (batches made ahead in a thread)
+    only change speed; ``extra_config`` goes into the checkpoint's config.
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per evaluation point, the first before training: ``epoch`` (the evaluation point,
-        0..evals), ``step``, ``pairs_seen``, ``train_loss`` (mean since the previous row), ``train_rho_pos``
-        / ``train_rho_neg`` (mean cosine similarity of output and K' on label-1 / label-0 pairs), ``lr`` (of
-        the last update), ``seconds``, ``pairs_per_s``, ``val_seconds`` and the validation metrics
-        (``val_auc``, ``val_ncc_true``, ``val_acc``, per platform ``val_auc_<platform>`` ...; only
-        ``val_auc`` = NaN without ``val``).
-
-    References
-    ----------
-    Wang et al. (2021), Sec. 3.2.2, Fig. 2, Eq. 6-8, Sec. 4.3, Fig. 6.
+    Returns a DataFrame, a row per evaluation point: ``epoch`` (the point, 0..evals), ``step``, ``pairs_seen``,
+    ``train_loss`` (mean since the last row), ``train_rho_pos`` / ``train_rho_neg`` (mean cosine of output and
+    K' on label-1 / label-0 pairs), ``lr``, ``seconds``, ``pairs_per_s``, ``val_seconds`` and the ``val_*``
+    metrics (:meth:`ValidationSet.evaluate`; NaN ``val_auc`` without ``val``).
 
     Examples
     --------
@@ -268,12 +158,9 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
     >>> h[["epoch", "step", "pairs_seen"]].values.tolist()
     [[0, 0, 0], [1, 2, 8], [2, 4, 16]]
     """
-    if not isinstance(sampler, PairSampler):
-        raise TypeError(f"sampler must be a PairSampler, got {type(sampler).__name__}")
-    if not isinstance(model, CSICNN):
-        raise TypeError(f"model must be a CSICNN, got {type(model).__name__}")
-    if not isinstance(recipe, TrainingRecipe):
-        raise TypeError(f"recipe must be a TrainingRecipe, got {type(recipe).__name__}")
+    for name, value, kind in (("sampler", sampler, PairSampler), ("model", model, CSICNN), ("recipe", recipe, TrainingRecipe)):
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
     batch, lr = sampler.batch, recipe.lr
     steps = steps_for(recipe.pairs, batch)
     mstones = lr_milestones(steps, recipe.milestones)
@@ -310,7 +197,10 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
         log.info("resuming %s at step %d of %d", ckpt, start, steps)
     elif log_csv is not None and log_csv.exists():
         log_csv.unlink()
-    loss_fn = _loss_function(recipe.loss, float(recipe.phi), target_std)
+    phi = float(recipe.phi)
+    loss_fn = {"cosine": lambda o, y, lab: losses.cosine_loss(o, y, lab, phi=phi),
+               "mse": lambda o, y, lab: losses.mse_loss(o, y, lab),
+               "mse-std": lambda o, y, lab: losses.mse_std_loss(o, y, lab, target_std=target_std)}[recipe.loss]
     with torch_runtime(threads if dev == "cpu" else (threads or torch.get_num_threads())):
         if start == 0:
             metrics_, vsec = _validate(val, model, dev)
@@ -328,8 +218,9 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
             acc = torch.zeros(5, dtype=acc_dtype, device=dev)  # loss sum, rho+ sum, n+, rho- sum, n-
             count, t0 = 0, time.perf_counter()
             for t in range(start, steps):
-                x, y, lab = _device_batch(feeder.get(t), dev)
-                current_lr = _lr_at(t, lr, recipe.gamma, mstones)
+                x, y, lab = (b.to(dev, non_blocking=True) for b in feeder.get(t))
+                x = x.permute(0, 3, 1, 2).float().div_(255.0)  # uint8 NHWC -> float NCHW (channels-last)
+                current_lr = lr * recipe.gamma ** sum(1 for m in mstones if m <= t)
                 for group in opt.param_groups:
                     group["lr"] = current_lr
                 opt.zero_grad(set_to_none=True)
@@ -391,29 +282,13 @@ def fit_denoiser(model: DnCNN, *, steps: int, batch: int, patch: int, scenes: np
                  sigma_range: tuple[float, float] = (0.0, 55.0), lr: float = 1e-3, seed: int = 0,
                  device: str = "auto", checkpoint: str | os.PathLike | None = None,
                  log_csv: str | os.PathLike | None = None, progress: bool = True) -> pd.DataFrame:
-    """Train DnCNN as a blind Gaussian denoiser with residual learning (it predicts the noise).
+    """Train DnCNN as a blind Gaussian denoiser that predicts the noise (ref. [21], Sec. 4.2.1).
 
-    Patches of ``scenes`` get Gaussian noise with a sigma drawn uniformly from ``sigma_range`` (0-255
-    scale; DnCNN-B's [0, 55] by default); loss: MSE between predicted and true noise; Adam at ``lr``,
-    x 0.1 for the last third of the steps.
+    Patches of ``scenes`` (``(n, H, W)`` float in [0, 1], H, W >= ``patch``), randomly flipped and rotated,
+    get Gaussian noise of a sigma drawn from ``sigma_range`` (0-255 scale; DnCNN-B's [0, 55]); MSE of
+    predicted and true noise; Adam at ``lr``, x 0.1 for the last third. ``model`` is trained in place.
 
-    Parameters
-    ----------
-    model : DnCNN
-        Trained in place.
-    steps, batch, patch : int
-    scenes : ndarray
-        ``(n, H, W)`` float in [0, 1] clean content (H, W >= patch).
-    sigma_range : (float, float)
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per tenth of training: ``step, train_loss, psnr_noisy, psnr_denoised, seconds``.
-
-    References
-    ----------
-    Wang et al. (2021) Sec. 4.2.1 (DnCNN baseline, ref. [21]).
+    Returns a DataFrame, one row per tenth: ``step, train_loss, psnr_noisy, psnr_denoised, seconds``.
     """
     if not isinstance(model, DnCNN):
         raise TypeError(f"model must be a DnCNN, got {type(model).__name__}")
@@ -479,21 +354,12 @@ def fit_denoiser(model: DnCNN, *, steps: int, batch: int, patch: int, scenes: np
     return pd.DataFrame(history)
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Cached training
-
-
-#: Keys of ``get_or_train(config=...)``. CSI-CNN sizes (required; e.g. a row of
-#: ``csi.experiments.SCALES[scale]["csi_cnn"]``): ``pairs, evals, batch, patch, crop, val_crop``; options: ``lr, gamma,
-#: milestones, phi, negative_position, relu_after_sub, relu_stage1_out, copy_probability`` (needs a
-#: ``platform`` column in ``train``), ``target_std``, ``val_halo, val_zero_mean, val_wiener``. DnCNN
-#: (required; e.g. ``csi.experiments.SCALES[scale]["dncnn"]``): ``depth, width, steps, batch, patch, scenes,
-#: scene_size``; options ``sigma_range, lr``. Run-time only (not in the cache key): ``threads, prefetch``.
+#: Keys of ``get_or_train(config=...)``; required ones in ``_REQUIRED`` (e.g. ``csi.experiments.sizes(scale, "csi_cnn")``,
+#: ``sizes(scale, "dncnn")``); ``threads, prefetch`` are run-time only (not in the cache key).
 TRAIN_CONFIG_KEYS: tuple[str, ...] = (
-    "pairs", "evals", "batch", "patch", "crop", "val_crop", "lr", "gamma", "milestones", "phi",
-    "negative_position", "relu_after_sub", "relu_stage1_out", "copy_probability", "target_std",
-    "val_halo", "val_zero_mean", "val_wiener", "threads", "prefetch",
-    "depth", "width", "steps", "sigma_range", "scenes", "scene_size",
+    "pairs", "evals", "batch", "patch", "crop", "val_crop", "lr", "gamma", "milestones", "phi", "negative_position",
+    "relu_after_sub", "relu_stage1_out", "copy_probability", "target_std", "val_halo", "val_zero_mean", "val_wiener",
+    "threads", "prefetch", "depth", "width", "steps", "sigma_range", "scenes", "scene_size",
 )
 _RUNTIME_KEYS: tuple[str, ...] = ("threads", "prefetch")
 _REQUIRED = {"csi-cnn": ("pairs", "evals", "batch", "patch", "crop", "val_crop"),
@@ -506,9 +372,8 @@ def _training_code() -> tuple:
             metrics.auc_mann_whitney, metrics.closed_set_accuracy)
 
 
-def _csi_recipe(config: Mapping[str, Any]) -> dict[str, Any]:
+def _csi_recipe(sc: Mapping[str, Any]) -> dict[str, Any]:
     """Resolved CSI-CNN training parameters (everything that changes the weights or the history)."""
-    sc = config
     return {
         "pairs": int(sc["pairs"]), "evals": int(sc["evals"]), "batch": int(sc["batch"]), "patch": int(sc["patch"]),
         "crop": None if sc["crop"] is None else int(sc["crop"]), "val_crop": int(sc["val_crop"]),
@@ -537,17 +402,10 @@ def training_key(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
                  fingerprints: Mapping[str, np.ndarray] | None = None) -> tuple[str, dict[str, Any]]:
     """File stem and digested parameters of the checkpoint :func:`get_or_train` would use.
 
-    The digest (:func:`csi.cache.key`) covers ``kind, dataset_key, scale, seed, loss``, the resolved recipe,
-    the training and validation file lists in order with their files' sizes and times
-    (:func:`csi.cache.files_digest`), the fingerprints' contents (:func:`csi.cache.array_digest`) and the
-    training code (:func:`_training_code`); not the run-time options (device, ``threads``, ``prefetch``).
-
-    Returns
-    -------
-    stem : str
-        ``<kind>-<dataset_key>-<scale>-s<seed>-<loss>[-p<pairs>]-<digest>``.
-    params : dict
-        The digested parameters (JSON-able; fingerprints and files as digests).
+    The digest (:func:`csi.cache.key`) covers the arguments, the resolved recipe, the file lists in order
+    with their files' sizes and times, the fingerprints' contents and the training code; not the run-time
+    options (device, ``threads``, ``prefetch``). The stem is
+    ``<kind>-<dataset_key>-<scale>-s<seed>-<loss>[-p<pairs>]-<digest>``; params are JSON-able.
 
     Examples
     --------
@@ -592,42 +450,16 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
                  loss: str = "cosine", train: pd.DataFrame | None = None, val: pd.DataFrame | None = None,
                  fingerprints: Mapping[str, np.ndarray] | None = None, cache_dir: str | os.PathLike = "data/cache/models",
                  device: str = "auto", progress: bool = True, retrain: bool = False) -> Path:
-    """Return the path of a trained checkpoint, training it first if it is not cached.
+    """Path of the trained checkpoint of :func:`training_key`, training it first unless cached.
 
-    The cache key (:func:`training_key`) covers the training parameters, the data and the code, so a changed
-    recipe, split, fingerprint or training code never reuses a stale model. An interrupted CSI-CNN run
-    resumes from its last evaluation point. The history CSV lies next to the checkpoint (``.csv``).
+    An interrupted CSI-CNN run resumes from its last evaluation point; the history CSV lies next to the
+    checkpoint. Load it with :func:`csi.checkpoints.load_model`.
 
-    Parameters
-    ----------
-    kind : {"csi-cnn", "dncnn"}
-    dataset_key : str
-        Names the data (e.g. ``"our"``; DnCNN trains on synthetic scenes: e.g. ``"scenes"``).
-    config : dict
-        Sizes and options (keys in :data:`TRAIN_CONFIG_KEYS`), e.g.
-        ``{**csi.experiments.SCALES[scale]["csi_cnn"], "pairs": 16_000}``.
-    scale : {"smoke", "cpu", "paper"}
-        Label of the run in the file name and the key.
-    seed : int
-    loss : {"cosine", "mse", "mse-std"}
-        CSI-CNN only.
-    train : DataFrame or None
-        Columns ``path, device``; optional ``platform`` (with ``config["copy_probability"]``,
-        :func:`mix_weights`) or ``weight`` (drawing weights).
-    val : DataFrame or None
-        Columns ``path, device`` and optional ``platform``: held-out images for :class:`ValidationSet`.
-    fingerprints : dict or None
-        Camera fingerprints ``(H, W)`` float32 (CSI-CNN only).
-    cache_dir : path
-    device : {"auto", "cpu", "cuda", "mps"}
-    progress : bool
-    retrain : bool
-        Ignore a cached checkpoint.
-
-    Returns
-    -------
-    pathlib.Path
-        Checkpoint, loadable with :func:`csi.checkpoints.load_model`.
+    ``kind``: "csi-cnn" or "dncnn"; ``dataset_key`` names the data (``"scenes"`` for DnCNN); ``config``: sizes
+    and options (:data:`TRAIN_CONFIG_KEYS`), e.g. ``{**csi.experiments.sizes(scale, "csi_cnn"), "pairs": 16_000}``;
+    ``train`` / ``val``: DataFrames with ``path, device`` and optionally ``platform`` (``train`` with
+    ``config["copy_probability"]``, :func:`mix_weights`) or ``weight``; ``fingerprints``: ``(H, W)`` float32 per
+    camera (CSI-CNN only); ``retrain`` ignores a cached checkpoint.
     """
     config = dict(config)
     stem, params = training_key(kind, dataset_key, config, scale=scale, seed=seed, loss=loss, train=train, val=val,
@@ -645,8 +477,8 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
     cache_dir.mkdir(parents=True, exist_ok=True)
     log_csv = cache_dir / f"{stem}.csv"
     rc = params["recipe"]
+    seed_everything(seed)
     if kind == "dncnn":
-        seed_everything(seed)
         model = DnCNN(depth=int(rc["depth"]), width=int(rc["width"]))
         log.info("training DnCNN (%d params) -> %s", count_parameters(model), path)
         fit_denoiser(model, steps=int(rc["steps"]), batch=int(rc["batch"]), patch=int(rc["patch"]),
@@ -667,7 +499,6 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
         weights = mix_weights((train["platform"].astype(str) != "original").to_numpy(), rc["copy_probability"])
     elif "weight" in train.columns:
         weights = train["weight"].to_numpy(np.float64)
-    seed_everything(seed)
     model = CSICNN(relu_after_sub=rc["relu_after_sub"], relu_stage1_out=rc["relu_stage1_out"])
     sampler = PairSampler(train["path"].tolist(), train["device"].astype(str).tolist(), fingerprints,
                           patch=rc["patch"], batch=rc["batch"], seed=seed, crop=rc["crop"],

@@ -15,7 +15,7 @@ from . import metrics, prnu
 from .evaluate import crop_box
 from .io import ImageReadError
 from .models import export_inference_model, receptive_radius
-from .pairs import FingerprintWindows, as_image, describe_item
+from .pairs import FingerprintWindows, as_image, check_int, describe_item
 from .progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
@@ -23,58 +23,23 @@ log = logging.getLogger(__name__)
 __all__ = ["CSICNN_RADIUS", "ValidationSet"]
 
 
-def _column_name(platform: str) -> str:
-    """A platform label as a history-column suffix: lower case, runs of other characters as ``_``."""
-    name = re.sub(r"[^0-9a-z]+", "_", str(platform).lower()).strip("_")
-    return name or "unnamed"
-
-
 #: Receptive radius of CSI-CNN (six 3x3 layers): the default halo of :class:`ValidationSet`.
 CSICNN_RADIUS = 6
 
 
 class ValidationSet:
-    """Held-out images (e.g. platform copies) scored like the evaluation; the judge of a training run.
+    """Held-out images (e.g. platform copies) scored as the evaluation does: the judge of a training run.
 
-    Every image is decoded once. Its centre crop (``crop``, clamped to the image) is the region scored,
-    as in :func:`csi.evaluate.evaluate`; the network runs on that crop enlarged by ``halo`` pixels on
-    every side (clipped at the image border) and its output is cut back to the crop, so with ``halo`` at
-    least the receptive radius (:func:`csi.models.receptive_radius`, 6 for CSI-CNN) the residual equals
-    the full-image residual cropped - not the output of a zero-padded crop. The crop's residual is then
-    post-processed as :func:`csi.evaluate.get_extractor` does for ``"csi-cnn"``
-    (:func:`csi.prnu.postprocess`: CFA zero-mean and DFT Wiener) and correlated (NCC,
-    :func:`csi.prnu.ncc_matrix`) with every camera's fingerprint window (:func:`csi.evaluate.fingerprint_window`:
-    resampled to a platform copy's size, then cropped alike).
+    Each image's centre ``crop`` is scored; the network runs on the crop plus ``halo`` pixels (>= the
+    receptive radius gives the full-image residual, cropped), the residual is post-processed like
+    ``get_extractor("csi-cnn")`` (:func:`csi.prnu.postprocess`) and correlated with every camera's
+    fingerprint window (:func:`csi.evaluate.fingerprint_window`). :meth:`evaluate` gives ``val_auc`` (Eq. 12,
+    every image x camera a sample, own camera positive), ``val_ncc_true`` (mean NCC with the own camera),
+    ``val_acc`` (Eq. 9), overall and per platform (``val_auc_<platform>`` ...). Wang et al. (2021), Fig. 6.
 
-    Metrics (:meth:`evaluate`): ``val_auc`` - Mann-Whitney AUC (Eq. 12) with every image x candidate
-    camera a sample, the image's own camera positive (:func:`csi.metrics.auc_mann_whitney`); ``val_ncc_true``
-    - mean NCC with the own camera; ``val_acc`` - closed-set accuracy (Eq. 9,
-    :func:`csi.metrics.closed_set_accuracy`); and the same three per platform
-    (``val_auc_<platform>`` ...) when ``platforms`` is given.
-
-    Parameters
-    ----------
-    images : sequence of path or ndarray
-        Paths (read with :func:`csi.io.read_rgb`) or ``(H, W, 3)`` uint8 / 0-255 arrays; any sizes.
-    devices : sequence of str
-        True camera of each image; every one must be a key of ``fingerprints``.
-    fingerprints : dict str -> ndarray
-        ``(H, W)`` float32 camera fingerprints (not modified).
-    crop : int
-        Centre-crop side (>= 8; clamped to the image).
-    progress : bool
-    platforms : sequence of str or None
-        Platform of each image (e.g. ``"original"``, ``"twitter"``), for the per-platform metrics.
-    halo : int
-        Context pixels around the crop (default 6, CSI-CNN's receptive radius).
-    zero_mean, wiener : bool
-        Post-processing of the residual; use the evaluation's settings (both on by default there).
-    batch : int
-        Crops of equal size per forward pass.
-
-    References
-    ----------
-    Wang et al. (2021), Fig. 6 (AUC per epoch), Eq. 12, Sec. 4.3.
+    ``images``, ``devices``, ``fingerprints`` as for :class:`csi.pairs.PairSampler`; ``crop``: centre-crop side
+    (>= 8, clamped to the image); ``platforms``: each image's, for per-platform metrics; ``zero_mean``,
+    ``wiener``: post-processing as at evaluation; ``batch``: crops of equal size per forward pass.
 
     Examples
     --------
@@ -97,18 +62,13 @@ class ValidationSet:
             platforms = [str(p) for p in platforms]
             if len(platforms) != len(images):
                 raise ValueError(f"platforms has {len(platforms)} entries for {len(images)} images")
-        if not isinstance(crop, (int, np.integer)) or crop < 8:
-            raise ValueError(f"crop must be an int >= 8, got {crop!r}")
-        if not isinstance(halo, (int, np.integer)) or halo < 0:
-            raise ValueError(f"halo must be an int >= 0, got {halo!r}")
-        if not isinstance(batch, (int, np.integer)) or batch < 1:
-            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        crop, halo, batch = check_int("crop", crop, 8), check_int("halo", halo, 0), check_int("batch", batch, 1)
         self.fp = FingerprintWindows(fingerprints)
         unknown = sorted(set(devices) - set(self.fp.raw))
         if unknown:
             raise ValueError(f"devices without a fingerprint: {', '.join(unknown)}")
         self.device_names = sorted(self.fp.raw)
-        self.crop, self.halo, self.batch = int(crop), int(halo), int(batch)
+        self.crop, self.halo, self.batch = crop, halo, batch
         self.zero_mean, self.wiener = bool(zero_mean), bool(wiener)
         self.windows: list[np.ndarray] = []  # crop + halo, uint8 (h, w, 3)
         self.inner: list[tuple[int, int, int, int]] = []  # crop box inside its window
@@ -146,25 +106,12 @@ class ValidationSet:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, fingerprints: Mapping[str, np.ndarray], **kwargs: Any) -> ValidationSet:
-        """Build from a DataFrame with columns ``path``, ``device`` and optionally ``platform``.
-
-        Examples
-        --------
-        >>> ValidationSet.from_frame(pd.DataFrame({"path": [], "device": []}), {"a": np.zeros((8, 8))})
-        Traceback (most recent call last):
-        ...
-        ValueError: no usable validation image
-        """
+        """Build from a DataFrame with columns ``path``, ``device`` and optionally ``platform``."""
         if not isinstance(frame, pd.DataFrame) or not {"path", "device"} <= set(frame.columns):
             raise ValueError("frame must be a DataFrame with columns 'path' and 'device'")
         plat = frame["platform"].astype(str).tolist() if "platform" in frame.columns else None
         return cls(frame["path"].tolist(), frame["device"].astype(str).tolist(), fingerprints,
                    platforms=plat, **kwargs)
-
-    @property
-    def crops(self) -> list[np.ndarray]:
-        """The scored centre crops, ``(h, w, 3)`` uint8 views into :attr:`windows`."""
-        return [w[a:b, c:d] for w, (a, b, c, d) in zip(self.windows, self.inner, strict=True)]
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -174,23 +121,13 @@ class ValidationSet:
         return [self.fp.get(dev, self._full[i], self.crop) for dev in self.device_names]
 
     def residuals(self, model: torch.nn.Module, device: str = "cpu") -> list[np.ndarray]:
-        """Post-processed residual of every image's crop, computed on crop + halo.
-
-        The model is not modified: an eval-mode copy with BatchNorm folded
-        (:func:`csi.models.export_inference_model`) runs under :func:`torch.inference_mode`.
-
-        Returns
-        -------
-        list of numpy.ndarray
-            ``(h, w)`` float32 per image, the crop's shape.
-        """
+        """Post-processed ``(h, w)`` float32 residual of each crop, by a BN-folded copy of ``model`` on crop + halo."""
         radius = receptive_radius(model)
         if radius > self.halo:
             log.warning("ValidationSet halo %d is smaller than the model's receptive radius %d: residuals "
                         "near the crop border see zero padding", self.halo, radius)
         fast = export_inference_model(model).to(device)
-        if device == "cpu":
-            fast = fast.to(memory_format=torch.channels_last)
+        fast = fast.to(memory_format=torch.channels_last) if device == "cpu" else fast
         out: list[np.ndarray | None] = [None] * len(self.windows)
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, w in enumerate(self.windows):
@@ -208,15 +145,9 @@ class ValidationSet:
         return out
 
     def scores(self, model: torch.nn.Module, device: str = "cpu") -> np.ndarray:
-        """NCC of each validation image's residual with every camera (:func:`csi.prnu.ncc_matrix`).
+        """NCC ``(n_images, n_cameras)`` float64 of each residual with every camera (columns: ``device_names``).
 
-        Images of one size share their fingerprint windows and are scored in one call; a camera whose window
-        is smaller than the crop (a smaller sensor) is compared on the common centre (:func:`csi.prnu.ncc`).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(n_images, n_cameras)`` float64 in [-1, 1]; columns follow :attr:`device_names`.
+        A camera whose window is smaller than the crop (another sensor) is compared on the common centre.
         """
         res = self.residuals(model, device)
         out = np.empty((len(res), len(self.device_names)))
@@ -256,18 +187,11 @@ class ValidationSet:
         if self.platforms is not None:
             plat = np.asarray(self.platforms)
             for p in sorted(set(self.platforms)):
-                col = _column_name(p)
+                col = re.sub(r"[^0-9a-z]+", "_", p.lower()).strip("_") or "unnamed"
                 a, nt, acc = block(np.flatnonzero(plat == p))
                 out[f"val_auc_{col}"], out[f"val_ncc_true_{col}"], out[f"val_acc_{col}"] = a, nt, acc
         return out
 
     def evaluate(self, model: torch.nn.Module, device: str = "cpu") -> dict[str, float]:
-        """The validation metrics of ``model`` (see the class description), keys ``val_*``."""
+        """The ``val_*`` metrics of ``model`` (see the class description)."""
         return self.metrics_from_scores(self.scores(model, device))
-
-    def auc(self, model: torch.nn.Module, device: str = "cpu") -> float:
-        """Mann-Whitney AUC over every image x camera (own camera positive, the others negative)."""
-        return self.evaluate(model, device)["val_auc"]
-
-
-
