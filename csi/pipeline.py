@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from csi import cache, config, datasets, evaluate, experiments, io, prnu, simulate, train
+from csi import cache, config, datasets, evaluate, experiments, io, prnu, simulate, train, weights
 from csi.experiments import Config
 from csi.progress import bar
 
@@ -455,13 +455,17 @@ def validation_copies(cfg: Config, ds: Dataset, platforms: Iterable[str] = VAL_P
 
 
 def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dict[str, Path]:
-    """Trained CSI-CNN and DnCNN checkpoints (the given files, or trained here once and cached).
+    """Trained CSI-CNN and DnCNN checkpoints: the given files, the shipped ones, or trained here once and cached.
 
-    CSI-CNN trains on the ``train`` split of the ``our`` stand-in (or of a real source with
+    A real source uses the networks shipped with the package (:mod:`csi.weights`) where they exist for the
+    run's scale and seed: DnCNN always, CSI-CNN unless ``train_on_source`` or another ``loss`` is asked for.
+    Nothing is trained then. Otherwise (the synthetic source, or no shipped network) they are trained:
+
+    CSI-CNN on the ``train`` split of the ``our`` stand-in (or of a real source with
     ``train_on_source``) with ``loss`` (the paper's cosine loss, Eq. 6-8, by default; ``"mse"`` is ref. [20]'s,
     ``"mse-std"`` its fair variant), for the scale's budget of training pairs (``SCALES[scale]["csi_cnn"]``),
-    its fingerprints from the same dataset, and is judged on the ``val`` images' platform copies
-    (:func:`validation_copies`). DnCNN trains as a blind Gaussian denoiser on the simulator's scenes. See
+    its fingerprints from the same dataset, judged on the ``val`` images' platform copies
+    (:func:`validation_copies`); DnCNN as a blind Gaussian denoiser on the simulator's scenes. See
     :func:`csi.train.get_or_train`, which keys the cache by the training parameters, data and code.
 
     Returns
@@ -476,8 +480,14 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
     out: dict[str, Path] = {}
     common = {"scale": cfg.scale, "seed": cfg.seed, "cache_dir": cfg.cache / "models", "device": cfg.torch_device,
               "progress": progress}
+    shipped = {} if cfg.synthetic else {k: weights.shipped_checkpoint(k, cfg.scale, cfg.seed)
+                                        for k in ("csi-cnn", "dncnn")}
+    if cfg.train_on_source or loss != "cosine":
+        shipped.pop("csi-cnn", None)
     if cfg.csi_cnn_checkpoint is not None:
         out["csi-cnn"] = cfg.csi_cnn_checkpoint
+    elif shipped.get("csi-cnn") is not None:
+        out["csi-cnn"] = shipped["csi-cnn"]
     else:
         tcfg = training_config(cfg)
         ds = training_dataset(cfg)
@@ -487,8 +497,16 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
         out["csi-cnn"] = Path(train.get_or_train(
             "csi-cnn", cache.key(ds.name, tcfg.params()), conf, loss=loss, train=ds.part("train")[["path", "device"]],
             val=va if len(va) else None, fingerprints=K, **common))
-    out["dncnn"] = cfg.dncnn_checkpoint or Path(train.get_or_train("dncnn", "scenes",
-                                                                   experiments.sizes(cfg.scale, "dncnn"), **common))
+    if cfg.dncnn_checkpoint is not None:
+        out["dncnn"] = cfg.dncnn_checkpoint
+    elif shipped.get("dncnn") is not None:
+        out["dncnn"] = shipped["dncnn"]
+    else:
+        out["dncnn"] = Path(train.get_or_train("dncnn", "scenes", experiments.sizes(cfg.scale, "dncnn"), **common))
+    for kind, path in out.items():
+        if path == shipped.get(kind):
+            log.info("%s: shipped with the package, %s (commit %s)", kind, path.name,
+                     weights.provenance(path)["commit"][:10])
     return out
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from IPython.display import Image, Markdown, display
 
-from csi import experiments, figures, losses, models, paper, pipeline, prnu, train
+from csi import experiments, figures, losses, models, paper, pipeline, prnu, train, weights
 
 # %% [markdown]
 # ## Parameters
@@ -176,3 +176,18 @@ if "psnr_denoised" in dn:
     lines.append(f"- DnCNN: {int(dn.step.iloc[-1])} steps; PSNR on its training noise {dn.psnr_noisy.iloc[-1]:.2f} dB "
                  f"(noisy) → {dn.psnr_denoised.iloc[-1]:.2f} dB (denoised).")
 display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## The networks shipped with the package
+# A real source (a folder of your photos, notebook 06) uses the two networks shipped in `csi/weights/` instead of
+# training first. They are the ones trained above by the reference run: `make reproduce` at the synthetic source,
+# `cpu` scale, seed 0 and the cosine loss, writing the repository's `figures/`. That run copies them into the
+# package with their provenance (commit, training sizes, the last validation metrics, sha256); weights that did
+# not change leave the files as they are. Any other run leaves the package alone (docs/training.md).
+
+# %%
+shipped = weights.ship_reference(cfg, ckpt, loss=loss)
+display(Markdown("\n".join(
+    [f"- {k}: `csi/weights/{p.name}` updated" if p else f"- {k}: the shipped network has these weights"
+     for k, p in shipped.items()]
+    or ["Not the reference run: `csi/weights/` left alone."])))

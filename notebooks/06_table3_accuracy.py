@@ -96,6 +96,13 @@ per_device.groupby("dataset").sum()
 # DnCNN (ref. [21], trained here as a blind denoiser). Each maps an RGB image to a one-channel residual `W`, which
 # gets the same post-processing (zero-mean rows and columns, Wiener filtering in the DFT domain).
 #
+# Which networks: `csi_cnn_checkpoint`/`dncnn_checkpoint` if given. Otherwise a real source (`source="folder"`
+# and the others) uses the two shipped with the package (`csi/weights/`, trained by `make reproduce` at `cpu`
+# scale, seed 0, with their provenance beside them), so your photos are scored without training first. With
+# `train_on_source=True` CSI-CNN trains on your photos; at a scale or seed with no shipped networks both train on
+# the synthetic default; either way once, then cached. The synthetic source trains them in notebook 03
+# (docs/training.md, "Shipped networks").
+#
 # *Workshop edit:* put any function `image -> residual` in `methods`, e.g.
 # `methods["wavelet"] = lambda img: img[..., 1] - scipy.ndimage.uniform_filter(img[..., 1].astype(float), 3)`;
 # its scores are recomputed because the cache is keyed by the function's code.
