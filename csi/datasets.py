@@ -194,7 +194,7 @@ def _load_folder(root: Path, name: str = "folder", min_size: int = 0) -> pd.Data
 
 
 def _load_vision(root: Path, min_size: int = 0) -> pd.DataFrame:
-    from csi.simulate import VISION_FOLDERS
+    from csi.simulator import VISION_FOLDERS
 
     col = _Collector("vision", root, min_size)
     pat = re.compile(r"^(D\d+)_I_(flat|nat|natFBH|natFBL|natWA)_(\d+)$")
@@ -510,9 +510,9 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
 
     For each original (``platform == "original"``) row: if ``df`` already holds a real copy on ``platform``
     with the same ``device`` and ``scene_id`` (e.g. VISION's natFBH, FODB's versions), that row is used;
-    otherwise the copy is made with :func:`csi.simulate.apply_platform` from the original file's bytes and
+    otherwise the copy is made with :func:`csi.simulator.apply_platform` from the original file's bytes and
     cached as ``<cache_dir>/<platform>-<key>/<device>/<file stem>.jpg``, where ``key`` hashes the profile,
-    ``sensor_scale`` and the code of :mod:`csi.simulate` and :mod:`csi.io` (a changed profile or simulator
+    ``sensor_scale`` and the code of :mod:`csi.simulator` and :mod:`csi.io` (a changed profile or simulator
     gets a new folder; missing files are rebuilt). The platform pipelines
     are deterministic, so ``seed`` only enters the cache key (kept for a future random platform).
 
@@ -521,14 +521,14 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
     df : pandas.DataFrame
         A loader table, possibly with a ``split`` column (kept).
     platform : str
-        A platform of :data:`csi.simulate.PLATFORMS` or of ``profiles``; ``"original"`` returns the originals.
+        A platform of :data:`csi.simulator.PLATFORMS` or of ``profiles``; ``"original"`` returns the originals.
     cache_dir : str or os.PathLike
         Where generated copies go (e.g. ``data/cache/platforms/<dataset>``).
     sensor_scale : float
         Simulated long side / 4032 (``df.attrs["sensor_scale"]`` for synthetic data; 1 for real photos).
     seed : int
     profiles : dict, optional
-        Extra/overriding profiles (:func:`csi.simulate.load_profiles`).
+        Extra/overriding profiles (:func:`csi.simulator.load_profiles`).
     progress : bool
 
     Returns
@@ -542,7 +542,7 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
     >>> tw = platform_view(df, "twitter", "data/cache/platforms/our", sensor_scale=df.attrs["sensor_scale"])  # doctest: +SKIP
     """
     from csi.progress import bar
-    from csi.simulate import apply_platform, get_profile
+    from csi.simulator import apply_platform, get_profile
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -560,11 +560,12 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
     real = df[df["platform"] == platform]
     real_by_key = {(d, s): p for d, s, p in zip(real["device"], real["scene_id"], real["path"], strict=True)}
     import csi.io
-    import csi.simulate
+    import csi.simulator
     from csi.cache import code_digest
 
     # the copies depend on the profile, the scale and the simulator's code (an edited platform recomputes them)
-    key = hashlib.sha256(json.dumps([prof, float(sensor_scale), int(seed), code_digest(csi.simulate, csi.io)],
+    code = code_digest(csi.simulator.camera, csi.simulator.platforms, csi.io)
+    key = hashlib.sha256(json.dumps([prof, float(sensor_scale), int(seed), code],
                                     sort_keys=True, default=str).encode()).hexdigest()[:8]  # fmt: skip
     base = Path(cache_dir) / f"{platform}-{key}"
     rows, skipped = [], []
@@ -606,7 +607,7 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
 
 def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.PathLike = "data/synthetic",
                    progress: bool = True, overrides: Mapping | None = None, twins: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Build a synthetic recipe if needed (:func:`csi.simulate.build_dataset`) and load it with its loader.
+    """Build a synthetic recipe if needed (:func:`csi.simulator.build_dataset`) and load it with its loader.
 
     Parameters
     ----------
@@ -617,9 +618,9 @@ def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | o
         Cache root of the synthetic datasets.
     progress : bool
     overrides : dict, optional
-        Recipe counts or sensor parameters to change (:func:`csi.simulate.recipe_plan`).
+        Recipe counts or sensor parameters to change (:func:`csi.simulator.recipe_plan`).
     twins : bool
-        Also build each original's PRNU-free twin (``twins/<same path>``, :func:`csi.simulate.render_pair`).
+        Also build each original's PRNU-free twin (``twins/<same path>``, :func:`csi.simulator.render_pair`).
 
     Returns
     -------
@@ -633,7 +634,7 @@ def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | o
     >>> df.attrs["sensor_scale"]                # doctest: +SKIP
     0.07936507936507936
     """
-    from csi.simulate import RECIPES, build_dataset, read_manifest
+    from csi.simulator import RECIPES, build_dataset, read_manifest
 
     check_choice("recipe", recipe, RECIPES)
     path = build_dataset(recipe, scale=scale, seed=seed, root=root, progress=progress, overrides=overrides,
