@@ -40,14 +40,9 @@ DEMOSAIC_METHODS = ("bilinear", "malvar")
 JPEG_SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 
 
-def _stable_hash(*parts) -> int:
-    """A 32-bit hash of strings/ints that is the same in every process and Python version."""
-    return zlib.crc32("\x1f".join(map(str, parts)).encode())
-
-
 def _rng(*parts) -> np.random.Generator:
-    """A generator seeded from a tuple of ints/strings (independent streams per device/image)."""
-    ints = [p if isinstance(p, (int, np.integer)) else _stable_hash(p) for p in parts]
+    """A generator seeded from ints and strings (strings by CRC-32: the same in every process and version)."""
+    ints = [p if isinstance(p, (int, np.integer)) else zlib.crc32(str(p).encode()) for p in parts]
     return np.random.default_rng(np.random.SeedSequence([int(i) for i in ints]))
 
 
@@ -102,12 +97,6 @@ def _device_prnu_cached(shape, seed, recipe, device, prnu_std):
     return k
 
 
-def _cfa_index(shape, cfa: str) -> np.ndarray:
-    tile = np.array(CFA_PATTERNS[cfa], dtype=np.int64)
-    h, w = shape
-    return np.tile(tile, ((h + 1) // 2, (w + 1) // 2))[:h, :w]
-
-
 def mosaic(rgb: np.ndarray, cfa: str = "RGGB") -> np.ndarray:
     """Sample an ``(H, W, 3)`` RGB plane with a Bayer CFA (2x2 pattern read row by row): ``(H, W) float32``.
 
@@ -120,8 +109,11 @@ def mosaic(rgb: np.ndarray, cfa: str = "RGGB") -> np.ndarray:
     rgb = np.asarray(rgb, dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb must have shape (H, W, 3), got {rgb.shape}")
-    idx = _cfa_index(rgb.shape[:2], cfa)
-    return np.take_along_axis(rgb, idx[:, :, None], axis=2)[:, :, 0]
+    out = np.empty(rgb.shape[:2], dtype=np.float32)
+    for a in (0, 1):
+        for b in (0, 1):
+            out[a::2, b::2] = rgb[a::2, b::2, CFA_PATTERNS[cfa][a][b]]
+    return out
 
 
 def _embed5(k) -> np.ndarray:
@@ -239,14 +231,7 @@ def _expose(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.rando
 
     The twin's electrons are the same draw minus the PRNU's mean contribution ``lambda0 * K``: no extra draw.
     """
-    cfa = processing["cfa"]
-    sens = np.asarray(processing["sensitivity"], dtype=np.float32)
-    tile = CFA_PATTERNS[cfa]
-    raw = np.empty(K.shape, dtype=np.float32)
-    for a in (0, 1):  # colour filter and channel sensitivity, on the mosaic
-        for b in (0, 1):
-            c = tile[a][b]
-            raw[a::2, b::2] = scene[a::2, b::2, c] * sens[c]
+    raw = mosaic(scene * np.asarray(processing["sensitivity"], dtype=np.float32), processing["cfa"])
     lo, hi = p["exposure"]
     exposure = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     gain = np.float32(float(p["full_well"]) * exposure)
@@ -276,20 +261,11 @@ def _develop(electrons: np.ndarray, exposure: float, processing: Mapping, p: Map
 def render_raw(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.random.Generator,
                sensor: Mapping | None = None,
                twin: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Eq. 1-2 up to the camera's 8-bit output (before the in-camera JPEG).
+    """Eq. 1-2 up to the camera's 8-bit output: ``(H, W, 3) uint8``; with ``twin``, ``(image, twin)``.
 
-    Parameters
-    ----------
-    scene : ``(H, W, 3)`` float linear light in [0, 1] (:func:`csi.simulator.make_scene`).
-    K : ``(H, W)`` ``float32`` PRNU factor (:func:`device_prnu`).
-    processing : the model's processing (:func:`model_processing`).
-    rng : noise and exposure; advances by the same draws whether or not ``twin`` is set.
-    sensor : overrides of :data:`SENSOR_DEFAULTS`.
-    twin : also return the oracle twin (:func:`render_pair`).
-
-    Returns
-    -------
-    ``(H, W, 3)`` ``uint8``; with ``twin``, ``(image, twin)``.
+    ``scene``: ``(H, W, 3)`` linear light in [0, 1]; ``K``: ``(H, W) float32`` (:func:`device_prnu`);
+    ``processing``: :func:`model_processing`; ``sensor``: overrides of :data:`SENSOR_DEFAULTS`. ``rng`` draws
+    the exposure and the noise, the same draws with or without ``twin`` (:func:`render_pair`).
 
     Examples
     --------

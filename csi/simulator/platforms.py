@@ -24,8 +24,17 @@ from .camera import JPEG_SUBSAMPLINGS, encode_jpeg
 #: Long side of a real phone sensor (12 MP, 4032 x 3024); ``sensor_scale = simulated long side / this``.
 REAL_LONG_SIDE = 4032
 
-_PROFILE_KEYS = ("long_side", "short_side", "max_width", "aspect_short_cap", "quality", "subsampling",
-                 "progressive", "keep_if_compliant", "passthrough", "resample", "watermark", "source")  # fmt: skip
+#: Keys of a profile and the defaults of omitted keys (user profiles, :func:`load_profiles`).
+_PROFILE_DEFAULTS: dict[str, Any] = {
+    "long_side": None, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 75,
+    "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
+    "resample": "lanczos", "watermark": None, "source": "user profile",
+}  # fmt: skip
+
+
+def _profile(source: str, **values) -> dict[str, Any]:
+    return {**_PROFILE_DEFAULTS, **values, "source": source}
+
 
 #: Platform profiles. Caps in px for a real 4032-px sensor (scaled by ``sensor_scale``): ``long_side``,
 #: ``short_side``, ``max_width`` (width whatever the orientation); ``aspect_short_cap``: above this aspect ratio
@@ -33,74 +42,47 @@ _PROFILE_KEYS = ("long_side", "short_side", "max_width", "aspect_short_cap", "qu
 #: ``quality`` is kept (metadata stripped); ``passthrough``: camera files unchanged; ``watermark``: text drawn
 #: bottom-right or None; ``source``: where each number comes from ("estimate": not a measured fact).
 PLATFORMS: dict[str, dict[str, Any]] = {
-    "original": {
-        "long_side": None, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 95,
-        "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": True,
-        "resample": "lanczos", "watermark": None,
-        "source": "camera file unchanged; an array is encoded at QF 95 4:2:0 (a typical phone setting; estimate)",
-    },
-    "twitter": {
-        "long_side": 4096, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 85,
-        "subsampling": "4:2:0", "progressive": True, "keep_if_compliant": True, "passthrough": False,
-        "resample": "lanczos", "watermark": None,
-        "source": "long side 4096 (current cap; older 2048/1024); QF ~85 (estimate); since 2019 small compliant "
-                  "JPEGs are kept as encoded; EXIF removed (estimate); progressive (estimate)",
-    },
-    "facebook": {
-        "long_side": 2048, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 85,
-        "subsampling": "4:2:0", "progressive": True, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos", "watermark": None,
-        "source": "HQ upload: long side 2048; QF 71-85, 85 from ImageMagick identify on downloads (estimate); "
-                  "progressive; EXIF removed; always recompressed (blog measurements 2010-2021; Moltisanti et "
-                  "al. 2015). The FBMD IPTC block and ICC profile it adds are not simulated",
-    },
-    "facebook_lq": {
-        "long_side": 960, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 75,
-        "subsampling": "4:2:0", "progressive": True, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos", "watermark": None,
-        "source": "older low-quality default: long side 960; QF 75 from a DCT-based thesis estimate (estimate)",
-    },
-    "instagram": {
-        "long_side": 1080, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 75,
-        "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos", "watermark": None,
-        "source": "width/long side 1080; QF ~75-85, low end taken (estimate); EXIF removed (estimate)",
-    },
-    "wechat": {
-        "long_side": 1280, "short_side": None, "max_width": None, "aspect_short_cap": 2.0, "quality": 60,
-        "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos", "watermark": None,
-        "source": "Moments: long side 1280 (2016 reverse engineering); aspect > 2 caps the short side; iOS "
-                  "quality 0.5 ~ libjpeg QF 50-70, 60 taken (estimate); metadata stripped (Yang et al. 2022)",
-    },
-    "weibo": {
-        "long_side": None, "short_side": None, "max_width": 2000, "aspect_short_cap": None, "quality": 85,
-        "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos", "watermark": "weibo.com/csi",
-        "source": "large view: width capped at 2000 px whatever the height (web client 'mw2000' size; the number "
-                  "is the width: dataabc/weibo-crawler#621, 2026); older 'large' view capped the width at 2048 "
-                  "(2016 user measurement 2560x300 -> 2048x240; suxiaogang/WeiboPicBed#49, 2016). Always "
-                  "recompressed, 'close to Photoshop Save-for-Web quality ~80' (2016 user measurement); libjpeg "
-                  "QF 85 taken (estimate; Photoshop's scale is finer than libjpeg's at equal numbers). Default "
-                  "watermark drawn into the pixels bottom-right: served images carry it (dataabc/weibo-crawler"
-                  "#196 and #225, 2021; hupo376787/WeiboAlbumDownloader#10, 2024), content is a user setting "
-                  "(nickname, logo or 'weibo.com/<user>' address), simulated as small semi-transparent white "
-                  "text 'weibo.com/csi' (text, size, opacity: estimates). Progressive and subsampling: estimates",
-    },
-    "whatsapp": {
-        "long_side": 1600, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 77,
-        "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos", "watermark": None,
-        "source": "long side 1600 (1280 in 2015; HD mode ~4096); QF ~75-80, 77 taken (estimate)",
-    },
-    "telegram": {
-        "long_side": 1280, "short_side": None, "max_width": None, "aspect_short_cap": None, "quality": 80,
-        "subsampling": "4:2:0", "progressive": False, "keep_if_compliant": False, "passthrough": False,
-        "resample": "lanczos", "watermark": None,
-        "source": "long side 1280 (desktop and Android; web 2560); QF 80 Android (desktop 87); re-encoded from a "
-                  "bitmap so EXIF is lost",
-    },
-}
+    "original": _profile(
+        "camera file unchanged; an array is encoded at QF 95 4:2:0 (a typical phone setting; estimate)",
+        quality=95, passthrough=True),
+    "twitter": _profile(
+        "long side 4096 (current cap; older 2048/1024); QF ~85 (estimate); since 2019 small compliant "
+        "JPEGs are kept as encoded; EXIF removed (estimate); progressive (estimate)",
+        long_side=4096, quality=85, progressive=True, keep_if_compliant=True),
+    "facebook": _profile(
+        "HQ upload: long side 2048; QF 71-85, 85 from ImageMagick identify on downloads (estimate); "
+        "progressive; EXIF removed; always recompressed (blog measurements 2010-2021; Moltisanti et "
+        "al. 2015). The FBMD IPTC block and ICC profile it adds are not simulated",
+        long_side=2048, quality=85, progressive=True),
+    "facebook_lq": _profile(
+        "older low-quality default: long side 960; QF 75 from a DCT-based thesis estimate (estimate)",
+        long_side=960, quality=75, progressive=True),
+    "instagram": _profile(
+        "width/long side 1080; QF ~75-85, low end taken (estimate); EXIF removed (estimate)",
+        long_side=1080, quality=75),
+    "wechat": _profile(
+        "Moments: long side 1280 (2016 reverse engineering); aspect > 2 caps the short side; iOS "
+        "quality 0.5 ~ libjpeg QF 50-70, 60 taken (estimate); metadata stripped (Yang et al. 2022)",
+        long_side=1280, aspect_short_cap=2.0, quality=60),
+    "weibo": _profile(
+        "large view: width capped at 2000 px whatever the height (web client 'mw2000' size; the number "
+        "is the width: dataabc/weibo-crawler#621, 2026); older 'large' view capped the width at 2048 "
+        "(2016 user measurement 2560x300 -> 2048x240; suxiaogang/WeiboPicBed#49, 2016). Always "
+        "recompressed, 'close to Photoshop Save-for-Web quality ~80' (2016 user measurement); libjpeg "
+        "QF 85 taken (estimate; Photoshop's scale is finer than libjpeg's at equal numbers). Default "
+        "watermark drawn into the pixels bottom-right: served images carry it (dataabc/weibo-crawler"
+        "#196 and #225, 2021; hupo376787/WeiboAlbumDownloader#10, 2024), content is a user setting "
+        "(nickname, logo or 'weibo.com/<user>' address), simulated as small semi-transparent white "
+        "text 'weibo.com/csi' (text, size, opacity: estimates). Progressive and subsampling: estimates",
+        max_width=2000, quality=85, watermark="weibo.com/csi"),
+    "whatsapp": _profile(
+        "long side 1600 (1280 in 2015; HD mode ~4096); QF ~75-80, 77 taken (estimate)",
+        long_side=1600, quality=77),
+    "telegram": _profile(
+        "long side 1280 (desktop and Android; web 2560); QF 80 Android (desktop 87); re-encoded from a "
+        "bitmap so EXIF is lost",
+        long_side=1280, quality=80),
+}  # fmt: skip
 
 #: The five platforms of the paper (Table 3).
 #: The five platforms of the paper (Table 3).
@@ -111,11 +93,8 @@ _RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BI
 
 
 def _validate_profile(name: str, prof: Mapping) -> dict:
-    check_keys(f"keys in platform profile {name!r}", prof, _PROFILE_KEYS)
-    out = dict(PLATFORMS["instagram"])  # defaults for omitted keys
-    out.update({"long_side": None, "keep_if_compliant": False, "passthrough": False, "watermark": None,
-                "source": "user profile"})  # fmt: skip
-    out.update(prof)
+    check_keys(f"keys in platform profile {name!r}", prof, _PROFILE_DEFAULTS)
+    out = {**_PROFILE_DEFAULTS, **prof}
     for key in ("long_side", "short_side", "max_width"):
         v = out[key]
         if v is not None and (not isinstance(v, (int, np.integer)) or v < 16):

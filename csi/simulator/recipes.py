@@ -218,14 +218,7 @@ def _normalise_overrides(recipe: str, scale: str, counts: Mapping, overrides: Ma
 
 @functools.cache
 def simulator_digest() -> str:
-    """Digest of the code that renders the data: the simulator's modules, the decoder and crop they use, and
-    the NumPy, SciPy and Pillow versions (:func:`csi.cache.code_digest`, 16 hex characters; once per process).
-
-    Examples
-    --------
-    >>> len(simulator_digest())
-    16
-    """
+    """Digest (16 hex) of the simulator's modules, the decoder and crop they use, and NumPy/SciPy/Pillow."""
     return cache.code_digest(camera, scenes, platforms, sys.modules[__name__], decode_rgb, estimate_jpeg_quality,
                              center_crop, f"numpy {np.__version__}", f"scipy {scipy.__version__}",
                              f"Pillow {PIL.__version__}")  # fmt: skip
@@ -415,9 +408,7 @@ def _manifest_ok(out: Path, plan_hash: str) -> bool:
 
 def dataset_dir(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.PathLike = "data/synthetic",
                 overrides: Mapping[str, Any] | None = None, twins: bool = False) -> Path:  # fmt: skip
-    """Folder of a built recipe: ``<root>/<recipe>-<scale>-seed<seed>``, plus ``-<8 hex>`` for overrides or twins.
-
-    The suffix digests the effective overrides (:func:`recipe_plan`) and the twins flag, not the code.
+    """``<root>/<recipe>-<scale>-seed<seed>``, plus ``-<8 hex>`` (digest of the effective overrides and twins).
 
     Examples
     --------
@@ -436,29 +427,13 @@ def dataset_dir(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.P
 def build_dataset(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.PathLike = "data/synthetic",
                   progress: bool = True, workers: int | None = None, force: bool = False,
                   overrides: Mapping[str, Any] | None = None, twins: bool = False) -> Path:  # fmt: skip
-    """Build (or reuse) a synthetic dataset in the real dataset's on-disk layout (Sec. 4.1; docs/data.md §4).
+    """Build (or reuse) a recipe in the real dataset's on-disk layout (Sec. 4.1; layouts: docs/data.md §4).
 
-    Writes the layout of ``recipe``, ``ground_truth/<device>.npy`` (``K``, ``(H, W) float32``), with ``twins``
-    also ``twins/<same path>`` (:func:`render_pair`), and last ``manifest.json`` (plan, cache key, checksums).
-    The output depends only on ``(recipe, scale, seed, overrides, twins)`` and the code
-    (:func:`simulator_digest`), not on ``workers``; a valid build is reused unless ``force``.
-
-    Parameters
-    ----------
-    recipe : {"our", "kaggle", "vision", "daxing"}
-    scale : {"smoke", "cpu", "paper"}
-    seed : int
-    root : cache root (default ``data/synthetic``, relative to the working directory).
-    progress : show a progress bar.
-    workers : processes (default 1 below 64 shots, else ``min(8, cpu_count)``).
-    force : rebuild even if the cache is valid.
-    overrides : counts and sensor parameters (:func:`recipe_plan`); own folder (:func:`dataset_dir`).
-    twins : also write each camera image's oracle twin (own folder too).
-
-    Returns
-    -------
-    pathlib.Path
-        The dataset folder.
+    Writes the images, ``ground_truth/<device>.npy`` (``K``, ``(H, W) float32``), with ``twins`` the oracle
+    twins under ``twins/`` (:func:`render_pair`), and last ``manifest.json``. Returns the folder
+    (:func:`dataset_dir`). The bytes depend on ``(recipe, scale, seed, overrides, twins)`` and the code
+    (:func:`simulator_digest`) only, not on ``workers`` (default: 1 below 64 shots, else up to 8 processes);
+    a valid build is reused unless ``force``.
 
     Examples
     --------
@@ -537,14 +512,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
 
 
 def ground_truth(root: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The ground-truth PRNU factors of a built dataset: ``{device: K}``, each ``(H, W) float32``.
-
-    Examples
-    --------
-    >>> K = ground_truth(build_dataset("our", "smoke"))   # doctest: +SKIP
-    >>> K["D01_Apple_iPhone6"].shape                      # doctest: +SKIP
-    (240, 320)
-    """
+    """The ground-truth PRNU factors of a built dataset: ``{device: K}``, each ``(H, W) float32``."""
     gt = Path(root) / "ground_truth"
     if not gt.is_dir():
         raise ValueError(f"{root} has no ground_truth/ folder (not a dataset built by csi.simulator.build_dataset)")
