@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from csi.simulate import PLATFORMS, RECIPES, build_dataset, read_manifest
+from csi.simulator import PLATFORMS, RECIPES, build_dataset, read_manifest
 
 
 def calibrate(scale: str = "cpu", seed: int = 0, root: str = "data/synthetic",

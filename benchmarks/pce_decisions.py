@@ -7,10 +7,10 @@ Run from the repository root (about 2 minutes per PRNU level on 2 busy cores wit
     .venv/bin/python benchmarks/pce_decisions.py --prnu 0.01 --merge r.json    # tabulated together
     .venv/bin/python benchmarks/pce_decisions.py --photos 2 --size 768 1024 --no-docs   # quick look
 
-For each PRNU strength (``--prnu``, realistic phone sensors: 0.5-1 %) the simulator (:mod:`csi.simulate`)
+For each PRNU strength (``--prnu``, realistic phone sensors: 0.5-1 %) the simulator (:mod:`csi.simulator`)
 makes ``--devices`` cameras (pairs of one model share all processing, so only the PRNU tells them apart),
 ``--flat`` flat images each for the fingerprints and ``--photos`` natural photos each, and uploads every
-photo to each platform of the paper (:data:`csi.simulate.PLATFORMS`: resized and re-encoded as the platform
+photo to each platform of the paper (:data:`csi.simulator.PLATFORMS`: resized and re-encoded as the platform
 does, caps scaled to the simulated sensor). Fingerprints and decisions come from :mod:`csi.batch`, the
 engine of ``csi fingerprint`` and ``csi identify`` with their defaults (threshold 60; downscaled copies
 matched against the resampled fingerprint).
@@ -40,38 +40,38 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from csi import batch, simulate, stats  # noqa: E402
+from csi import batch, simulator, stats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "cli.md"
 START, END = "<!-- pce-table:start -->", "<!-- pce-table:end -->"
 MODELS = ("Apple_iPhone6", "Samsung_GalaxyS5", "Huawei_P9")
-CONDITIONS = ("original", *simulate.PAPER_PLATFORMS)
+CONDITIONS = ("original", *simulator.PAPER_PLATFORMS)
 
 
 def make_cameras(root: Path, prnu: float, n_dev: int, n_flat: int, n_nat: int, shape, seed: int):
     """Flat and natural JPEGs per device, plus every platform's copy of each natural photo."""
-    scale = max(shape) / simulate.REAL_LONG_SIDE
+    scale = max(shape) / simulator.REAL_LONG_SIDE
     conditions = list(CONDITIONS)
     photos = {c: [] for c in conditions}
     for d in range(n_dev):
         model = MODELS[d // 2 % len(MODELS)]
         dev = f"D{d + 1:02d}_{model}"
-        K = simulate.device_prnu(shape, seed, f"pce-{prnu}", dev, prnu)
-        proc = simulate.model_processing(model)
+        K = simulator.device_prnu(shape, seed, f"pce-{prnu}", dev, prnu)
+        proc = simulator.model_processing(model)
         rng = np.random.default_rng([seed, d, int(prnu * 1e4)])
         flat = root / f"p{prnu}" / dev / "flat"
         flat.mkdir(parents=True)
         for j in range(n_flat):
-            scene = simulate.make_scene("flat", shape, rng)
-            (flat / f"flat{j:03d}.jpg").write_bytes(simulate.render_jpeg(scene, K, proc, rng))
+            scene = simulator.make_scene("flat", shape, rng)
+            (flat / f"flat{j:03d}.jpg").write_bytes(simulator.render_jpeg(scene, K, proc, rng))
         for c in conditions:
             (root / f"p{prnu}" / dev / c).mkdir()
         for j in range(n_nat):
             kind = "photo" if j % 2 else "dead_leaves"
-            jpeg = simulate.render_jpeg(simulate.make_scene(kind, shape, rng), K, proc, rng)
+            jpeg = simulator.render_jpeg(simulator.make_scene(kind, shape, rng), K, proc, rng)
             for c in conditions:
-                data = jpeg if c == "original" else simulate.apply_platform(jpeg, c, sensor_scale=scale)
+                data = jpeg if c == "original" else simulator.apply_platform(jpeg, c, sensor_scale=scale)
                 path = root / f"p{prnu}" / dev / c / f"nat{j:03d}.jpg"
                 path.write_bytes(data)
                 photos[c].append((str(path), dev))

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from csi import simulate
+from csi import simulator
 from csi.progress import bar
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +42,10 @@ def shoot(shape, cameras: int, flat: int, nat: int, prnu_std: float, seed: int) 
     out = []
     jobs = [(c, kind, j) for c in range(cameras) for kind, n in (("flat", flat), ("nat", nat)) for j in range(n)]
     for c, kind, j in bar(jobs, desc="simulating 12 MP photos", unit="photo"):
-        K = simulate.device_prnu(shape, seed, "layouts", f"cam{c}", prnu_std)
+        K = simulator.device_prnu(shape, seed, "layouts", f"cam{c}", prnu_std)
         rng = np.random.default_rng([seed, c, j, kind == "flat"])
-        scene = simulate.make_scene("flat" if kind == "flat" else ("photo" if j % 2 else "dead_leaves"), shape, rng)
-        out.append((c, kind, j, simulate.render_jpeg(scene, K, simulate.model_processing(MODELS[c % len(MODELS)]),
+        scene = simulator.make_scene("flat" if kind == "flat" else ("photo" if j % 2 else "dead_leaves"), shape, rng)
+        out.append((c, kind, j, simulator.render_jpeg(scene, K, simulator.model_processing(MODELS[c % len(MODELS)]),
                                                      rng, sensor={"prnu_std": prnu_std})))
     return out
 

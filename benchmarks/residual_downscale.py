@@ -5,7 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/residual_downscale.py            # full run (about 3 minutes on one core)
     .venv/bin/python benchmarks/residual_downscale.py --quick    # 3 queries per camera, for a smoke test
 
-Set-up (everything from ``csi.simulate`` as it is, deterministic for a given ``--seed``):
+Set-up (everything from ``csi.simulator`` as it is, deterministic for a given ``--seed``):
 
 * ``--cameras`` devices (default 6; the first two share a camera model, so they share its processing)
   with a ``--sensor`` of 768x1024 and a realistic PRNU strength ``--prnu-std`` (0.75 %; the simulator's
@@ -58,7 +58,7 @@ from PIL import Image  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from csi import prnu, simulate  # noqa: E402
+from csi import prnu, simulator  # noqa: E402
 from csi.evaluate import align_fingerprint  # noqa: E402
 from csi.io import decode_rgb  # noqa: E402
 from csi.metrics import auc_mann_whitney  # noqa: E402
@@ -93,7 +93,7 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 def make_condition(camera_jpeg: bytes, condition: str, sensor_scale: float) -> np.ndarray:
     """The query image of one condition, ``(h, w, 3)`` uint8."""
     if condition in ("facebook", "instagram", "wechat"):
-        return decode_rgb(simulate.apply_platform(camera_jpeg, condition, sensor_scale=sensor_scale))
+        return decode_rgb(simulator.apply_platform(camera_jpeg, condition, sensor_scale=sensor_scale))
     image = decode_rgb(camera_jpeg)
     if condition == "original":
         return image
@@ -123,15 +123,15 @@ def simulate_cameras(args) -> tuple[list[str], dict[str, list[np.ndarray]], list
         model = MODELS[i % len(MODELS)]
         device = f"D{i + 1:02d}_{model}"
         devices.append(device)
-        K = simulate.device_prnu(shape, args.seed, "residual-downscale", device, args.prnu_std)
-        proc = simulate.model_processing(model)
+        K = simulator.device_prnu(shape, args.seed, "residual-downscale", device, args.prnu_std)
+        proc = simulator.model_processing(model)
         rng = np.random.default_rng([args.seed, i, 0])
-        flats[device] = [decode_rgb(simulate.render_jpeg(simulate.make_scene("flat", shape, rng), K, proc, rng,
+        flats[device] = [decode_rgb(simulator.render_jpeg(simulator.make_scene("flat", shape, rng), K, proc, rng,
                                                          sensor=sensor)) for _ in range(args.flats)]  # fmt: skip
         rng = np.random.default_rng([args.seed, i, 1])
         for j in range(args.queries):
             kind = "dead_leaves" if j % 2 == 0 else "photo"
-            queries.append((i, simulate.render_jpeg(simulate.make_scene(kind, shape, rng), K, proc, rng, sensor=sensor)))
+            queries.append((i, simulator.render_jpeg(simulator.make_scene(kind, shape, rng), K, proc, rng, sensor=sensor)))
     return devices, flats, queries
 
 
@@ -211,7 +211,7 @@ def main(argv=None) -> int:
             fingerprints["before"].append(prnu.estimate_fingerprint(flats[device], boundary="periodic", shifts=1))
     del flats
     true = np.array([c for c, _ in queries])
-    scale = args.sensor[1] / simulate.REAL_LONG_SIDE
+    scale = args.sensor[1] / simulator.REAL_LONG_SIDE
 
     table = {}
     total = len(args.conditions) * len(args.variants) * len(queries)
@@ -221,7 +221,7 @@ def main(argv=None) -> int:
             table[condition] = (images[0].shape[:2], score_condition(condition, images, true, fingerprints,
                                                                      args.variants, bar))  # fmt: skip
 
-    print(f"\nsimulator v{simulate.SIMULATOR_VERSION}, seed {args.seed}: {args.cameras} cameras "
+    print(f"\nsimulator v{simulator.SIMULATOR_VERSION}, seed {args.seed}: {args.cameras} cameras "
           f"({', '.join(devices)}), sensor {args.sensor[0]}x{args.sensor[1]}, PRNU std {args.prnu_std:g}, "
           f"{args.flats} flat images per fingerprint, {args.queries} queries per camera; "
           f"score ncc(W, I*K); {time.perf_counter() - t0:.0f} s")  # fmt: skip

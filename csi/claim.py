@@ -1,7 +1,7 @@
 """The stages of notebook 09, which tests the paper's central claim (CSI-CNN beats the wavelet residual).
 
 The claim is tested on a stand-in of the paper's 5-phone set with enough images for every part of the protocol
-and each photo's **PRNU-free twin** (same scene, pipeline and noise with K = 0, :func:`csi.simulate.render_pair`):
+and each photo's **PRNU-free twin** (same scene, pipeline and noise with K = 0, :func:`csi.simulator.render_pair`):
 
 * **headroom**: the *oracle* residual, photo minus twin, holds the camera's PRNU term and nothing else, so its
   scores bound what any extractor can gain over the wavelet filter (:func:`score_oracle`);

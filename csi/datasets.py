@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csi import io, simulator
 from csi.cache import atomic_write, key
 from csi.config import check_choice
 from csi.io import IMAGE_SUFFIXES, ImageReadError, check_image, image_size
 from csi.progress import bar
+from csi.simulator import RECIPES, VISION_FOLDERS, apply_platform, build_dataset, get_profile, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +150,6 @@ def _load_device_folders(root: Path, min_size: int = 0, *, name: str, platform_d
 
 
 def _load_vision(root: Path, min_size: int = 0) -> pd.DataFrame:
-    from csi.simulate import VISION_FOLDERS
 
     col = _Collector("vision", root, min_size)
     pat = re.compile(r"^(D\d+)_I_(flat|nat|natFBH|natFBL|natWA)_(\d+)$")
@@ -368,7 +369,7 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
                   seed: int = 0, profiles: Mapping | None = None, progress: bool = False) -> pd.DataFrame:  # fmt: skip
     """One row per original of ``df``, pointing at its copy on ``platform``: a real one or a cached simulated one.
 
-    A real copy has the same ``device`` and ``scene_id``; else :func:`csi.simulate.apply_platform` makes one,
+    A real copy has the same ``device`` and ``scene_id``; else :func:`csi.simulator.apply_platform` makes one,
     cached under ``cache_dir`` (``docs/data.md`` Sec. 5). ``sensor_scale``: simulated long side / 4032 (1 for real
     photos). Adds ``source_path`` (the original); ``attrs["skipped"]`` lists originals without a copy.
 
@@ -376,8 +377,6 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
     --------
     >>> tw = platform_view(df, "twitter", "data/cache/platforms/our", sensor_scale=df.attrs["sensor_scale"])  # doctest: +SKIP
     """
-    import csi.simulate
-    from csi.simulate import apply_platform, get_profile
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -394,7 +393,7 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
     real_rows = {(r["device"], r["scene_id"]): r for r in real.to_dict("records")}
     # the copies depend on the profile, the scale and the simulator's code (an edited platform recomputes them)
     base = Path(cache_dir) / key(platform, {"profile": prof, "sensor_scale": float(sensor_scale), "seed": int(seed)},
-                                 code=[csi.simulate, csi.io])  # fmt: skip
+                                 code=[simulator.camera, simulator.platforms, io])  # fmt: skip
     rows, skipped = [], []
     for rec in bar(orig.to_dict("records"), desc=f"platform {platform}", enabled=progress, unit="img"):
         src = Path(rec["path"])
@@ -425,7 +424,7 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
 
 def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.PathLike = "data/synthetic",
                    progress: bool = True, overrides: Mapping | None = None, twins: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Build a synthetic recipe if needed (:func:`csi.simulate.build_dataset`) and load it with its loader.
+    """Build a synthetic recipe if needed (:func:`csi.simulator.build_dataset`) and load it with its loader.
 
     ``overrides``: recipe counts or sensor parameters to change; ``twins``: also build PRNU-free twins.
     ``attrs`` gets ``sensor_scale``, ``sensor_shape``, ``recipe``, ``scale``, ``seed``, ``dataset_dir`` and
@@ -437,7 +436,6 @@ def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | o
     >>> df.attrs["sensor_scale"]                # doctest: +SKIP
     0.07936507936507936
     """
-    from csi.simulate import RECIPES, build_dataset, read_manifest
 
     check_choice("recipe", recipe, RECIPES)
     path = build_dataset(recipe, scale=scale, seed=seed, root=root, progress=progress, overrides=overrides,

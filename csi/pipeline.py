@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from csi import cache, config, datasets, evaluate, experiments, io, prnu, simulate, train, weights
+from csi import cache, config, datasets, evaluate, experiments, io, prnu, simulator, train, weights
 from csi.experiments import Config
 from csi.progress import bar
 
@@ -122,7 +122,7 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
     """Load (building a synthetic recipe first if needed) and split one dataset; memoised per run.
 
     ``name`` is a synthetic recipe, ``kaggle-other`` or the real source's name. ``overrides`` change a synthetic
-    recipe (:func:`csi.simulate.recipe_plan`, e.g. ``{"prnu_std": 0.0075}``) and name the dataset
+    recipe (:func:`csi.simulator.recipe_plan`, e.g. ``{"prnu_std": 0.0075}``) and name the dataset
     ``<name>-<digest>``. Raises ``ValueError`` if fewer than two cameras have fingerprint images or no image is
     left to test.
 
@@ -371,7 +371,7 @@ def ground_truth(ds: Dataset) -> dict[str, np.ndarray]:
     the phone whose images estimated its fingerprint (``<model>_1``)."""
     if ds.root is None:
         return {}
-    gt = simulate.ground_truth(ds.root)
+    gt = simulator.ground_truth(ds.root)
     fp = ds.images[ds.images["split"] == "fingerprint"]
     out = {}
     for lab, dev in zip(fp["label"], fp["device"], strict=True):
@@ -390,7 +390,7 @@ def views(cfg: Config, ds: Dataset, condition: str, profiles: Mapping[str, Mappi
     """The test images of ``ds`` as served on ``condition`` (``"original"`` or a platform): ``path`` the copy.
 
     A copy the dataset holds itself (VISION's ``natFBH``) is used as it is; any other is made (and cached) by
-    the simulator's platform profile (:func:`csi.simulate.apply_platform`; ``profiles`` override the defaults).
+    the simulator's platform profile (:func:`csi.simulator.apply_platform`; ``profiles`` override the defaults).
 
     References
     ----------

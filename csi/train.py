@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import cache, losses, metrics, models, pairs, prnu, simulate, validation
+from . import cache, losses, metrics, models, pairs, prnu, simulator, validation
 from .checkpoints import load_checkpoint, load_history, save_checkpoint
 from .config import check_choice, check_keys, check_scale, seed_everything, select_device
 from .evaluate import align_fingerprint, crop_box, fingerprint_window
@@ -273,7 +273,7 @@ def _scene_pool(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     kinds = ("dead_leaves", "photo", "dead_leaves", "photo", "flat")
     out = np.empty((n, size, size), np.float32)
     for i in range(n):
-        scene = np.asarray(simulate.make_scene(kinds[i % len(kinds)], (size, size), rng), np.float32)
+        scene = np.asarray(simulator.make_scene(kinds[i % len(kinds)], (size, size), rng), np.float32)
         out[i] = np.clip(scene[..., i % 3], 0.0, 1.0) ** (1 / 2.2)
     return out
 
@@ -428,7 +428,7 @@ def training_key(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
     if kind == "dncnn":
         params = {"kind": kind, "dataset_key": dataset_key, "scale": scale, "seed": seed, "loss": "mse-noise",
                   "recipe": semantic, "version": 2}
-        code = (*_training_code(), simulate)
+        code = (*_training_code(), simulator.scenes)
         stem = f"dncnn-{dataset_key}-{scale}-s{seed}-mse-noise"
     else:
         recipe = _csi_recipe(semantic)

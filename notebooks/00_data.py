@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from csi import experiments, figures, io, paper, pipeline, prnu, simulate
+from csi import experiments, figures, io, paper, pipeline, prnu, simulator
 
 # %% [markdown]
 # ## Parameters
@@ -126,7 +126,7 @@ display(Markdown("\n".join(lines)))
 # ## Platform profiles
 # What each platform does to an upload (resize rule, JPEG quality, chroma subsampling, watermark), as simulated;
 # the paper's five first. The values are public estimates that change over time; the `source` column of
-# `csi.simulate.PLATFORMS` says where each number comes from. A run at a reduced sensor size scales every size
+# `csi.simulator.PLATFORMS` says where each number comes from. A run at a reduced sensor size scales every size
 # cap by the same factor (`sensor_scale`), so the resize *ratio* stays that of a real 4032-px photo: the two
 # `served_*` columns give the size each platform serves for a real 4032×3024 photo and for this run's sensor.
 
@@ -134,12 +134,12 @@ display(Markdown("\n".join(lines)))
 main = experiments.main_dataset(cfg)
 ds = data[main]
 sensor = (int(ds.images["width"].median()), int(ds.images["height"].median()))
-order = [*experiments.PLATFORMS, *[p for p in simulate.PLATFORMS if p not in experiments.PLATFORMS]]
+order = [*experiments.PLATFORMS, *[p for p in simulator.PLATFORMS if p not in experiments.PLATFORMS]]
 rows = []
 for p in order:
-    prof = simulate.get_profile(p)
-    real = simulate.platform_size((4032, 3024), prof)
-    ours = simulate.platform_size(sensor, prof, sensor_scale=ds.sensor_scale)
+    prof = simulator.get_profile(p)
+    real = simulator.platform_size((4032, 3024), prof)
+    ours = simulator.platform_size(sensor, prof, sensor_scale=ds.sensor_scale)
     rows.append({"platform": p, "in_paper": p in experiments.PLATFORMS,
                  "served_4032x3024": f"{real[0]}×{real[1]}", f"served_{sensor[0]}x{sensor[1]}": f"{ours[0]}×{ours[1]}",
                  **{k: ("" if v is None else v) for k, v in prof.items() if k != "source"}, "source": prof["source"]})
@@ -155,16 +155,16 @@ profiles.drop(columns="source")
 # the last one is what Eq. 4 recovers from the WeChat copy: the noise residual `W`.
 
 # %%
-plan = simulate.recipe_plan("our", cfg.scale, cfg.seed)
+plan = simulator.recipe_plan("our", cfg.scale, cfg.seed)
 dev = sorted(plan["devices"])[0]
 proc = plan["processing"][plan["devices"][dev]]
 h, w = min(128, plan["sensor_shape"][0]), min(128, plan["sensor_shape"][1])
 rng = np.random.default_rng(cfg.seed)
-scene = simulate.make_scene("photo", (h, w), rng)                                        # Y
-K_dev = simulate.device_prnu(tuple(plan["sensor_shape"]), cfg.seed, "our", dev, plan["sensor"]["prnu_std"])[:h, :w]
-raw = simulate.render_raw(scene, K_dev, proc, np.random.default_rng(cfg.seed + 1))       # Eq. 1, 8 bit
-jpeg = simulate.encode_jpeg(raw, proc["quality"], proc["subsampling"])                   # in-camera JPEG
-wechat = io.decode_rgb(simulate.apply_platform(jpeg, "wechat", sensor_scale=float(plan["sensor_scale"])))
+scene = simulator.make_scene("photo", (h, w), rng)                                        # Y
+K_dev = simulator.device_prnu(tuple(plan["sensor_shape"]), cfg.seed, "our", dev, plan["sensor"]["prnu_std"])[:h, :w]
+raw = simulator.render_raw(scene, K_dev, proc, np.random.default_rng(cfg.seed + 1))       # Eq. 1, 8 bit
+jpeg = simulator.encode_jpeg(raw, proc["quality"], proc["subsampling"])                   # in-camera JPEG
+wechat = io.decode_rgb(simulator.apply_platform(jpeg, "wechat", sensor_scale=float(plan["sensor_scale"])))
 W_wechat = prnu.noise_residual(wechat)                                                   # Eq. 3-4
 
 
@@ -189,7 +189,7 @@ show(axes[0, 1], K_dev, f"2. PRNU K of {dev}\n(std {K_dev.std():.4f})", symmetri
 show(axes[0, 2], raw, "3. (1+K)Y + ξ, demosaic, white\nbalance g, tone curve γ, 8 bit Θ")
 show(axes[1, 0], io.decode_rgb(jpeg), f"4. in-camera JPEG\n(QF {proc['quality']}, {proc['subsampling']})")
 show(axes[1, 1], wechat, f"5. WeChat copy {wechat.shape[1]}×{wechat.shape[0]}\n"
-                         f"(QF {simulate.PLATFORMS['wechat']['quality']})")
+                         f"(QF {simulator.PLATFORMS['wechat']['quality']})")
 show(axes[1, 2], W_wechat, "6. noise residual W (Eq. 4)\nof the WeChat copy", symmetric=True)
 fig.suptitle(f"Simulator chain (Eq. 1–2), model {plan['devices'][dev]}, centre {h}×{w} px of the sensor")
 figures.save_figure(fig, cfg.out, "simulator_chain", formats=("jpg",), dpi=figures.PHOTO_DPI)  # photographs: one JPEG
@@ -265,15 +265,15 @@ Image(filename=str(cfg.out / "platform_views.jpg"))
 lines = []
 for v in views.iloc[1:].itertuples():
     lines.append(f"- {paper.PLATFORM_LABELS[v.platform]}: {v.width}×{v.height} px ({v.pixels_vs_original:.0%} of "
-                 f"the original's pixels), QF≈{v.jpeg_quality} (profile: {simulate.get_profile(v.platform)['quality']}), "
+                 f"the original's pixels), QF≈{v.jpeg_quality} (profile: {simulator.get_profile(v.platform)['quality']}), "
                  f"{v.bytes:,} bytes ({v.bytes_vs_original:.0%} of the camera file, {v.bits_per_pixel:.2f} bit/px).")
-marked = [p for p in experiments.PLATFORMS if simulate.get_profile(p).get("watermark")]
+marked = [p for p in experiments.PLATFORMS if simulator.get_profile(p).get("watermark")]
 small, low = views.iloc[1:].sort_values("bytes").iloc[0], views.iloc[1:].sort_values("jpeg_quality").iloc[0]
 lines.append(f"- Smallest copy: {paper.PLATFORM_LABELS[small.platform]} ({small.bytes_vs_original:.0%} of the camera "
              f"file's bytes, {small.pixels_vs_original:.0%} of its pixels); lowest JPEG quality: "
              f"{paper.PLATFORM_LABELS[low.platform]} (QF≈{low.jpeg_quality}). Both remove PRNU signal: the resize "
              "averages neighbouring sensor pixels, the quantisation discards the weak high frequencies.")
 lines.append("- Watermarks drawn into the pixels: " + (", ".join(
-    f"{paper.PLATFORM_LABELS[p]} ('{simulate.get_profile(p)['watermark']}', bottom right)" for p in marked)
+    f"{paper.PLATFORM_LABELS[p]} ('{simulator.get_profile(p)['watermark']}', bottom right)" for p in marked)
     if marked else "none") + ".")
 display(Markdown("\n".join(lines)))

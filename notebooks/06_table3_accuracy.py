@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from csi import evaluate, experiments, figures, io, paper, pipeline, prnu, simulate, stats
+from csi import evaluate, experiments, figures, io, paper, pipeline, prnu, simulator, stats
 
 # %% [markdown]
 # ## Parameters
@@ -114,14 +114,14 @@ list(methods)
 
 # %% [markdown]
 # ## The platforms
-# How each platform re-serves an upload (resize rule and JPEG quality; `csi.simulate.PLATFORMS` gives the source
+# How each platform re-serves an upload (resize rule and JPEG quality; `csi.simulator.PLATFORMS` gives the source
 # of every number). A dataset's own platform copies, where it has them, are used as they are.
 #
 # *Workshop edit:* change a profile here, e.g. `profiles["wechat"]["quality"] = 30`, and rerun: the WeChat copies
 # are made again and the WeChat rows change.
 
 # %% tags=["edit-platform"]
-profiles = {p: dict(simulate.PLATFORMS[p]) for p in experiments.PLATFORMS}
+profiles = {p: dict(simulator.PLATFORMS[p]) for p in experiments.PLATFORMS}
 pd.DataFrame(profiles).T[["long_side", "quality", "subsampling"]]
 
 # %% [markdown]

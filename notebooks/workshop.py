@@ -47,7 +47,7 @@ import pandas as pd
 from IPython.display import display
 from scipy import ndimage
 
-from csi import evaluate, experiments, figures, io, paper, pipeline, prnu, simulate, stats, train
+from csi import evaluate, experiments, figures, io, paper, pipeline, prnu, simulator, stats, train
 
 # %% [markdown]
 # ## Parameters
@@ -183,7 +183,7 @@ fig
 #
 # Table 3 reports the accuracy after each of five platforms re-served the photos. A platform resizes an upload and
 # re-encodes it as JPEG at some quality factor (QF, 1–100); the simulator's profiles are in
-# `simulate.PLATFORMS`, e.g. WeChat: long side 1280 px (scaled to the simulated sensor), QF 60. JPEG removes the
+# `simulator.PLATFORMS`, e.g. WeChat: long side 1280 px (scaled to the simulated sensor), QF 60. JPEG removes the
 # fine high-frequency detail where the PRNU lives.
 #
 # ACC (Eq. 9) in Table 3's closed-set reading: every test picture is attributed to the phone with the largest ρ,
@@ -197,11 +197,11 @@ fig
 # alone.
 
 # %%
-pd.Series(simulate.PLATFORMS["wechat"]).drop("source").to_frame("wechat")
+pd.Series(simulator.PLATFORMS["wechat"]).drop("source").to_frame("wechat")
 
 # %%
 # Exercise 2, your turn. As given, the cell scores one quality.
-prof = dict(simulate.PLATFORMS["wechat"])  # a copy: the simulator's own table stays as it is
+prof = dict(simulator.PLATFORMS["wechat"])  # a copy: the simulator's own table stays as it is
 prof["quality"] = 60  # TODO: loop over 90, 60, 30, 10
 scores = pipeline.score(cfg, ds, "wechat", "wavelet", profiles={"wechat": prof})
 ok = correct(scores)  # one True/False per test picture
@@ -214,7 +214,7 @@ qualities = (90, 60, 30, 10)
 rows = []
 for served in ("resized + JPEG", "JPEG only"):
     for q in qualities:
-        prof = dict(simulate.PLATFORMS["wechat"], quality=q)
+        prof = dict(simulator.PLATFORMS["wechat"], quality=q)
         if served == "JPEG only":
             prof.update(long_side=None, aspect_short_cap=None)  # the picture keeps its size
         ok = correct(pipeline.score(cfg, ds, "wechat", "wavelet", profiles={"wechat": prof}, progress=False))

@@ -1,6 +1,6 @@
 """The `csi` command on a generated folder: fingerprint, identify, verify, info, errors and exit codes.
 
-The folder is made by the simulator (csi.simulate) at 192x256 px with a strong planted PRNU (3 %), so that
+The folder is made by the simulator (csi.simulator) at 192x256 px with a strong planted PRNU (3 %), so that
 every decision is clear-cut on photos this small: VISION-like `<device>/flat` and `<device>/nat` folders for
 three cameras (two of one model), natural photos of a fourth camera that has no fingerprint, and a portrait,
 a cropped and a downscaled copy of a photo of the first camera.
@@ -20,7 +20,7 @@ from PIL import Image
 
 click_testing = pytest.importorskip("click.testing")
 
-from csi import batch, cli, evaluate, io, prnu, simulate  # noqa: E402
+from csi import batch, cli, evaluate, io, prnu, simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (192, 256)
@@ -31,17 +31,17 @@ N_FLAT = 10  # = batch.MIN_IMAGES
 def _make_folder(root: Path) -> Path:
     data = root / "data"
     for i, (dev, model) in enumerate(DEVICES):
-        K = simulate.device_prnu(SHAPE, 0, "cli-test", dev, 0.03)
-        proc = simulate.model_processing(model)
+        K = simulator.device_prnu(SHAPE, 0, "cli-test", dev, 0.03)
+        proc = simulator.model_processing(model)
         rng = np.random.default_rng(i)
         for kind, n in (("flat", N_FLAT if dev != "D04_Nokia_Z" else 0), ("nat", 2)):
             folder = data / dev / kind
             folder.mkdir(parents=True, exist_ok=True)
             for j in range(n):
-                scene = simulate.make_scene("flat" if kind == "flat" else "dead_leaves", SHAPE, rng)
-                (folder / f"{kind}_{j:02d}.jpg").write_bytes(simulate.render_jpeg(scene, K, proc, rng))
+                scene = simulator.make_scene("flat" if kind == "flat" else "dead_leaves", SHAPE, rng)
+                (folder / f"{kind}_{j:02d}.jpg").write_bytes(simulator.render_jpeg(scene, K, proc, rng))
         if i == 0:  # altered copies of one photo of the first camera
-            img = simulate.render_raw(simulate.make_scene("dead_leaves", SHAPE, rng), K, proc, rng)
+            img = simulator.render_raw(simulator.make_scene("dead_leaves", SHAPE, rng), K, proc, rng)
             odd = root / "odd"
             odd.mkdir()
             Image.fromarray(np.rot90(img, 1).copy()).save(odd / "portrait_ccw.png")  # held the other way

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from csi import datasets as D
-from csi import simulate as S
+from csi import simulator as S
 from csi.io import estimate_jpeg_quality
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csi import experiments, models, paper, simulate
+from csi import experiments, models, paper, simulator
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -54,16 +54,16 @@ def test_00_data(smoke_run):
     assert (sums.to_numpy() == d.set_index("dataset")[list(sums.columns)].to_numpy()).all()
     prof = pd.read_csv(f / "platform_profiles.csv")
     assert list(prof.platform[:5]) == list(experiments.PLATFORMS) and prof.in_paper[:5].all()
-    assert set(prof.platform) == set(simulate.PLATFORMS) and prof.quality.between(1, 100).all()
-    if simulate.PLATFORMS["weibo"].get("watermark"):
-        assert prof.set_index("platform").loc["weibo", "watermark"] == simulate.PLATFORMS["weibo"]["watermark"]
+    assert set(prof.platform) == set(simulator.PLATFORMS) and prof.quality.between(1, 100).all()
+    if simulator.PLATFORMS["weibo"].get("watermark"):
+        assert prof.set_index("platform").loc["weibo", "watermark"] == simulator.PLATFORMS["weibo"]["watermark"]
     views = pd.read_csv(f / "platform_views.csv")
     assert list(views.platform) == list(experiments.CONDITIONS)
     orig = views.iloc[0]
     assert (views.width <= orig.width).all() and (views.height <= orig.height).all() and (views.bytes > 0).all()
     for v in views.itertuples():
         if v.platform not in ("original", "twitter"):  # Twitter may keep a compliant camera JPEG as it is
-            assert v.jpeg_quality == simulate.get_profile(v.platform)["quality"], v.platform
+            assert v.jpeg_quality == simulator.get_profile(v.platform)["quality"], v.platform
 
 
 def test_01_table1(smoke_run):

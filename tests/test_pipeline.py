@@ -117,16 +117,16 @@ def test_scores_are_cached_and_recomputed_when_extractor_or_crop_change(root, mo
 
 
 def test_an_edited_platform_profile_makes_new_copies(root):
-    from csi import simulate
+    from csi import simulator
 
     cfg = _cfg(root)
     ds = pipeline.load(cfg, "our")
     default = pipeline.views(cfg, ds, "wechat", progress=False)
-    prof = {"wechat": {**simulate.PLATFORMS["wechat"], "quality": 20}}
+    prof = {"wechat": {**simulator.PLATFORMS["wechat"], "quality": 20}}
     low = pipeline.views(cfg, ds, "wechat", profiles=prof, progress=False)
     assert set(low["path"]).isdisjoint(default["path"])
     assert io.estimate_jpeg_quality(low["path"].iloc[0]) == 20
-    assert io.estimate_jpeg_quality(default["path"].iloc[0]) == simulate.PLATFORMS["wechat"]["quality"]
+    assert io.estimate_jpeg_quality(default["path"].iloc[0]) == simulator.PLATFORMS["wechat"]["quality"]
     assert list(low["device"]) == list(default["device"])
 
 

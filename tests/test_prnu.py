@@ -252,7 +252,7 @@ def test_default_residual_beats_the_old_one_on_downscaled_queries():
 
     from PIL import Image
 
-    from csi import simulate
+    from csi import simulator
     from csi.io import decode_rgb
     from csi.metrics import auc_mann_whitney
 
@@ -260,13 +260,13 @@ def test_default_residual_beats_the_old_one_on_downscaled_queries():
     models = ("Test_A", "Test_A", "Test_B", "Test_C")
     fingerprints, queries, true = [], [], []
     for c, model in enumerate(models):
-        K = simulate.device_prnu(shape, 1, "test-downscale", f"T{c}", std)
-        proc = simulate.model_processing(model)
+        K = simulator.device_prnu(shape, 1, "test-downscale", f"T{c}", std)
+        proc = simulator.model_processing(model)
         rng = np.random.default_rng([7, c])
 
         def shoot(kind, K=K, proc=proc, rng=rng):
-            scene = simulate.make_scene(kind, shape, rng)
-            return decode_rgb(simulate.render_jpeg(scene, K, proc, rng, sensor={"prnu_std": std}))
+            scene = simulator.make_scene(kind, shape, rng)
+            return decode_rgb(simulator.render_jpeg(scene, K, proc, rng, sensor={"prnu_std": std}))
 
         fingerprints.append(prnu.estimate_fingerprint([shoot("flat") for _ in range(8)]))
         for j in range(8):

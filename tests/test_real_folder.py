@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from csi import simulate
+from csi import simulator
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 PHONES = ("Acme_One", "Bolt_Two", "Core_Three")
@@ -26,16 +26,16 @@ SHAPE = (144, 192)
 
 def _tree(root: Path) -> dict:
     rng = np.random.default_rng(0)
-    proc = simulate.model_processing("Acme_One")
+    proc = simulator.model_processing("Acme_One")
     expected_nat = 0
     for i, phone in enumerate(PHONES):
-        K = simulate.device_prnu(SHAPE, 0, "folder-test", phone, 0.02)
+        K = simulator.device_prnu(SHAPE, 0, "folder-test", phone, 0.02)
         for kind, n in (("flat", 4), ("nat", 5)):
             d = root / phone / kind
             d.mkdir(parents=True)
             for j in range(n):
-                scene = simulate.make_scene("flat" if kind == "flat" else "dead_leaves", SHAPE, rng)
-                data = simulate.render_jpeg(scene, K, proc, rng)
+                scene = simulator.make_scene("flat" if kind == "flat" else "dead_leaves", SHAPE, rng)
+                data = simulator.render_jpeg(scene, K, proc, rng)
                 img = Image.open(_io.BytesIO(data))
                 if kind == "nat" and i == 2 and j == 0:
                     img = img.transpose(Image.Transpose.ROTATE_90)  # a portrait photo
@@ -45,7 +45,7 @@ def _tree(root: Path) -> dict:
                 if kind == "nat" and i == 1 and j < 2:  # downloaded copies of two photos
                     (root / phone / "facebook").mkdir(exist_ok=True)
                     (root / phone / "facebook" / f"IMG_{j:04d}.jpg").write_bytes(
-                        simulate.apply_platform(data, "facebook", sensor_scale=1.0))
+                        simulator.apply_platform(data, "facebook", sensor_scale=1.0))
                 expected_nat += kind == "nat"
     (root / PHONES[0] / "nat" / "IMG_9999.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
     (root / "Empty_Phone").mkdir()

@@ -1,4 +1,4 @@
-"""Tests for csi.simulate: scenes, demosaicing, sensor model, platform profiles, recipe builds."""
+"""Tests for csi.simulator: scenes, demosaicing, sensor model, platform profiles, recipe builds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from csi import simulate as S
+from csi import simulator as S
 from csi.io import decode_rgb, estimate_jpeg_quality, read_rgb
 
 SMOKE_SCALE = max(S.SENSOR_SHAPES["smoke"]) / S.REAL_LONG_SIDE
@@ -73,8 +73,8 @@ def test_flat_scenes_are_smooth_and_unsaturated():
 
 def _bilinear_reference(raw, cfa):
     """Slow textbook bilinear demosaicing on interior pixels (written from the definition)."""
-    idx = S._cfa_index(raw.shape, cfa)
     h, w = raw.shape
+    idx = np.tile(np.array(S.CFA_PATTERNS[cfa]), ((h + 1) // 2, (w + 1) // 2))[:h, :w]  # channel of each site
     out = np.zeros((h, w, 3))
     for y in range(1, h - 1):
         for x in range(1, w - 1):
@@ -400,7 +400,7 @@ def small_recipes(monkeypatch):
     """Fewer shots per recipe so the build tests stay fast (the layout logic is the same)."""
     monkeypatch.setitem(S.RECIPE_SCALES["our"], "smoke", {"devices": 5, "images": 4})
     monkeypatch.setitem(S.RECIPE_SCALES["kaggle"], "smoke", {"devices": 10, "train": 1, "test": 4, "crop": 64})
-    monkeypatch.setattr(S, "VISION_SMOKE", ("D01_Samsung_GalaxyS3Mini", "D26_Samsung_GalaxyS3Mini"))
+    monkeypatch.setattr(S.recipes, "VISION_SMOKE", ("D01_Samsung_GalaxyS3Mini", "D26_Samsung_GalaxyS3Mini"))
 
 
 def test_build_deterministic_cached_and_worker_independent(tmp_path, small_recipes):
@@ -475,7 +475,8 @@ def test_recipe_overrides_validate_and_enter_the_plan():
     p = S.recipe_plan("our", "smoke", overrides={"images": 3, "prnu_std": 0.0075, "exposure": (0.5, 1.0)})
     assert p["counts"]["images"] == 3 and p["sensor"]["prnu_std"] == 0.0075 and p["sensor"]["exposure"] == [0.5, 1]
     assert p["overrides"] == {"exposure": [0.5, 1.0], "images": 3, "prnu_std": 0.0075}
-    assert S._plan_hash(p) != S._plan_hash(plain) and S._plan_hash(plain) != S._plan_hash(plain, twins=True)
+    plan_hash = S.recipes._plan_hash
+    assert plan_hash(p) != plan_hash(plain) and plan_hash(plain) != plan_hash(plain, twins=True)
     # an override equal to the default is no override
     assert S.recipe_plan("our", "smoke", overrides={"prnu_std": S.SENSOR_DEFAULTS["prnu_std"]}) == plain
     two = S.recipe_plan("kaggle", "smoke", overrides={"devices": 2, "camera_quality": (80, 85)})
@@ -519,7 +520,7 @@ def test_cache_reuses_unchanged_and_rebuilds_changed_plans(tmp_path, monkeypatch
     assert S.ground_truth(c)["D01_Apple_iPhone6"].std() == pytest.approx(0.0075, rel=0.05)
     assert (c / f.relative_to(a)).read_bytes() != f.read_bytes()
     # an edit of the rendering code (a new digest) rebuilds in place
-    monkeypatch.setattr(S, "simulator_digest", lambda: "0123456789abcdef")
+    monkeypatch.setattr(S.recipes, "simulator_digest", lambda: "0123456789abcdef")
     assert S.build_dataset("our", "smoke", 0, tmp_path, progress=False, overrides=ov) == a
     assert S.read_manifest(a)["plan_hash"] != man["plan_hash"] and f.stat().st_mtime_ns != mtime
     assert f.read_bytes() == (b / f.relative_to(a)).read_bytes()  # same code really: same bytes
