@@ -1,6 +1,6 @@
 """Shared run configuration: scale names, device choice, seeding and parameter validation.
 
-Each module keeps its own numbers in a table keyed by :data:`SCALES`, so a scale means the same thing everywhere.
+Every per-scale size is in one table, :data:`csi.scales.SCALES`.
 torch is imported on use: the simulator's forked workers import this module and never need it.
 """
 
@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from csi.scales import SCALE_NAMES
+
 #: ``smoke``: seconds, for tests; ``cpu``: the default, minutes on a 2-core laptop; ``paper``: the paper's sizes.
-SCALES: tuple[str, ...] = ("smoke", "cpu", "paper")
+SCALES: tuple[str, ...] = SCALE_NAMES
 
 #: Devices accepted wherever a ``device`` parameter exists.
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")

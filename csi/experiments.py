@@ -14,7 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import warnings
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from csi import config, paper
+from csi.scales import SCALES, sizes
 
 log = logging.getLogger(__name__)
 
@@ -69,69 +69,6 @@ NOTEBOOKS: tuple[str, ...] = (
     "00_data", "01_table1_architecture", "02_fingerprints", "03_training", "04_table2_correlation",
     "05_fig3_heatmaps", "06_table3_accuracy", "07_fig4_fig5_roc_auc", "08_fig6_loss_curves", "09_claim_check",
 )
-
-#: Every per-scale size of the project, in one table: ``SCALES[scale][section]``. Sections:
-#:
-#: * ``notebooks``: ``crop`` (centre crop compared on the synthetic stand-ins), ``max_test`` test images per
-#:   device and ``max_test_total`` per dataset (None: all), ``fp_counts`` (notebook 02's curve),
-#:   ``fig3_per_camera`` (the paper's 2), ``fig6_*`` (Fig. 6's devices, pairs, evaluation points, batch, patch,
-#:   validation crop).
-#: * ``real_crop``: default crop on a real source (real PRNU is weak; docs/data.md, "Evaluation geometry").
-#: * ``csi_cnn``: the CSI-CNN of notebooks 03-07 (``csi.train.get_or_train``): ``pairs`` drawn (Fig. 2),
-#:   ``evals`` evaluation points, ``batch`` and ``patch`` (paper: 64 and 64, Sec. 3.2.2), ``crop`` of the
-#:   training images, ``val_crop``. ``paper``: 100 epochs of 500 steps of 64 pairs.
-#: * ``dncnn``: the blind Gaussian DnCNN (DnCNN-B of Zhang et al. 2017 at ``paper``).
-#: * ``claim``: notebook 09's images per camera and their use, crops, validation platforms, batch and patch.
-#: * ``claim_grids``: notebook 09's budgets in training pairs, seeds and augmented budgets per grid.
-SCALES: dict[str, dict[str, Any]] = {
-    "smoke": {
-        "notebooks": {"crop": 32, "max_test": 2, "max_test_total": 20, "fp_counts": (1, 2, 4), "fig3_per_camera": 2,
-                      "fig6_devices": 4, "fig6_pairs": 64, "fig6_points": 2, "fig6_batch": 8, "fig6_patch": 32,
-                      "fig6_val_crop": 32},
-        "real_crop": 64,
-        "csi_cnn": {"pairs": 64, "evals": 2, "batch": 8, "patch": 32, "crop": 128, "val_crop": 64},
-        "dncnn": {"depth": 4, "width": 8, "steps": 6, "batch": 4, "patch": 32, "scenes": 4, "scene_size": 64},
-        "claim": {"images": 24, "fingerprint": 4, "val": 2, "test": 6, "crop": 64, "val_crop": 64,
-                  "val_platforms": ("original", "facebook", "wechat"), "batch": 8, "patch": 32, "evals": 2},
-        "claim_grids": {"short": {"pairs": (32, 128), "seeds": (0, 1), "augmented": (128,)},
-                        "full": {"pairs": (32, 128), "seeds": (0, 1, 2), "augmented": (32, 128)}},
-    },
-    "cpu": {
-        "notebooks": {"crop": 128, "max_test": 10, "max_test_total": 60, "fp_counts": (1, 2, 5, 10, 20, 40),
-                      "fig3_per_camera": 2, "fig6_devices": 10, "fig6_pairs": 8000, "fig6_points": 8,
-                      "fig6_batch": 32, "fig6_patch": 48, "fig6_val_crop": 96},
-        "real_crop": 512,
-        "csi_cnn": {"pairs": 16_000, "evals": 6, "batch": 64, "patch": 64, "crop": 512, "val_crop": 192},
-        "dncnn": {"depth": 10, "width": 32, "steps": 600, "batch": 32, "patch": 40, "scenes": 96, "scene_size": 256},
-        "claim": {"images": 140, "fingerprint": 30, "val": 10, "test": 40, "crop": 256, "val_crop": 160,
-                  "val_platforms": ("original", "facebook", "wechat"), "batch": 64, "patch": 64, "evals": 4},
-        "claim_grids": {"short": {"pairs": (2_000, 8_000, 32_000), "seeds": (0, 1, 2), "augmented": (8_000,)},
-                        "full": {"pairs": (2_000, 8_000, 32_000, 128_000), "seeds": (0, 1, 2),
-                                 "augmented": (8_000, 32_000)}},
-    },
-    "paper": {
-        "notebooks": {"crop": 512, "max_test": 200, "max_test_total": None, "fp_counts": (1, 2, 5, 10, 20, 50, 100),
-                      "fig3_per_camera": 2, "fig6_devices": None, "fig6_pairs": 320_000, "fig6_points": 100,
-                      "fig6_batch": 64, "fig6_patch": 64, "fig6_val_crop": 512},
-        "real_crop": 512,
-        "csi_cnn": {"pairs": 3_200_000, "evals": 100, "batch": 64, "patch": 64, "crop": 1024, "val_crop": 512},
-        "dncnn": {"depth": 17, "width": 64, "steps": 30000, "batch": 128, "patch": 40, "scenes": 800,
-                  "scene_size": 256},
-        "claim": {"images": 1000, "fingerprint": 100, "val": 100, "test": 200, "crop": 512, "val_crop": 256,
-                  "val_platforms": ("original", "facebook", "instagram", "wechat"), "batch": 64, "patch": 64,
-                  "evals": 10},
-        "claim_grids": {"short": {"pairs": (64_000, 256_000, 1_000_000), "seeds": (0, 1, 2),
-                                  "augmented": (1_000_000,)},
-                        "full": {"pairs": (16_000, 64_000, 256_000, 1_000_000, 4_000_000), "seeds": (0, 1, 2),
-                                 "augmented": (16_000, 64_000, 256_000, 1_000_000, 4_000_000)}},
-    },
-}
-
-
-def sizes(scale: str, section: str) -> dict[str, Any]:
-    """A copy of ``SCALES[scale][section]``, e.g. ``sizes("cpu", "csi_cnn")["pairs"] == 16_000``."""
-    return copy.deepcopy(SCALES[config.check_scale(scale)][section])
-
 
 #: Fewest training images per camera (and in all) before ``train_on_source=True`` trains on a real source.
 MIN_TRAIN_PER_CAMERA: int = 20

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from csi import datasets as D
+from csi import scales
 from csi import simulator as S
 from csi.io import estimate_jpeg_quality
 
@@ -237,7 +238,7 @@ def test_platform_view_uses_real_copies_or_makes_cached_ones(tmp_path):
 
 
 def test_load_synthetic_our_smoke(tmp_path, monkeypatch):
-    monkeypatch.setitem(S.RECIPE_SCALES["our"], "smoke", {"devices": 5, "images": 3})  # keep the test fast
+    monkeypatch.setitem(scales.SCALES["smoke"]["recipes"], "our", {"devices": 5, "images": 3})  # keep the test fast
     df = D.load_synthetic("our", "smoke", seed=0, root=tmp_path, progress=False)
     assert df.attrs["sensor_scale"] == pytest.approx(320 / 4032)
     assert sorted(df["device"].unique()) == list(S.OUR_DEVICES)

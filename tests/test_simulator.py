@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from csi import scales
 from csi import simulator as S
 from csi.io import decode_rgb, estimate_jpeg_quality, read_rgb
 
-SMOKE_SCALE = max(S.SENSOR_SHAPES["smoke"]) / S.REAL_LONG_SIDE
+SMOKE_SCALE = max(scales.SCALES["smoke"]["sensor_shape"]) / S.REAL_LONG_SIDE
 
 
 # --- scenes -------------------------------------------------------------------------------------------
@@ -398,8 +399,8 @@ def _checksums(path):
 @pytest.fixture
 def small_recipes(monkeypatch):
     """Fewer shots per recipe so the build tests stay fast (the layout logic is the same)."""
-    monkeypatch.setitem(S.RECIPE_SCALES["our"], "smoke", {"devices": 5, "images": 4})
-    monkeypatch.setitem(S.RECIPE_SCALES["kaggle"], "smoke", {"devices": 10, "train": 1, "test": 4, "crop": 64})
+    monkeypatch.setitem(scales.SCALES["smoke"]["recipes"], "our", {"devices": 5, "images": 4})
+    monkeypatch.setitem(scales.SCALES["smoke"]["recipes"], "kaggle", {"devices": 10, "train": 1, "test": 4, "crop": 64})
     monkeypatch.setattr(S.recipes, "VISION_SMOKE", ("D01_Samsung_GalaxyS3Mini", "D26_Samsung_GalaxyS3Mini"))
 
 
@@ -495,7 +496,7 @@ def test_recipe_overrides_validate_and_enter_the_plan():
     # folders: plain stays, overrides and twins get their own
     root = "data/synthetic"
     assert S.dataset_dir("our", "smoke", 0, root).name == "our-smoke-seed0"
-    assert S.dataset_dir("our", "smoke", 0, root, overrides={"images": S.RECIPE_SCALES["our"]["smoke"]["images"]}
+    assert S.dataset_dir("our", "smoke", 0, root, overrides={"images": scales.SCALES["smoke"]["recipes"]["our"]["images"]}
                          ).name == "our-smoke-seed0"  # fmt: skip
     names = {S.dataset_dir("our", "smoke", 0, root, overrides=o, twins=t).name
              for o, t in (({"images": 3}, False), ({"images": 4}, False), ({"images": 3}, True), (None, True))}

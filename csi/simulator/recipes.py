@@ -30,6 +30,7 @@ from csi.config import check_choice, check_keys, check_scale
 from csi.io import decode_rgb, estimate_jpeg_quality
 from csi.prnu import center_crop
 from csi.progress import bar as progress_bar
+from csi.scales import SCALES
 
 from . import camera, platforms, scenes
 from .camera import SENSOR_DEFAULTS, _rng, device_prnu, encode_jpeg, model_processing, render_jpeg
@@ -42,33 +43,6 @@ log = logging.getLogger(__name__)
 SIMULATOR_VERSION = "3"
 
 RECIPES: tuple[str, ...] = ("our", "kaggle", "vision", "daxing")
-
-#: Sensor (H, W) per scale; the same for every model of a recipe so fingerprints align.
-SENSOR_SHAPES: dict[str, tuple[int, int]] = {"smoke": (240, 320), "cpu": (768, 1024), "paper": (1512, 2016)}
-
-#: Per recipe and scale: counts and mixes. See docs/data.md for the reasons.
-RECIPE_SCALES: dict[str, dict[str, dict[str, Any]]] = {
-    "our": {
-        "smoke": {"devices": 5, "images": 12},
-        "cpu": {"devices": 5, "images": 80},
-        "paper": {"devices": 5, "images": 1000},
-    },
-    "kaggle": {
-        "smoke": {"devices": 10, "train": 6, "test": 4, "crop": 64},
-        "cpu": {"devices": 10, "train": 30, "test": 12, "crop": 128},
-        "paper": {"devices": 10, "train": 275, "test": 264, "crop": 256},
-    },
-    "vision": {
-        "smoke": {"devices": 6, "flat": 4, "nat": 6},
-        "cpu": {"devices": 35, "flat": 8, "nat": 10},
-        "paper": {"devices": 35, "flat": 60, "nat": 140},
-    },
-    "daxing": {
-        "smoke": {"devices": 6, "flat": 3, "nat": 5},
-        "cpu": {"devices": 90, "flat": 5, "nat": 7},
-        "paper": {"devices": 90, "flat": 160, "nat": 320},
-    },
-}
 
 #: Scene mix of natural ("nat") images; flat images always use ``"flat"``.
 NAT_MIX: dict[str, float] = {"dead_leaves": 0.5, "photo": 0.5}
@@ -146,14 +120,14 @@ def _recipe_devices(recipe: str, scale: str) -> list[str]:
 
 
 def recipe_counts(recipe: str, scale: str) -> dict[str, Any]:
-    """The default counts of a recipe at a scale (the one place that reads :data:`RECIPE_SCALES`).
+    """The default counts of a recipe at a scale (``csi.scales.SCALES[scale]["recipes"]``).
 
     Examples
     --------
     >>> recipe_counts("our", "smoke")
     {'devices': 5, 'images': 12}
     """
-    return dict(RECIPE_SCALES[recipe][scale])
+    return dict(SCALES[scale]["recipes"][recipe])
 
 
 def _is_int(v) -> bool:
@@ -171,8 +145,8 @@ def _check_override(recipe: str, scale: str, counts: Mapping, key: str, value):
         if not _is_int(value) or value < 1:
             raise ValueError(f"{bad} must be a positive int, got {value!r}")
         value = int(value)
-        if key == "crop" and not 8 <= value <= min(SENSOR_SHAPES[scale]):
-            raise ValueError(f"{bad} must be in 8..{min(SENSOR_SHAPES[scale])} (the sensor's short side), got {value}")
+        if key == "crop" and not 8 <= value <= min(SCALES[scale]["sensor_shape"]):
+            raise ValueError(f"{bad} must be in 8..{min(SCALES[scale]['sensor_shape'])} (the sensor's short side), got {value}")
         if key == "devices":
             n = len(_recipe_devices(recipe, scale)) // (2 if recipe == "kaggle" else 1)
             if value > n:
@@ -257,7 +231,7 @@ def recipe_plan(recipe: str, scale: str = "cpu", seed: int = 0, overrides: Mappi
         devices = devices[: ov["devices"] * (2 if recipe == "kaggle" else 1)]
     device_models = {d: (d.rsplit("_", 1)[0] if recipe == "kaggle" else _model_of(d)) for d in devices}
     processing = {m: model_processing(m, sensor["camera_quality"]) for m in sorted(set(device_models.values()))}
-    shape = SENSOR_SHAPES[scale]
+    shape = SCALES[scale]["sensor_shape"]
     plan = {
         "recipe": recipe,
         "scale": scale,
