@@ -26,12 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .prnu import (
-    _INTENSITY_V,
+from .prnu import _INTENSITY_V, GRAY_WEIGHTS, INTENSITY_T, SATURATION_LEVEL
+from .wavelet import (
     _WINDOWS,
-    GRAY_WEIGHTS,
-    INTENSITY_T,
-    SATURATION_LEVEL,
     SHIFT_SETS,
     _as_image,
     _check_boundary,
