@@ -108,29 +108,30 @@ def closed_set_predictions(scores) -> np.ndarray:
     return np.argmax(arr, axis=1).astype(np.int64)
 
 
-def closed_set_accuracy(scores, true_index) -> float:
-    """Closed-set identification accuracy: the share of images whose best-scoring camera is the true one.
+def closed_set_accuracy(scores, true_index, weights=None):
+    """Closed-set accuracy (Eq. 9 as Table 3 uses it): the share of images whose best-scoring camera is the true one.
 
     Parameters
     ----------
     scores : array_like
         ``(n_images, n_cameras)`` float scores; higher means more likely the source.
     true_index : array_like
-        ``(n_images,)`` ints in ``[0, n_cameras)``: column of each image's true camera.
+        ``(n_images,)`` ints in ``[-1, n_cameras)``: column of each image's true camera; -1 when it is not a
+        candidate (never correct).
+    weights : array_like, optional
+        ``(n_images,)`` or ``(B, n_images)`` non-negative image weights (bootstrap counts).
 
     Returns
     -------
-    float
+    float, or ``(B,)`` float64 for 2-D ``weights``
         In ``[0, 1]``.
-
-    References
-    ----------
-    Eq. 9 as Table 3 uses it (argmax over the cameras).
 
     Examples
     --------
     >>> closed_set_accuracy([[0.1, 0.3], [0.5, 0.2], [0.0, 0.1]], [1, 0, 0])
     0.6666666666666666
+    >>> closed_set_accuracy([[0.1, 0.3], [0.5, 0.2]], [1, 1], weights=[[1, 1], [2, 0]]).tolist()
+    [0.5, 1.0]
     """
     pred = closed_set_predictions(scores)
     n_cams = np.shape(scores)[1]
@@ -139,9 +140,16 @@ def closed_set_accuracy(scores, true_index) -> float:
         raise ValueError(f"true_index must have shape ({pred.shape[0]},), got {true.shape}")
     if true.dtype.kind not in "ui" or true.dtype == bool:
         raise TypeError(f"true_index must hold ints, got dtype {true.dtype}")
-    if (true < 0).any() or (true >= n_cams).any():
-        raise ValueError(f"true_index values must be in [0, {n_cams}), got min {true.min()} max {true.max()}")
-    return float(np.mean(pred == true))
+    if (true < -1).any() or (true >= n_cams).any():
+        raise ValueError(f"true_index values must be in [0, {n_cams}) or -1, got min {true.min()} max {true.max()}")
+    correct = pred == true
+    if weights is None:
+        return float(np.mean(correct))
+    w = np.asarray(weights, np.float64)
+    if w.shape[-1] != correct.size or w.ndim > 2:
+        raise ValueError(f"weights must have shape ({correct.size},) or (B, {correct.size}), got {w.shape}")
+    out = w @ correct / w.sum(-1)
+    return float(out) if w.ndim == 1 else out
 
 
 def verification_counts(scores, labels, threshold: float) -> dict[str, int]:
@@ -266,13 +274,13 @@ def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fpr, tpr, thresholds
 
 
-def auc_mann_whitney(scores, labels) -> float:
-    """Area under the ROC curve by the Mann-Whitney rank formula.
+def auc_mann_whitney(scores, labels, weights=None):
+    """Area under the ROC curve (Eq. 12) by the Mann-Whitney formula, ties counting 1/2.
 
     ``AUC = (sum_{i in positives} rank_i - M (M + 1) / 2) / (M N)`` with ``M`` positives, ``N`` negatives and
-    ``rank_i`` the *ascending* rank of score ``i`` among all ``M + N`` scores (1 = lowest), tied scores
-    sharing their average rank. This equals the trapezoidal area under :func:`roc_curve`, ties included.
-    (The paper says "descending rank"; with descending ranks the formula gives ``1 - AUC``.)
+    *ascending* ranks, ties averaged; it equals the trapezoidal area under :func:`roc_curve`. (The paper says
+    "descending rank", which gives ``1 - AUC``.) With ``weights`` (bootstrap counts) the same statistic is
+    ``sum_{pos, neg} w_p w_n [s_p > s_n] + 1/2 [s_p = s_n]`` over ``sum w_p sum w_n``.
 
     Parameters
     ----------
@@ -280,26 +288,46 @@ def auc_mann_whitney(scores, labels) -> float:
         ``(n,)`` float scores, no NaN.
     labels : array_like
         ``(n,)`` bool or 0/1, both classes present.
+    weights : array_like, optional
+        ``(n,)`` or ``(B, n)`` non-negative sample weights; one AUC per row.
 
     Returns
     -------
-    float
+    float, or ``(B,)`` float64 for 2-D ``weights`` (NaN where a row weighs no positive or no negative)
         In ``[0, 1]``; 0.5 for a detector that cannot separate the classes.
-
-    References
-    ----------
-    Eq. 12; Fig. 4 and 6.
 
     Examples
     --------
     >>> auc_mann_whitney([0.9, 0.2, 0.6, 0.1], [1, 1, 0, 0])
     0.75
+    >>> auc_mann_whitney([0.9, 0.2, 0.6, 0.1], [1, 1, 0, 0], weights=[1, 1, 0, 1])
+    1.0
     """
     s = _scores_1d(scores)
     y = _labels_1d(labels, s.size)
+    if weights is not None:
+        return _weighted_auc(s, y, weights)
     m, n = _both_classes(y)
     ranks = rankdata(s, method="average")
     return float((ranks[y].sum() - m * (m + 1) / 2.0) / (m * n))
+
+
+def _weighted_auc(s: np.ndarray, lab: np.ndarray, weights) -> float | np.ndarray:
+    """:func:`auc_mann_whitney` with ``(n,)`` or ``(B, n)`` weights: tie groups and cumulative negative weight."""
+    w = np.atleast_2d(np.asarray(weights, np.float64))
+    if w.shape[-1] != s.size or w.ndim > 2:
+        raise ValueError(f"weights must have shape ({s.size},) or (B, {s.size}), got {np.shape(weights)}")
+    order = np.argsort(s, kind="stable")
+    s, lab, w = s[order], lab[order], w[:, order]
+    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]  # groups of tied scores
+    neg_group = np.add.reduceat(np.where(lab, 0.0, w), starts, axis=1)
+    pos_group = np.add.reduceat(np.where(lab, w, 0.0), starts, axis=1)
+    neg_below = np.cumsum(neg_group, axis=1) - neg_group
+    num = (pos_group * (neg_below + 0.5 * neg_group)).sum(1)
+    den = pos_group.sum(1) * neg_group.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(den > 0, num / den, np.nan)
+    return float(out[0]) if np.ndim(weights) == 1 else out
 
 
 def downsample_roc(fpr, tpr, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
