@@ -297,9 +297,10 @@ def _weight_chw(arr: np.ndarray) -> np.ndarray:
     return np.moveaxis(intensity_weight(arr) * saturation_mask(arr), 2, 0)
 
 
-def _fingerprint_terms(arr: np.ndarray, res: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(W I, I^2)`` of Eq. 5 for a validated ``(H, W, C)`` image and its ``(C, H, W)`` residual (overwritten)."""
-    weight = _weight_chw(arr)
+def _fingerprint_terms(arr: np.ndarray, res: np.ndarray, weight: np.ndarray | None = None):
+    """``(W I, I^2)`` of Eq. 5 for a validated ``(H, W, C)`` image and its ``(C, H, W)`` residual (overwritten);
+    ``weight`` is the image's :func:`_weight_chw` when already computed."""
+    weight = _weight_chw(arr) if weight is None else weight
     res *= weight
     return res, weight * weight
 
@@ -438,12 +439,12 @@ def estimate_fingerprint(images: Iterable, sigma: float = 5.0, levels: int = 4, 
             skipped.append((index, path, reason))
             log.warning("%s: skipped %s: %s", what, _describe(index, path), reason)
             continue
-        res *= weight
+        wi, ii = _fingerprint_terms(arr, res, weight)
         if num is None:
-            num = np.zeros(res.shape, np.float32)
-            den = np.zeros(res.shape, np.float32)
-        num += res
-        den += weight * weight
+            num = np.zeros(wi.shape, np.float32)
+            den = np.zeros(wi.shape, np.float32)
+        num += wi
+        den += ii
         used += 1
     if used == 0:
         if skipped:
