@@ -227,3 +227,24 @@ def test_committed_table3_accuracy_and_paired_differences_agree():
 
 def _example(category: str) -> tuple[float, float]:
     return {"beats": (0.1, 0.2), "loses": (-0.2, -0.1), "no difference": (-0.1, 0.1)}[category]
+
+
+def test_committed_fig4_auc_and_paired_differences_agree():
+    f = ROOT / "figures" / "07_fig4_fig5_roc_auc"
+    auc = pd.read_csv(f / "fig4_auc.csv").pivot_table(index=["dataset", "platform"], columns="method", values="auc")
+    paired = pd.read_csv(f / "fig4_auc_csicnn_minus_wavelet.csv").set_index(["dataset", "platform"])
+    for m, col in (("csi-cnn", "csi_cnn"), ("wavelet", "wavelet")):
+        np.testing.assert_allclose(auc[m].reindex(paired.index), paired[col], atol=1e-12)
+
+
+def test_committed_claim_check_and_its_differences_agree():
+    # differences.csv (stats.paired_bootstrap, seeds averaged) against claim_check.csv (one row per seed)
+    f = ROOT / "figures" / "09_claim_check"
+    cc, diffs = pd.read_csv(f / "claim_check.csv"), pd.read_csv(f / "differences.csv")
+    cnn = cc[cc.method == "csi-cnn"].groupby(["platform", "regime", "pairs"])[["acc", "auc"]].mean()
+    wav = cc[cc.method == "wavelet"].set_index("platform")[["acc", "auc"]]
+    for metric in ("acc", "auc"):
+        d = diffs[diffs.metric == metric].set_index(["platform", "regime", "pairs"])
+        np.testing.assert_allclose(d.csi_cnn, cnn[metric].reindex(d.index), atol=1e-12)
+        np.testing.assert_allclose(d.wavelet, wav[metric].reindex(d.index.get_level_values(0)), atol=1e-12)
+        np.testing.assert_allclose(d["diff"], d.csi_cnn - d.wavelet, atol=1e-12)
