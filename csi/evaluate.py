@@ -31,7 +31,7 @@ from . import models, prnu, wavelet
 from .cache import code_digest
 from .config import check_choice, check_keys, select_device
 from .io import ImageReadError, read_rgb
-from .metrics import auc_mann_whitney, closed_set_accuracy, confusion_matrix, roc_curve
+from .metrics import auc_mann_whitney, closed_set_accuracy
 from .models import CSICNN, DnCNN, export_inference_model, predict_tiled, receptive_radius
 from .prnu import (
     GRAY_WEIGHTS,
@@ -61,10 +61,7 @@ __all__ = [
     "evaluate",
     "score_matrix",
     "accuracy_table",
-    "roc_table",
     "auc_table",
-    "correlation_matrix",
-    "confusion",
 ]
 
 METHODS: tuple[str, ...] = ("wavelet", "dncnn", "csi-cnn")
@@ -152,7 +149,7 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
 
     CNNs run through the fast path (BatchNorm folded into the convolutions, channels-last, inference
     mode; images larger than ``tile`` go in exact halo tiles so memory stays bounded); it equals plain
-    eager float32 within 1e-4 and is 2.4-4x faster on a 512x512 crop (benchmarks/bench_models.py).
+    eager float32 within 1e-4 (speed: docs/performance.md).
 
     Parameters
     ----------
@@ -168,8 +165,7 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
     zero_mean, wiener : bool
         Post-processing applied to every method's gray residual.
     tile : int or None
-        CNN tile side on CPU (None: always one pass). 512 keeps a 512x512 crop in one pass (measured
-        fastest) and bounds the activations of larger images (128 channels x 512^2 x 4 B = 128 MB).
+        CNN tile side on CPU (None: always one pass); bounds the activations of large images.
 
     Returns
     -------
@@ -349,8 +345,7 @@ def evaluate(method: str | Callable | Extractor, images_df: pd.DataFrame, finger
     if unknown:
         log.warning("images of cameras without a fingerprint (scored as negatives only): %s", ", ".join(unknown))
     has_platform = "platform" in images_df.columns
-    # a CNN runs with every core and glibc's heap kept between images (no page faults on its activations):
-    # 4x faster here on a 268 x 268 crop (csi.train.training_runtime)
+    # a CNN runs with every core and glibc's heap kept between images (docs/performance.md)
     from .train import training_runtime
 
     stack = ExitStack()
@@ -557,52 +552,3 @@ def auc_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str |
         auc = float(auc_mann_whitney(sub[score].to_numpy(np.float64), lab)) if 0 < lab.sum() < len(lab) else float("nan")
         out.append((*key, auc, int(lab.sum()), int((~lab).sum())))
     return pd.DataFrame(out, columns=[*_by_names(table, by), "auc", "n_pos", "n_neg"])
-
-
-def roc_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str | None = None) -> pd.DataFrame:
-    """ROC curves (Fig. 5) in long form.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``*by, fpr, tpr, threshold``.
-
-    References
-    ----------
-    Wang et al. (2021), Eq. 10-11, Fig. 5.
-    """
-    _check_table(table, score)
-    parts = []
-    names = _by_names(table, by)
-    for key, sub in _groups(table, by):
-        fpr, tpr, thr = roc_curve(sub[score].to_numpy(np.float64), _labels(sub))
-        part = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
-        for n, k in zip(names, key, strict=True):
-            part.insert(len(part.columns) - 3, n, k)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*names, "fpr", "tpr", "threshold"])
-
-
-def correlation_matrix(table: pd.DataFrame, score: str = "ncc") -> pd.DataFrame:
-    """Mean score of each true camera's images with each candidate fingerprint (Table 2, Fig. 3).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``true_device``, columns ``candidate_device``, float means.
-
-    References
-    ----------
-    Wang et al. (2021), Table 2.
-    """
-    _check_table(table, score)
-    return table.pivot_table(index="true_device", columns="candidate_device", values=score, aggfunc="mean")
-
-
-def confusion(table: pd.DataFrame, score: str = "ncc") -> pd.DataFrame:
-    """Confusion matrix of the argmax decisions (rows true camera, columns predicted camera)."""
-    s, ti, cams, _ = score_matrix(table, score)
-    keep = ti >= 0
-    true = [cams[i] for i in ti[keep]]
-    pred = [cams[i] for i in s[keep].argmax(1)]
-    return confusion_matrix(true, pred, labels=cams)
