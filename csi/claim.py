@@ -170,14 +170,14 @@ def score_oracle(cfg: Config, ds: pipeline.Dataset, condition: str, progress: bo
     pandas.DataFrame
         As :func:`csi.pipeline.score`, ``method`` = ``"oracle"``.
     """
-    from csi import evaluate, io, prnu
+    from csi import evaluate, io, prnu, wavelet
 
     view = pipeline.views(cfg, ds, condition, progress=False)
     twins = pipeline.views(cfg, twin_dataset(ds), condition, progress=False)
     K = pipeline.fingerprints(cfg, ds, progress=progress)
     k = cache.key("oracle", {"condition": condition, "crop": cfg.crop, "files": cache.files_digest(view["path"]),
                              "twins": cache.files_digest(twins["path"]), "fingerprints": pipeline.fingerprints_digest(K)},
-                  code=[prnu, evaluate, oracle_residual])
+                  code=[prnu, wavelet, evaluate, oracle_residual])
     path = cfg.cache / "scores" / f"{k}.csv"
     if path.is_file():
         return pd.read_csv(path, dtype={"image": str, "true_device": str, "candidate_device": str})

@@ -366,7 +366,7 @@ def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, n
     ----------
     Wang et al. (2021), Eq. 3-5.
     """
-    from csi import io, prnu
+    from csi import io, prnu, wavelet
 
     groups = fingerprint_images(ds)
     keys = {}
@@ -374,7 +374,7 @@ def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, n
         shape = (int(g["height"].iloc[0]), int(g["width"].iloc[0]))
         keys[lab] = cache.key("fingerprint", {"label": lab, "files": cache.files_digest(g["path"]),
                                               "size": cfg.fingerprint_size, "shape": shape},
-                              code=[prnu, io, _estimate])
+                              code=[prnu, wavelet, io, _estimate])
     memo = "|".join(f"{lab}:{k}" for lab, k in sorted(keys.items()))
     if memo in _FINGERPRINTS:
         return _FINGERPRINTS[memo]
@@ -608,7 +608,7 @@ def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
     ----------
     Wang et al. (2021), Sec. 4.2-4.3: the correlation of a residual with the Eq. 5 fingerprints.
     """
-    from csi import evaluate, io, prnu
+    from csi import evaluate, io, prnu, wavelet
 
     ex = _as_extractor(method, cfg)
     view = views(cfg, ds, condition, profiles=profiles, progress=False)
@@ -618,7 +618,7 @@ def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
         k = cache.key("scores", {"dataset": ds.name, "condition": condition, "crop": cfg.crop,
                                  "files": cache.files_digest(view["path"]), "labels": list(view["device"]),
                                  "fingerprints": fingerprints_digest(K), "extractor": ex.key},
-                      code=[evaluate, prnu, io])
+                      code=[evaluate, prnu, wavelet, io])
         path = cfg.cache / "scores" / f"{k}.csv"
         if path.is_file():
             return pd.read_csv(path, dtype={"image": str, "true_device": str, "candidate_device": str})
