@@ -66,7 +66,6 @@ __all__ = [
 
 METHODS: tuple[str, ...] = ("wavelet", "dncnn", "csi-cnn")
 REFERENCES: tuple[str, ...] = ("K", "IK")
-_GRAY = np.asarray(GRAY_WEIGHTS, np.float32)  # the image intensity of reference="IK"
 _common_centre = common_centre  # csi.train's name until issue 15's merge
 _CACHE_VERSION = "2"
 #: Noise level (0-255 scale) the wavelet filter assumes for a *query*: 3, as the reference pipeline uses for test
@@ -408,7 +407,7 @@ def _score_images(images_df, extractor, fingerprints, cams, crop, cache, referen
                 os.replace(tmp, cfile)
         intensity = None
         if reference == "IK":
-            intensity = part.astype(np.float32) @ _GRAY
+            intensity = part.astype(np.float32) @ np.asarray(GRAY_WEIGHTS, np.float32)
         skey = (img.shape[:2], box)
         if intensity is None and not with_pce and skey not in stacked:
             wins = [fingerprint_window(fingerprints[c], img.shape[:2], box) for c in cams]
