@@ -1,11 +1,17 @@
 # csi-companion: two commands on a fresh machine.
 #   make test        installs .venv (CPU torch) and runs ruff, pytest and every notebook at smoke scale
 #   make reproduce   regenerates every table and figure of the paper into figures/ (cpu scale)
-# GPU users: make reproduce SCALE=paper DEVICE=cuda TORCH="torch==2.13.0 --index-url <your CUDA index>"
+# GPU users: make reproduce SCALE=paper DEVICE=cuda TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+# Where runs write (OUT): only make reproduce with every setting at its default writes the committed figures/;
+# any other run (another DATA/SCALE/SEED/DATASETS/PARAMS, make figure, make claim-check) writes the gitignored
+# runs/<DATA>-<SCALE>/. OUT=figures updates the reference on purpose; OUT=any/folder writes there.
 
 PYTHON ?= python3
 VENV   ?= .venv
-# The CPU wheel lies on disk here; a plain "torch" would pull a multi-GB CUDA build.
+# The pip arguments that install torch. On this machine the CPU wheel lies in pip's cache; elsewhere a plain
+# "torch==2.13.0" pulls PyPI's multi-GB CUDA build on most Linux machines. CPU only:
+#   TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+# Changing TORCH reinstalls torch into .venv (the stamp $(VENV)/.torch records it).
 TORCH  ?= torch==2.13.0
 SCALE  ?= cpu
 DEVICE ?= auto
@@ -13,7 +19,8 @@ SEED   ?= 0
 DATA   ?= synthetic
 DATA_PATH ?=
 DATASETS ?= our,kaggle,vision,daxing
-OUT    ?= figures
+# empty: figures/ for the reference run, runs/<DATA>-<SCALE>/ for any other (csi.reproduce.default_out)
+OUT    ?=
 NB     ?=
 # further notebook parameters, e.g. PARAMS="--param crop=256"
 PARAMS ?=
@@ -21,16 +28,25 @@ PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TORCH_STAMP := $(VENV)/.torch
+OUT_ARG = $(if $(strip $(OUT)),--out $(OUT))
 
-.PHONY: all venv test lint reproduce figure claim-check notebooks bench clean-data help book lab
+.PHONY: FORCE all venv test lint reproduce figure claim-check notebooks bench clean-data help book lab
 
 all: help
 
 help:
 	@echo "make test        - install .venv and run lint + unit tests + smoke notebooks"
-	@echo "make reproduce   - run all notebooks (SCALE=$(SCALE), DEVICE=$(DEVICE)) into $(OUT)/"
+	@echo "make reproduce   - run all notebooks (SCALE=$(SCALE), DEVICE=$(DEVICE), DATA=$(DATA))"
 	@echo "make figure NB=06 - rerun one notebook"
 	@echo "make claim-check - notebook 09 with its full grid (SCALE=paper DEVICE=cuda on a GPU)"
+	@echo "  OUT: where these three write. Unset: the committed figures/ only for make reproduce with every"
+	@echo "       setting at its default (DATA=synthetic SCALE=cpu SEED=0, no PARAMS); any other run writes"
+	@echo "       the gitignored runs/<DATA>-<SCALE>/. OUT=figures updates the reference on purpose."
+	@echo "       A notebook run in JupyterLab or by papermill writes to runs/<source>-<scale>/ (its out_dir"
+	@echo "       parameter, \"auto\"); the workshop to runs/workshop/."
+	@echo "  TORCH: pip arguments for torch; changing it reinstalls torch, e.g."
+	@echo "       TORCH=\"torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128\" (CUDA 12.8)"
 	@echo "make notebooks   - after editing a notebook: sync each .ipynb with its .py and strip outputs"
 	@echo "make bench       - run the benchmark scripts"
 	@echo "make book        - build the static book from figures/executed/ into _build/book/html/ (no re-run)"
@@ -38,12 +54,23 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(TORCH)
+# $(TORCH_STAMP) holds the TORCH value torch was installed with; it is rewritten (and torch reinstalled) only
+# when TORCH changes, so a GPU user's TORCH=... cu128 replaces the CPU build of an existing .venv.
+$(TORCH_STAMP): FORCE
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(TORCH)" ]; then \
+		echo "installing $(TORCH)"; \
+		$(BIN)/python -m pip install --quiet --force-reinstall --no-deps $(TORCH) && \
+		$(BIN)/python -m pip install --quiet $(TORCH) && \
+		echo "$(TORCH)" > $@; \
+	fi
+
+$(STAMP): pyproject.toml $(TORCH_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (csi-companion)" >/dev/null
 	touch $(STAMP)
+
+FORCE:
 
 lint: venv
 	$(BIN)/ruff check .
@@ -54,16 +81,17 @@ test: venv
 
 reproduce: venv
 	$(BIN)/python -m csi.reproduce --scale $(SCALE) --device $(DEVICE) --seed $(SEED) \
-		--data $(DATA) --data-path "$(DATA_PATH)" --datasets $(DATASETS) --out $(OUT) $(PARAMS)
+		--data $(DATA) --data-path "$(DATA_PATH)" --datasets $(DATASETS) $(OUT_ARG) $(PARAMS)
 
 figure: venv
 	@test -n "$(NB)" || (echo "usage: make figure NB=06 [SCALE=cpu]"; exit 2)
 	$(BIN)/python -m csi.reproduce --scale $(SCALE) --device $(DEVICE) --seed $(SEED) \
-		--data $(DATA) --data-path "$(DATA_PATH)" --datasets $(DATASETS) --out $(OUT) --only $(NB) $(PARAMS)
+		--data $(DATA) --data-path "$(DATA_PATH)" --datasets $(DATASETS) $(OUT_ARG) --only $(NB) $(PARAMS)
 
-# the claim check's full grid (make reproduce runs a shorter one); its outputs replace figures/09_claim_check/
+# the claim check's full grid (make reproduce runs a shorter one) into runs/synthetic-<SCALE>/09_claim_check/
+# (OUT=figures: replace the reference figures/09_claim_check/)
 claim-check: venv
-	$(BIN)/python -m csi.reproduce --scale $(SCALE) --device $(DEVICE) --seed $(SEED) --out $(OUT) --only 09 \
+	$(BIN)/python -m csi.reproduce --scale $(SCALE) --device $(DEVICE) --seed $(SEED) $(OUT_ARG) --only 09 \
 		--param grid=full $(PARAMS)
 
 # after editing a notebook (either the .ipynb in JupyterLab or its paired .py): sync the pair, strip outputs

@@ -11,7 +11,7 @@ Run: ``.venv/bin/python benchmarks/bench_models.py [--size 512] [--repeats 5] [-
   optionally (c) ``torch.compile`` of the fused model. Every
   variant is measured in the same run, best of ``--repeats``, and checked against (a) (max relative
   difference, must stay below 1e-4).
-* Training: Adam steps of 64 pairs (paper: 64x64 patches; cpu scale: the patch of ``TRAIN_SCALES['cpu']``),
+* Training: Adam steps of 64 pairs (paper: 64x64 patches; cpu scale: the patch of ``SCALES['cpu']['csi_cnn']``),
   pairs/s and GFLOP/s (forward + backward counted as 3 x forward).
 
 Timings on a shared machine are noisy; each number is the best of several repeats.
@@ -26,9 +26,9 @@ import time
 import numpy as np
 import torch
 
+from csi.experiments import sizes
 from csi.losses import cosine_loss
 from csi.models import CSICNN, DnCNN, export_inference_model, flops_per_pixel, predict_tiled
-from csi.train import TRAIN_SCALES
 
 
 def best_of(fn, repeats: int) -> tuple[float, object]:
@@ -171,7 +171,7 @@ def main() -> None:
     fastest = min(r["seconds"] for r in rows if r["model"] == "CSI-CNN" and r["rel. diff"] < 1e-4)
     print(f"\nCSI-CNN speed-up over eager float32 (results within 1e-4 relative): {eager / fastest:.2f}x")
     print("\n## Training (Adam step, cosine loss)\n")
-    cpu_patch = int(TRAIN_SCALES["cpu"]["patch"])
+    cpu_patch = int(sizes("cpu", "csi_cnn")["patch"])
     train_rows = [bench_training(p, 64, max(2, args.repeats // 2), peak) for p in sorted({64, cpu_patch, 32})]
     print(table(train_rows))
     peak2 = peak_gflops(repeats=args.repeats)

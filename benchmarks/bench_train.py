@@ -16,13 +16,13 @@ Rounds are added (up to ``--max-minutes``) until every variant has ``--quiet`` q
 Variants are timed round-robin, one step of every variant per round, after two untimed warm-up steps each.
 They live in two worker processes that differ only in the C allocator: one keeps glibc's defaults (blocks
 of 32 MB and more are mmap'ed and unmapped on free, so each 134 MB activation is page-faulted afresh every
-step, as before), the other runs inside :func:`csi.train.training_runtime` (heap kept, as :func:`csi.train.fit`
+step, as before), the other runs inside :func:`csi.runtime.torch_runtime` (heap kept, as :func:`csi.train.fit`
 does). Only one worker computes at a time.
 
 * ``before``: the previous default - eager, all cores, channels-last, glibc's default allocator,
   out-of-place ReLU/ADD, the Python-loop pair sampler.
 * single changes against ``before``: 1 thread, contiguous (NCHW) memory format;
-* cumulative avenues: ``+ keep heap`` (:func:`csi.train.training_runtime`), ``+ in-place ReLU/ADD``
+* cumulative avenues: ``+ keep heap`` (:func:`csi.runtime.torch_runtime`), ``+ in-place ReLU/ADD``
   (the current :class:`csi.models.CSICNN`), ``+ vectorised sampler`` (:meth:`csi.train.PairSampler.arrays_at`),
   ``+ fused Adam``, ``+ torch.compile`` (with ``--compile``; compile time reported separately);
 * ``fit()``: the real loop with its defaults (background prefetch included), per-step times of short runs
@@ -45,7 +45,8 @@ import torch
 
 from csi.losses import cosine_loss
 from csi.models import CSICNN, flops_per_pixel
-from csi.train import PairSampler, fit, training_runtime
+from csi.runtime import torch_runtime
+from csi.train import PairSampler, TrainingRecipe, fit
 
 #: A step counts as quiet when other processes used less than this share of the machine meanwhile.
 QUIET = 0.10
@@ -207,7 +208,7 @@ class Variant:
 
 def worker(conn, keep_heap: bool, names: list[str], patch: int, batch: int) -> None:
     """Holds the variants of one allocator mode; answers ``name`` with one timed step, None to stop."""
-    with training_runtime(None, keep_heap=keep_heap):
+    with torch_runtime(None, keep_heap=keep_heap):
         sampler, base = make_data(patch, batch)
         variants = {}
         for name in names:
@@ -248,11 +249,11 @@ class _StepClock:
         return 0.5
 
 
-def fit_timing(s: PairSampler, base: CSICNN, steps: int, compiled: bool, timing: Timing) -> None:
+def fit_timing(s: PairSampler, base: CSICNN, steps: int, timing: Timing) -> None:
     """Per-step times of :func:`csi.train.fit` with its defaults (a history row per step; the first two
     steps, allocation and compilation, are not counted)."""
-    fit(copy.deepcopy(base), s, "cosine", pairs=(steps + 2) * s.batch, evals=steps + 2, device="cpu",
-        progress=False, compile=compiled, val=_StepClock(timing))
+    fit(copy.deepcopy(base), s, TrainingRecipe(pairs=(steps + 2) * s.batch, evals=steps + 2), device="cpu",
+        progress=False, val=_StepClock(timing))
 
 
 def quiet_peak(timing: Timing, n: int = 2048, repeats: int = 5) -> None:
@@ -282,7 +283,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f} / {os.getloadavg()[1]:.2f} (1 / 5 min); a step is quiet when "
           f"other processes used < {100 * QUIET:.0f} % of the machine meanwhile", flush=True)
     peak_t = Timing()
-    with training_runtime(None):
+    with torch_runtime(None):
         quiet_peak(peak_t)
     names = [n for n in VARIANTS if args.compile or "compile" not in n]
     ctx = mp.get_context("spawn")
@@ -310,14 +311,12 @@ def main() -> None:
         rates = conn.recv()
         proc.join()
     sampler, base = make_data(args.patch, args.batch)
-    fits = {"fit() defaults (prefetch 2, compile off)": (False, Timing())}
-    if args.compile:
-        fits["fit(compile=True)"] = (True, Timing())
-    for compiled, timing in fits.values():
-        fit_timing(sampler, base, args.fit_steps, compiled, timing)
+    fits = {"fit() defaults (prefetch 2)": (False, Timing())}
+    for _, timing in fits.values():
+        fit_timing(sampler, base, args.fit_steps, timing)
         while timing.n_quiet < args.quiet and not out_of_time():
-            fit_timing(sampler, base, args.fit_steps, compiled, timing)
-    with training_runtime(None):
+            fit_timing(sampler, base, args.fit_steps, timing)
+    with torch_runtime(None):
         quiet_peak(peak_t)
     peak = 2 * 2048**3 / (peak_t.best_quiet if peak_t.n_quiet else peak_t.best) / 1e9
     flop_pair = 3 * flops_per_pixel(base) * args.patch**2

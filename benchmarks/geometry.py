@@ -4,7 +4,7 @@ The synthetic stand-ins are calibrated with a strong PRNU (1.5 %), which hides h
 photos (0.5-1 %). This script rebuilds the VISION stand-in with a realistic PRNU and measures the wavelet
 pipeline's closed-set accuracy (Eq. 9, with n and a 95 % Wilson interval) for several query crops and fingerprint
 sizes, on the camera originals and on two downscaling platforms. Its table is in docs/data.md ("Evaluation
-geometry"); it chose the default geometry of a real source (``csi.experiments.REAL_CROP``).
+geometry"); it chose the default geometry of a real source (``csi.experiments.SCALES[scale]["real_crop"]``).
 
 Usage: ``python benchmarks/geometry.py [--prnu 0.0075] [--devices 12] [--data-root data]`` (a few minutes on a
 2-core laptop; the dataset build is cached).
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     base = experiments.setup(scale="cpu", notebook="06_table3_accuracy", data_root=args.data_root,
-                             out_dir="figures-bench", seed=args.seed)
+                             out_dir="runs/bench", seed=args.seed)
     base = dataclasses.replace(base, settings={**base.settings, "max_test": None, "max_test_total": None})
     rows = []
     t0 = time.perf_counter()

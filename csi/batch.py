@@ -1,29 +1,12 @@
-"""Camera identification on folders of photos: the engine behind the ``csi`` command (:mod:`csi.cli`).
+"""Camera identification on folders of photos: the engine behind the ``csi`` command (docs/cli.md).
 
-Everything here is plain Python on the library functions the notebooks use, so it runs without the command
-line (``benchmarks/bench_cli.py`` calls it directly):
-
-* **fingerprints** -- Eq. 5 as a map-reduce. The images of a device are cut into chunks of :data:`CHUNK`;
-  each chunk gives the running sums ``sum W I`` and ``sum I^2`` (:func:`csi.prnu.fingerprint_terms`,
-  memory O(one image)); the chunk sums are added in chunk order and finished by
-  :func:`csi.prnu.fingerprint_from_sums`. The chunking does not depend on where the chunks run (one
-  process, a process pool, a Dask cluster), so every way of running gives the same bits; with at most
-  :data:`CHUNK` images it is bit-identical to :func:`csi.prnu.estimate_fingerprint`.
-* **identification** -- the query residual of notebook 06 (:func:`csi.evaluate.get_extractor` ``"wavelet"``:
-  :func:`csi.prnu.noise_residual` with :data:`csi.evaluate.QUERY_SIGMA`), each fingerprint aligned as
-  :func:`csi.evaluate.fingerprint_window` aligns it (rotated, resampled to a downscaled copy), then
-  :func:`csi.prnu.ncc` and :func:`csi.prnu.pce`. A photo cropped from the frame (smaller, another aspect
-  ratio) is zero-padded into the frame and the PCE peak is searched over the plausible shifts. The decision
-  is the device with the largest PCE if that PCE exceeds the threshold (60, Goljan, Fridrich and Filler
-  2009), else ``"unknown"``.
-* **files** -- one ``.npz`` per device (:func:`save_fingerprint`, :func:`load_fingerprint`): ``K`` float32
-  and a JSON ``meta`` record (device, size, images used, skipped files with reasons, settings, versions).
-
-Execution: ``workers=1`` runs in this process; ``workers > 1`` uses a process pool (2 processes on a 2-core
-machine: 1.6x one process, threads only 1.45x, because much of the residual holds the GIL); a Dask
-``scheduler`` address maps the chunks (or photos) over a ``dask.distributed`` cluster; ``device="cuda"``
-computes the wavelet residual with :mod:`csi.prnu_torch` on the GPU (photos decoded and scored on
-``workers`` threads).
+* **fingerprints**: Eq. 5 as a map-reduce over chunks of :data:`CHUNK` images whose sums ``sum W I`` and
+  ``sum I^2`` are added in chunk order, so one process, a pool (``workers``) or a Dask cluster (``scheduler``)
+  give the same bits; with at most :data:`CHUNK` images, those of :func:`csi.prnu.estimate_fingerprint`.
+* **identification**: notebook 06's query residual, each fingerprint aligned by
+  :func:`csi.evaluate.fingerprint_window` (or a cropped photo padded into the frame), NCC and PCE; the
+  decision is the device of largest PCE if above :data:`THRESHOLD`, else ``"unknown"``.
+* **files**: one ``.npz`` per device (``K`` float32 and a JSON ``meta`` record).
 """
 
 from __future__ import annotations
@@ -44,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from . import __version__
-from .evaluate import QUERY_SIGMA, align_fingerprint, fingerprint_window, get_extractor
+from . import __version__, prnu_torch
+from .cache import atomic_write
+from .evaluate import QUERY_SIGMA, align_fingerprint, crop_box, fingerprint_window, get_extractor
 from .io import IMAGE_SUFFIXES, ImageReadError, image_size, read_rgb
 from .prnu import (
     GRAY_WEIGHTS,
@@ -57,43 +42,31 @@ from .prnu import (
     pce,
     resample_fingerprint,
 )
-from .train import training_runtime
+from .progress import bar
+from .runtime import torch_runtime
 
-log = logging.getLogger(__name__)
+try:  # optional: scikit-learn installs it
+    from threadpoolctl import threadpool_limits
+except ImportError:
+    threadpool_limits = None
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "CHUNK",
-    "MIN_IMAGES",
-    "THRESHOLD",
-    "FINGERPRINT_SETTINGS",
-    "QUERY_SETTINGS",
-    "BatchError",
-    "DeviceImages",
-    "device_name",
-    "list_images",
-    "scan_device",
-    "compute_fingerprints",
-    "save_fingerprint",
-    "load_fingerprint",
-    "find_fingerprints",
-    "identify_photo",
-    "identify",
-    "verify",
-]
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "CHUNK", "MIN_IMAGES", "THRESHOLD", "FINGERPRINT_SETTINGS",
+           "QUERY_SETTINGS", "BatchError", "DeviceImages", "device_name", "list_images", "scan_device",
+           "compute_fingerprints", "save_fingerprint", "load_fingerprint", "find_fingerprints", "identify_photo",
+           "identify", "verify"]
 
 #: Name and version of the fingerprint file format; a file of another version is refused.
 FORMAT = "csi-fingerprint"
 FORMAT_VERSION = 1
 #: Images per chunk of the fingerprint map-reduce (fixed, so results do not depend on the workers).
 CHUNK = 8
-#: Fewest usable images a fingerprint is made from (``--min-images``). Chen et al. (2008) and Goljan et al.
-#: (2009) use 20-50 flat images; below about 10 the fingerprint's own noise dominates.
+#: Fewest usable images per fingerprint (``--min-images``); Chen et al. (2008) and Goljan et al. (2009) use
+#: 20-50 flat images; below about 10 the fingerprint's own noise dominates.
 MIN_IMAGES = 10
 #: PCE decision threshold (Goljan, Fridrich and Filler 2009: PCE > 60 on over a million Flickr images).
 THRESHOLD = 60.0
-#: Eq. 5 settings: those of :func:`csi.prnu.estimate_fingerprint`, which notebooks' fingerprints use.
+#: Eq. 5 settings: the defaults of :func:`csi.prnu.estimate_fingerprint`, which the notebooks use.
 FINGERPRINT_SETTINGS: dict[str, Any] = {
     k: p.default for k, p in inspect.signature(estimate_fingerprint).parameters.items()
     if k in ("sigma", "levels", "wavelet", "boundary", "shifts")
@@ -107,9 +80,13 @@ _GENERIC = re.compile(r"^(flat|nat|natural|images?|imgs?|photos?|pictures?|finge
                       r"|jpe?g|originals?)([A-Za-z]*)$", re.IGNORECASE)
 _GRAY = np.asarray(GRAY_WEIGHTS, np.float32)
 
+# exit codes (docs/cli.md, `csi --help`)
+EXIT_FAILED, EXIT_USAGE, EXIT_NO_INPUT, EXIT_UNREADABLE = 1, 2, 3, 4
+EXIT_TOO_FEW, EXIT_MIXED_SIZES, EXIT_BAD_FINGERPRINT = 5, 6, 7
+
 
 class BatchError(Exception):
-    """A problem with the input that stops a command; ``code`` is the command's exit code (see csi.cli)."""
+    """A problem with the input that stops a command; ``code`` is the command's exit code."""
 
     def __init__(self, message: str, code: int):
         super().__init__(message)
@@ -119,14 +96,8 @@ class BatchError(Exception):
         return (type(self), (str(self), self.code))
 
 
-# exit codes (documented in docs/cli.md and `csi --help`)
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NO_INPUT = 3
-EXIT_UNREADABLE = 4
-EXIT_TOO_FEW = 5
-EXIT_MIXED_SIZES = 6
-EXIT_BAD_FINGERPRINT = 7
+def _reason(exc: ImageReadError) -> str:
+    return exc.reason if hasattr(exc, "reason") else str(exc)
 
 
 # ----------------------------------------------------------------------------------------- folders
@@ -134,9 +105,6 @@ EXIT_BAD_FINGERPRINT = 7
 
 def device_name(folder: str | os.PathLike) -> str:
     """The device a folder of photos belongs to: its name, or its parent's if the name is generic.
-
-    ``VISION/D01_Samsung/flat`` and ``VISION/D01_Samsung/images/flat`` are both ``D01_Samsung``: names such as
-    ``flat``, ``nat``, ``natFBH``, ``natural``, ``images``, ``photos`` say what a folder holds, not who took it.
 
     Examples
     --------
@@ -149,16 +117,12 @@ def device_name(folder: str | os.PathLike) -> str:
     return p.name or str(folder)
 
 
-def _is_hidden(p: Path) -> bool:
-    return p.name.startswith(".")
-
-
 def list_images(folder: Path, recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Image files of a folder (sorted) and the other files with the reason they are left out."""
+    """Image files of a folder (sorted, hidden ones ignored) and the other files with the reason."""
     files = sorted(p for p in (folder.rglob("*") if recursive else folder.iterdir()) if p.is_file())
     images, other = [], []
     for p in files:
-        if _is_hidden(p):
+        if p.name.startswith("."):
             continue
         if p.suffix.lower() in IMAGE_SUFFIXES:
             images.append(p)
@@ -185,8 +149,8 @@ def scan_device(folder: str | os.PathLike, name: str | None = None, majority_siz
     Raises
     ------
     BatchError
-        ``EXIT_NO_INPUT``: no such folder, or no image file in it; ``EXIT_MIXED_SIZES``: images of several
-        sizes (unless ``majority_size``: the most common size is kept, the others are listed as skipped).
+        ``EXIT_NO_INPUT``: no such folder or no image file; ``EXIT_UNREADABLE``: no readable image;
+        ``EXIT_MIXED_SIZES``: several sizes (unless ``majority_size``: the most common is kept).
     """
     folder = Path(folder)
     if not folder.exists():
@@ -203,7 +167,7 @@ def scan_device(folder: str | os.PathLike, name: str | None = None, majority_siz
         try:
             w, h = image_size(p)
         except ImageReadError as exc:
-            skipped.append((str(p), exc.reason if hasattr(exc, "reason") else str(exc)))
+            skipped.append((str(p), _reason(exc)))
             continue
         sizes[str(p)] = (h, w)
     if not sizes:
@@ -218,11 +182,9 @@ def scan_device(folder: str | os.PathLike, name: str | None = None, majority_siz
             raise BatchError(f"{folder}: device {name!r} has images of {len(count)} sizes ({listing}); a "
                              "fingerprint needs one sensor size. Move the odd ones out, or pass --majority-size "
                              "to use the most common size and skip the others", EXIT_MIXED_SIZES)
-        for p, s in sizes.items():
-            if s != shape:
-                skipped.append((p, f"{s[1]}x{s[0]} px, but most of {name}'s images are {shape[1]}x{shape[0]} px"))
-    paths = [p for p, s in sizes.items() if s == shape]
-    return DeviceImages(name, str(folder), paths, shape, skipped)
+        skipped += [(p, f"{s[1]}x{s[0]} px, but most of {name}'s images are {shape[1]}x{shape[0]} px")
+                    for p, s in sizes.items() if s != shape]
+    return DeviceImages(name, str(folder), [p for p, s in sizes.items() if s == shape], shape, skipped)
 
 
 # -------------------------------------------------------------------------------------- execution
@@ -230,24 +192,18 @@ def scan_device(folder: str | os.PathLike, name: str | None = None, majority_siz
 
 @contextlib.contextmanager
 def _runtime() -> Iterator[None]:
-    """One BLAS thread and one torch thread, and glibc's heap kept between images, for the duration.
+    """One BLAS and one torch thread, and glibc's heap kept between images (docs/performance.md).
 
-    Parallelism comes from the workers, and a multi-threaded BLAS only slows this work down: NCC's float64
-    dot product of a 512x512 pair took 23 ms with 2 OpenBLAS threads on a busy 2-core machine, 0.4 ms with
-    one (the residual is as fast either way). Keeping freed memory in the heap
-    (:func:`csi.train.training_runtime`) saves the page faults of every image's fresh arrays: identification
-    1.3-1.9x and fingerprints 1.15-1.6x faster at 512x512 here. One thread everywhere also makes every mode
-    (one process, a pool, a cluster) round the same way.
+    One thread everywhere also makes every mode (one process, a pool, a cluster) round the same way.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: scikit-learn installs it
-        threadpool_limits = None
     with contextlib.ExitStack() as stack:
         if threadpool_limits is not None:
             stack.enter_context(threadpool_limits(1))
-        stack.enter_context(training_runtime(threads=1))
+        stack.enter_context(torch_runtime(threads=1))
         yield
+
+
+_WORKER_RUNTIME = None
 
 
 def _worker_runtime(client_pid: int | None = None) -> None:
@@ -258,9 +214,7 @@ def _worker_runtime(client_pid: int | None = None) -> None:
         _WORKER_RUNTIME.__enter__()
 
 
-_WORKER_RUNTIME = None
-
-
+@contextlib.contextmanager
 def _client(scheduler: str):
     """A ``dask.distributed`` client for an address (``tcp://host:8786``) or ``local[:N]`` (a LocalCluster)."""
     try:
@@ -270,36 +224,34 @@ def _client(scheduler: str):
                          "(or pip install 'dask[distributed]')", EXIT_USAGE) from None
     if logging.getLogger("csi").getEffectiveLevel() > logging.INFO:  # dask's own INFO lines: only with -v
         logging.getLogger("distributed").setLevel(logging.WARNING)
+    cluster = None
     m = re.fullmatch(r"local(?::(\d+))?", scheduler)
     if m:
-        n = int(m.group(1) or os.cpu_count() or 1)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
+        cluster = LocalCluster(n_workers=int(m.group(1) or os.cpu_count() or 1), threads_per_worker=1,
+                               processes=True, host="127.0.0.1", dashboard_address=None)
         client = Client(cluster)
-        client.run(_worker_runtime, os.getpid())
-        return client, cluster
+    else:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise BatchError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}", EXIT_USAGE) from None
     try:
-        client = Client(scheduler, timeout="20s")
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise BatchError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}", EXIT_USAGE) from None
-    client.run(_worker_runtime, os.getpid())
-    return client, None
+        client.run(_worker_runtime, os.getpid())
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _ordered(fn: Callable, calls: Sequence[tuple], workers: int = 1, scheduler: str | None = None,
              threads: bool = False) -> Iterator:
     """``fn(*args)`` for every ``args`` of ``calls``, yielded in order; at most ``2 * workers`` in flight."""
     if scheduler is not None:
-        client, cluster = _client(scheduler)
-        try:
-            futures = client.map(lambda args: fn(*args), list(calls), pure=False)
-            for fut in futures:
+        with _client(scheduler) as client:
+            for fut in client.map(lambda args: fn(*args), list(calls), pure=False):
                 yield fut.result()
                 fut.release()
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
         return
     calls = list(calls)
     workers = min(workers, len(calls))  # no pool of 16 processes for 2 photos
@@ -311,12 +263,8 @@ def _ordered(fn: Callable, calls: Sequence[tuple], workers: int = 1, scheduler: 
     pool: Executor = (ThreadPoolExecutor(workers) if threads
                       else ProcessPoolExecutor(workers, initializer=_worker_runtime))
     with pool, (_runtime() if threads else contextlib.nullcontext()):
-        pending = []
-        it = iter(calls)
-        for args in it:
-            pending.append(pool.submit(fn, *args))
-            if len(pending) >= 2 * workers:
-                break
+        pending = [pool.submit(fn, *args) for args in calls[:2 * workers]]
+        it = iter(calls[2 * workers:])
         while pending:
             fut = pending.pop(0)
             nxt = next(it, None)
@@ -344,8 +292,6 @@ def resolve_device(device: str) -> str:
         raise BatchError(f"unknown device {device!r}; expected auto, cpu or cuda", EXIT_USAGE)
     if device in ("cpu", "torch-cpu"):
         return device
-    import torch
-
     if torch.cuda.is_available():
         return "cuda"
     if device == "cuda":
@@ -362,48 +308,35 @@ def _torch_device(device: str) -> str | None:
 
 
 def _partial_sums(paths: Sequence[str], shape: tuple[int, int], device: str = "cpu"):
-    """Eq. 5's sums over one chunk of images: ``(num, den, used, skipped)``; unreadable files are skipped.
+    """Eq. 5's sums over one chunk: ``(num, den, used, skipped)``, unreadable files skipped.
 
-    ``num``/``den`` are the ``(C, H, W)`` float32 sums of ``W I`` and ``I^2`` (None when nothing was usable),
-    accumulated in file order exactly as :func:`csi.prnu.estimate_fingerprint` accumulates them.
+    ``num``, ``den``: ``(C, H, W)`` float32 sums of ``W I`` and ``I^2`` in file order, as
+    :func:`csi.prnu.estimate_fingerprint` adds them (None when no image was usable).
     """
     tdev = _torch_device(device)
-    if tdev is not None:
-        import torch
-
-        from .prnu_torch import fingerprint_terms as terms
-
-        kw: dict[str, Any] = {"device": tdev}
-        mode: Any = torch.inference_mode()  # the sums are added to in place
-    else:
-        terms, kw, mode = fingerprint_terms, {}, contextlib.nullcontext()
-    with mode:
-        num, den, used, skipped = _accumulate(paths, shape, terms, kw)
-        if tdev is not None and num is not None:
-            num, den = num.cpu().numpy(), den.cpu().numpy()
-    return num, den, used, skipped
-
-
-def _accumulate(paths, shape, terms, kw):
+    terms, kw = (fingerprint_terms, {}) if tdev is None else (prnu_torch.fingerprint_terms, {"device": tdev})
     num = den = None
     used: list[str] = []
     skipped: list[tuple[str, str]] = []
-    for p in paths:
-        try:
-            img = read_rgb(p)
-        except ImageReadError as exc:
-            skipped.append((str(p), exc.reason if hasattr(exc, "reason") else str(exc)))
-            continue
-        if img.shape[:2] != tuple(shape):
-            skipped.append((str(p), f"decoded as {img.shape[1]}x{img.shape[0]} px, not {shape[1]}x{shape[0]}"))
-            continue
-        wi, ii = terms(img, **FINGERPRINT_SETTINGS, **kw)
-        if num is None:
-            num, den = wi, ii  # fresh arrays, owned here (0 + x == x: the same bits as summing from zeros)
-        else:
-            num += wi
-            den += ii
-        used.append(str(p))
+    with contextlib.nullcontext() if tdev is None else torch.inference_mode():  # sums added to in place
+        for p in paths:
+            try:
+                img = read_rgb(p)
+            except ImageReadError as exc:
+                skipped.append((str(p), _reason(exc)))
+                continue
+            if img.shape[:2] != tuple(shape):
+                skipped.append((str(p), f"decoded as {img.shape[1]}x{img.shape[0]} px, not {shape[1]}x{shape[0]}"))
+                continue
+            wi, ii = terms(img, **FINGERPRINT_SETTINGS, **kw)
+            if num is None:
+                num, den = wi, ii  # fresh arrays, owned here (0 + x == x: the same bits as summing from zeros)
+            else:
+                num += wi
+                den += ii
+            used.append(str(p))
+        if tdev is not None and num is not None:
+            num, den = num.cpu().numpy(), den.cpu().numpy()
     return num, den, used, skipped
 
 
@@ -418,52 +351,41 @@ def _add_sums(a, b):
     return num, den, used + b[2], skipped + b[3]
 
 
-class _NoBar:
-    """A silent stand-in for :func:`csi.progress.bar` (no tqdm import when no bar is wanted)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def update(self, n: int = 1) -> None:
-        return None
-
-
-def _bar(iterable=None, *, total: int | None, desc: str, enabled: bool, unit: str):
-    if not enabled:
-        return _NoBar()
-    from .progress import bar
-
-    return bar(iterable, total=total, desc=desc, enabled=True, unit=unit)
-
-
-def _chunks(seq: Sequence, size: int) -> list:
-    return [list(seq[i:i + size]) for i in range(0, len(seq), size)]
+def _finish(dev: DeviceImages, acc) -> tuple[DeviceImages, np.ndarray | None, dict]:
+    if acc is None:
+        return dev, None, {"used": [], "skipped": list(dev.skipped)}
+    num, den, used, skipped = acc
+    K = fingerprint_from_sums(num, den, copy=False) if num is not None else None
+    return dev, K, {"used": used, "skipped": list(dev.skipped) + skipped}
 
 
 def compute_fingerprints(devices: Sequence[DeviceImages], workers: int = 1, scheduler: str | None = None,
                          device: str = "cpu", progress: bool = True,
                          ) -> Iterator[tuple[DeviceImages, np.ndarray | None, dict]]:
-    """Eq. 5 for every device as a map-reduce over chunks of :data:`CHUNK` images.
+    """Eq. 5 for every device as a map-reduce over chunks of :data:`CHUNK` images (on a cluster, the sums too).
 
-    Yields ``(device_images, K or None, info)`` per device in order, ``info`` = ``{"used": [paths],
-    "skipped": [(path, reason)]}``; ``K`` is ``(H, W)`` float32, None when no image was usable. With a
-    ``scheduler`` the chunk sums are also added on the cluster (a chain of additions in chunk order), so only
-    the final sums travel back.
+    Yields ``(device_images, K, info)`` per device in order: ``K`` ``(H, W)`` float32 (None when no image was
+    usable), ``info`` ``{"used": [path], "skipped": [(path, reason)]}``.
     """
     device = resolve_device(device)
-    calls = [(chunk, dev.shape, device) for dev in devices for chunk in _chunks(dev.paths, CHUNK)]
-    owner = [i for i, dev in enumerate(devices) for _ in _chunks(dev.paths, CHUNK)]
-    total = sum(len(d.paths) for d in devices)
-    pbar = _bar(total=total, desc="fingerprint (Eq. 5)", enabled=progress, unit="img")
-    with pbar:
+    calls = [(dev.paths[i:i + CHUNK], dev.shape, device) for dev in devices
+             for i in range(0, len(dev.paths), CHUNK)]
+    owner = [k for k, dev in enumerate(devices) for _ in range(0, len(dev.paths), CHUNK)]
+    with bar(total=sum(len(d.paths) for d in devices), desc="fingerprint (Eq. 5)", enabled=progress,
+             unit="img") as pbar:
         if scheduler is not None:
-            yield from _fingerprints_dask(devices, calls, owner, scheduler, pbar)
+            with _client(scheduler) as client:
+                heads: dict[int, Any] = {}
+                for i, fut in zip(owner, client.map(lambda args: _partial_sums(*args), calls, pure=False),
+                                  strict=True):
+                    heads[i] = fut if i not in heads else client.submit(_add_sums, heads[i], fut, pure=False)
+                for i, dev in enumerate(devices):
+                    res = heads[i].result() if i in heads else None
+                    pbar.update(len(dev.paths))
+                    yield _finish(dev, res)
             return
-        threads = device == "cuda"  # one GPU shared by threads; torch-cpu is for tests
-        results = _ordered(_partial_sums, calls, workers=workers, threads=threads)
+        # one GPU shared by threads; torch-cpu is for tests
+        results = _ordered(_partial_sums, calls, workers=workers, threads=device == "cuda")
         acc: Any = None
         current = 0
         for i, res in zip(owner, results, strict=True):
@@ -476,82 +398,38 @@ def compute_fingerprints(devices: Sequence[DeviceImages], workers: int = 1, sche
             yield _finish(devices[current], acc)
 
 
-def _fingerprints_dask(devices, calls, owner, scheduler, pbar):
-    client, cluster = _client(scheduler)
-    try:
-        parts = client.map(lambda args: _partial_sums(*args), calls, pure=False)
-        heads: dict[int, Any] = {}
-        for i, fut in zip(owner, parts, strict=True):
-            heads[i] = fut if i not in heads else client.submit(_add_sums, heads[i], fut, pure=False)
-        for i, dev in enumerate(devices):
-            res = heads[i].result() if i in heads else None
-            pbar.update(len(dev.paths))
-            yield _finish(dev, res)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _finish(dev: DeviceImages, acc) -> tuple[DeviceImages, np.ndarray | None, dict]:
-    if acc is None:
-        return dev, None, {"used": [], "skipped": list(dev.skipped)}
-    num, den, used, skipped = acc
-    K = fingerprint_from_sums(num, den, copy=False) if num is not None else None
-    return dev, K, {"used": used, "skipped": list(dev.skipped) + skipped}
-
-
 def save_fingerprint(path: str | os.PathLike, K: np.ndarray, dev: DeviceImages, info: dict,
                      device: str = "cpu") -> dict:
     """Write one device's fingerprint file (``.npz``: ``K`` float32 and a JSON ``meta`` string); returns meta."""
     root = os.path.commonpath([os.path.abspath(p) for p in info["used"]]) if info["used"] else dev.folder
     root = root if os.path.isdir(root) else os.path.dirname(root)
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "csi_version": __version__,
-        "device": dev.name,
-        "folder": os.path.abspath(dev.folder),
-        "height": int(K.shape[0]),
-        "width": int(K.shape[1]),
-        "n_images": len(info["used"]),
-        "images": [os.path.relpath(os.path.abspath(p), root) for p in info["used"]],
-        "images_root": root,
-        "skipped": [[str(p), str(r)] for p, r in info["skipped"]],
-        "settings": {**FINGERPRINT_SETTINGS, "equation": "Eq. 5, csi.prnu.estimate_fingerprint",
-                     "chunk": CHUNK, "residual_device": device},
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, K=np.asarray(K, np.float32), meta=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "csi_version": __version__, "device": dev.name,
+            "folder": os.path.abspath(dev.folder), "height": int(K.shape[0]), "width": int(K.shape[1]),
+            "n_images": len(info["used"]),
+            "images": [os.path.relpath(os.path.abspath(p), root) for p in info["used"]], "images_root": root,
+            "skipped": [[str(p), str(r)] for p, r in info["skipped"]],
+            "settings": {**FINGERPRINT_SETTINGS, "equation": "Eq. 5, csi.prnu.estimate_fingerprint",
+                         "chunk": CHUNK, "residual_device": device}}
+    atomic_write(path, lambda f: np.savez(f, K=np.asarray(K, np.float32), meta=np.array(json.dumps(meta))))
     return meta
 
 
 def read_meta(path: str | os.PathLike) -> dict:
-    """The ``meta`` record of a fingerprint file, checked, without reading ``K`` (see :func:`load_fingerprint`)."""
-    return _read(path, with_k=False)[1]
+    """The checked ``meta`` record of a fingerprint file, without reading ``K``."""
+    return load_fingerprint(path, with_k=False)[1]
 
 
-def load_fingerprint(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+def load_fingerprint(path: str | os.PathLike, with_k: bool = True) -> tuple[np.ndarray | None, dict]:
     """Read a fingerprint file written by :func:`save_fingerprint`: ``(K (H, W) float32, meta dict)``.
 
-    Raises
-    ------
-    BatchError
-        ``EXIT_BAD_FINGERPRINT``: not a csi fingerprint file, damaged, or of another format version.
+    Raises :class:`BatchError` ``EXIT_BAD_FINGERPRINT`` for a foreign, damaged or other-version file.
     """
-    return _read(path, with_k=True)
-
-
-def _read(path: str | os.PathLike, with_k: bool) -> tuple[np.ndarray | None, dict]:
     path = Path(path)
     if not path.is_file():
         raise BatchError(f"{path}: no such fingerprint file", EXIT_NO_INPUT)
     K = None
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh closed even for a broken zip
             if "meta" not in z or "K" not in z:
                 raise BatchError(f"{path}: not a csi fingerprint file (no 'K' and 'meta' arrays)",
                                  EXIT_BAD_FINGERPRINT)
@@ -586,7 +464,7 @@ def find_fingerprints(sources: Iterable[str | os.PathLike]) -> dict[str, str]:
     for src in sources:
         src = Path(src)
         if src.is_dir():
-            files = sorted(p for p in src.iterdir() if p.suffix == ".npz" and not _is_hidden(p))
+            files = sorted(p for p in src.iterdir() if p.suffix == ".npz" and not p.name.startswith("."))
             if not files:
                 raise BatchError(f"{src}: no fingerprint files (*.npz) in this folder; make them with "
                                  "`csi fingerprint DEVICE_DIR... -o FOLDER`", EXIT_NO_INPUT)
@@ -595,8 +473,7 @@ def find_fingerprints(sources: Iterable[str | os.PathLike]) -> dict[str, str]:
         else:
             raise BatchError(f"{src}: no such fingerprint file or folder", EXIT_NO_INPUT)
         for f in files:
-            meta = read_meta(f)
-            name = str(meta["device"])
+            name = str(read_meta(f)["device"])
             if name in out and out[name] != str(f):
                 raise BatchError(f"two fingerprint files for device {name!r}: {out[name]} and {f}", EXIT_USAGE)
             out[name] = str(f)
@@ -630,44 +507,23 @@ class MatchOptions:
     threshold: float = THRESHOLD
     device: str = "cpu"
 
+    def rotations(self, portrait: bool) -> tuple[int, ...]:
+        return (0, 180) if self.rotate == "always" or (self.rotate == "auto" and portrait) else (0,)
+
 
 def _aspect_matches(shape, frame, rtol: float = 0.02) -> bool:
-    h, w = shape
-    H, W = frame
-    return abs((h / w) / (H / W) - 1.0) <= rtol
+    return abs((shape[0] / shape[1]) / (frame[0] / frame[1]) - 1.0) <= rtol
 
 
-def _score_aligned(W: np.ndarray, intensity: np.ndarray | None, Kw: np.ndarray, search: int) -> dict:
-    ref = Kw if intensity is None else intensity * Kw
-    value, (dy, dx) = pce(W, ref, search=search, return_shift=True)
-    return {"ncc": ncc(W, ref), "pce": value, "offset": [-dy, -dx]}
-
-
-def _score_crop(W: np.ndarray, intensity: np.ndarray | None, Kf: np.ndarray, search: int | None) -> dict:
-    """A photo cropped from the frame: pad it into the frame's centre and search the PCE peak over shifts."""
-    h, w = W.shape
-    H, Wd = Kf.shape
-    y0, x0 = (H - h) // 2, (Wd - w) // 2
-    q = W if intensity is None else W * intensity
-    pad = np.zeros((H, Wd), np.float32)
-    pad[y0:y0 + h, x0:x0 + w] = q - np.float32(q.mean())
-    full = max(y0, H - h - y0, x0, Wd - w - x0)
-    radius = full if search is None else min(int(search), full)
-    value, (dy, dx) = pce(pad, Kf, search=radius, return_shift=True)
-    oy, ox = y0 - dy, x0 - dx  # top-left of the photo in the frame
-    oy, ox = min(max(oy, 0), H - h), min(max(ox, 0), Wd - w)
-    win = Kf[oy:oy + h, ox:ox + w]
-    ref = win if intensity is None else intensity * win
-    return {"ncc": ncc(W, ref), "pce": value, "offset": [int(oy), int(ox)]}
+def _whole(box, image_shape) -> bool:
+    return tuple(box) == (0, image_shape[0], 0, image_shape[1])
 
 
 def _match_one(W: np.ndarray, intensity: np.ndarray | None, image_shape: tuple[int, int], box: tuple,
                K: np.ndarray, opts: MatchOptions, resample: bool = True) -> dict | None:
-    """Score a residual against one fingerprint (already rotated); None when the photo cannot come from it.
+    """Score a residual against one (rotated) fingerprint; None when the photo cannot come from it.
 
-    ``resample=False`` (a scale of the search): a smaller photo is treated as a crop even with the frame's
-    aspect ratio.
-    """
+    ``resample=False`` (a scale search): a smaller photo is a crop even with the frame's aspect ratio."""
     h, w = image_shape
     H, Wd = K.shape
     if not _whole(box, image_shape) or (h, w) == (H, Wd) or (
@@ -680,15 +536,25 @@ def _match_one(W: np.ndarray, intensity: np.ndarray | None, image_shape: tuple[i
         Kw = fingerprint_window(K, image_shape, box)
         if Kw.shape != W.shape:
             return None
-        res = _score_aligned(W, intensity, Kw, opts.search or 0)
-        res["how"] = "same size" if (h, w) == (H, Wd) else "resampled" if _aspect_matches((h, w), (H, Wd)) \
-            else "centre window"
-        return res
-    if h <= H and w <= Wd:
-        res = _score_crop(W, intensity, K, opts.search)
-        res["how"] = "cropped"
-        return res
-    return None
+        ref = Kw if intensity is None else intensity * Kw
+        value, (dy, dx) = pce(W, ref, search=opts.search or 0, return_shift=True)
+        how = ("same size" if (h, w) == (H, Wd) else "resampled" if _aspect_matches((h, w), (H, Wd))
+               else "centre window")
+        return {"ncc": ncc(W, ref), "pce": value, "offset": [-dy, -dx], "how": how}
+    if h > H or w > Wd:
+        return None
+    # a photo cropped from the frame: pad it into the frame's centre and search the PCE peak over shifts
+    y0, x0 = (H - h) // 2, (Wd - w) // 2
+    q = W if intensity is None else W * intensity
+    pad = np.zeros((H, Wd), np.float32)
+    pad[y0:y0 + h, x0:x0 + w] = q - np.float32(q.mean())
+    full = max(y0, H - h - y0, x0, Wd - w - x0)
+    radius = full if opts.search is None else min(int(opts.search), full)
+    value, (dy, dx) = pce(pad, K, search=radius, return_shift=True)
+    oy, ox = min(max(y0 - dy, 0), H - h), min(max(x0 - dx, 0), Wd - w)  # top-left of the photo in the frame
+    win = K[oy:oy + h, ox:ox + w]
+    ref = win if intensity is None else intensity * win
+    return {"ncc": ncc(W, ref), "pce": value, "offset": [int(oy), int(ox)], "how": "cropped"}
 
 
 def _match(W: np.ndarray, intensity: np.ndarray | None, image_shape, box, K: np.ndarray, opts: MatchOptions,
@@ -719,16 +585,10 @@ def _match(W: np.ndarray, intensity: np.ndarray | None, image_shape, box, K: np.
     return best
 
 
-def _whole(box, image_shape) -> bool:
-    return tuple(box) == (0, image_shape[0], 0, image_shape[1])
-
-
 def _query_residual(img: np.ndarray, device: str) -> np.ndarray:
     tdev = _torch_device(device)
     if tdev is not None:
-        from .prnu_torch import noise_residual as torch_residual
-
-        return torch_residual(img, device=tdev, **QUERY_SETTINGS)
+        return prnu_torch.noise_residual(img, device=tdev, **QUERY_SETTINGS)
     return _numpy_extractor()(img)
 
 
@@ -748,20 +608,14 @@ def _displayed_portrait(path: str) -> bool:
 def identify_photo(path: str, fingerprints: dict[str, str], opts: MatchOptions) -> dict:
     """Score one photo against every fingerprint and decide.
 
-    The photo is read with :func:`csi.io.read_rgb` (landscape), its residual is notebook 06's query residual
-    (:func:`csi.prnu.noise_residual` with :data:`QUERY_SETTINGS`; :mod:`csi.prnu_torch` on a GPU), each
-    fingerprint is aligned to it as :func:`csi.evaluate.fingerprint_window` does (rotated for portrait,
-    resampled for a downscaled copy with the frame's aspect ratio), or, for a photo cropped from the frame
-    (smaller, another aspect ratio), the residual is zero-padded into the frame and the PCE peak searched
-    over shifts (``opts.search`` px, default the whole frame). A photo that was portrait as displayed is also
-    tried against ``K`` rotated by 180 degrees (the phone held the other way).
+    The residual is notebook 06's query residual (:data:`QUERY_SETTINGS`); each fingerprint is aligned as
+    :func:`csi.evaluate.fingerprint_window` does, or, for a photo cropped from the frame, the residual is
+    zero-padded into the frame and the PCE peak searched over ``opts.search`` px (default: the whole frame).
+    A photo displayed portrait is also tried against ``K`` rotated by 180 degrees.
 
-    Returns
-    -------
-    dict
-        ``photo``, ``decision`` (device or ``"unknown"``, ``"error"`` for an unusable photo), ``best_device``,
-        ``ncc``, ``pce``, ``how``, ``rotation``, ``scale``, ``offset`` of the best candidate, ``error``, and
-        ``candidates``: device -> ``{ncc, pce, how, rotation, scale, offset}``.
+    Returns a dict: ``photo``, ``decision`` (device, ``"unknown"`` or ``"error"``), ``best_device``, ``ncc``,
+    ``pce``, ``how``, ``rotation``, ``scale``, ``offset`` of the best candidate, ``error``, and ``candidates``
+    (device -> ``{ncc, pce, how, rotation, scale, offset}``).
     """
     out: dict[str, Any] = {"photo": str(path), "decision": "error", "best_device": None, "ncc": math.nan,
                            "pce": math.nan, "how": None, "rotation": None, "scale": None, "offset": None,
@@ -769,15 +623,10 @@ def identify_photo(path: str, fingerprints: dict[str, str], opts: MatchOptions) 
     try:
         img = read_rgb(path)
     except ImageReadError as exc:
-        out["error"] = exc.reason if hasattr(exc, "reason") else str(exc)
+        out["error"] = _reason(exc)
         return out
     H, W_ = img.shape[:2]
-    if opts.crop is not None:
-        ch, cw = min(opts.crop, H), min(opts.crop, W_)
-        y0, x0 = (H - ch) // 2, (W_ - cw) // 2
-        box = (y0, y0 + ch, x0, x0 + cw)
-    else:
-        box = (0, H, 0, W_)
+    box = crop_box((H, W_), opts.crop)
     part = img[box[0]:box[1], box[2]:box[3]]
     try:
         W = _query_residual(part, opts.device)
@@ -785,8 +634,7 @@ def identify_photo(path: str, fingerprints: dict[str, str], opts: MatchOptions) 
         out["error"] = str(exc)
         return out
     intensity = part.astype(np.float32) @ _GRAY if opts.reference == "IK" else None
-    portrait = _displayed_portrait(path)
-    rotations = (0, 180) if opts.rotate == "always" or (opts.rotate == "auto" and portrait) else (0,)
+    rotations = opts.rotations(_displayed_portrait(path))
     for name, fp in fingerprints.items():
         out["candidates"][name] = _match(W, intensity, (H, W_), box, _fingerprint(fp), opts, rotations)
     scored = {n: c for n, c in out["candidates"].items() if not math.isnan(c["pce"])}
@@ -797,8 +645,7 @@ def identify_photo(path: str, fingerprints: dict[str, str], opts: MatchOptions) 
     best = max(scored, key=lambda n: scored[n]["pce"])
     b = scored[best]
     out.update(best_device=best, ncc=b["ncc"], pce=b["pce"], how=b["how"], rotation=b["rotation"],
-               scale=b["scale"], offset=b["offset"],
-               decision=best if b["pce"] > opts.threshold else "unknown")
+               scale=b["scale"], offset=b["offset"], decision=best if b["pce"] > opts.threshold else "unknown")
     return out
 
 
@@ -806,19 +653,14 @@ def identify(photos: Sequence[str], fingerprints: dict[str, str], opts: MatchOpt
              scheduler: str | None = None, progress: bool = True) -> Iterator[dict]:
     """:func:`identify_photo` for every photo, in order, in this process, a pool or a Dask cluster."""
     calls = [(p, fingerprints, opts) for p in photos]
-    threads = opts.device == "cuda"
-    results = _ordered(identify_photo, calls, workers=workers, scheduler=scheduler, threads=threads)
-    if not progress:
-        yield from results
-        return
-    yield from _bar(results, total=len(calls), desc="identify", enabled=True, unit="photo")
+    results = _ordered(identify_photo, calls, workers=workers, scheduler=scheduler, threads=opts.device == "cuda")
+    yield from bar(results, total=len(calls), desc="identify", unit="photo") if progress else results
 
 
-def _load_any(path: str, opts: MatchOptions):
-    """A photo's query residual (with its intensity and shape) or a fingerprint, for :func:`verify`."""
+def _load_any(path: str) -> tuple[str, np.ndarray, dict]:
+    """A photo (``"photo"``, the image, ``{"portrait"}``) or a fingerprint file (``"fingerprint"``, K, meta)."""
     if str(path).endswith(".npz"):
-        K, meta = load_fingerprint(path)
-        return "fingerprint", K, meta
+        return "fingerprint", *load_fingerprint(path)
     try:
         img = read_rgb(path)
     except ImageReadError as exc:
@@ -830,21 +672,19 @@ def verify(a: str, b: str, opts: MatchOptions) -> dict:
     """Same camera or not: two photos, a photo and a fingerprint, or two fingerprints.
 
     * photo + fingerprint: as :func:`identify_photo` with that one fingerprint;
-    * two photos: PCE of the two query residuals (centre region common to both, ``K`` of neither needed),
-      both orientations tried when either photo was portrait;
+    * two photos: PCE of the two query residuals (their common centre), both orientations tried when either
+      photo was portrait;
     * two fingerprints: PCE of the two fingerprints (the same camera fingerprinted twice).
 
-    Returns ``{"a", "b", "kind", "ncc", "pce", "same", "threshold", "how"}``; ``same`` is ``pce > threshold``.
+    Returns ``{"a", "b", "threshold", "kind", "ncc", "pce", "how", "error", "same"}``, ``same`` = PCE > threshold.
     """
-    ka, xa, ma = _load_any(a, opts)
-    kb, xb, mb = _load_any(b, opts)
+    ka, xa, ma = _load_any(a)
+    kb, xb, mb = _load_any(b)
     out = {"a": str(a), "b": str(b), "threshold": opts.threshold}
-    if ka == "photo" and kb == "fingerprint" or ka == "fingerprint" and kb == "photo":
-        photo = a if ka == "photo" else b
-        fp = b if ka == "photo" else a
-        name = (mb if ka == "photo" else ma)["device"]
-        r = identify_photo(photo, {name: fp}, opts)
-        c = r["candidates"].get(name, {})
+    if {ka, kb} == {"photo", "fingerprint"}:
+        photo, fp, meta = (a, b, mb) if ka == "photo" else (b, a, ma)
+        r = identify_photo(photo, {meta["device"]: fp}, opts)
+        c = r["candidates"].get(meta["device"], {})
         out.update(kind="photo-fingerprint", ncc=c.get("ncc", math.nan), pce=c.get("pce", math.nan),
                    how=c.get("how"), error=r["error"])
     else:
@@ -858,20 +698,15 @@ def verify(a: str, b: str, opts: MatchOptions) -> dict:
             y0, x0 = (x.shape[0] - h) // 2, (x.shape[1] - w) // 2
             return np.ascontiguousarray(x[y0:y0 + h, x0:x0 + w])
 
-        portrait = ma.get("portrait") or mb.get("portrait")
-        rots = (0, 180) if opts.rotate == "always" or (opts.rotate == "auto" and portrait) else (0,)
         best = None
-        for rot in rots:
-            y = xb if rot == 0 else np.rot90(xb, 2)
-            ca, cb = centre(xa), centre(np.ascontiguousarray(y))
+        for rot in opts.rotations(ma.get("portrait") or mb.get("portrait")):
+            ca, cb = centre(xa), centre(np.ascontiguousarray(xb if rot == 0 else np.rot90(xb, 2)))
             r = {"ncc": ncc(ca, cb), "pce": pce(ca, cb, search=opts.search or 0), "rotation": rot}
             if best is None or r["pce"] > best["pce"]:
                 best = r
-        kind = "photo-photo" if ka == kb == "photo" else ("fingerprint-fingerprint" if ka == kb else "mixed")
-        same_size = xa.shape == xb.shape
-        out.update(kind=kind, ncc=best["ncc"], pce=best["pce"], error=None,
-                   how="same size" if same_size else f"common centre {w}x{h} px")
-        if best["rotation"]:
-            out["how"] += ", rotated 180"
+        out.update(kind="photo-photo" if ka == kb == "photo" else "fingerprint-fingerprint", ncc=best["ncc"],
+                   pce=best["pce"], error=None,
+                   how=("same size" if xa.shape == xb.shape else f"common centre {w}x{h} px")
+                   + (", rotated 180" if best["rotation"] else ""))
     out["same"] = bool(not math.isnan(out["pce"]) and out["pce"] > opts.threshold)
     return out

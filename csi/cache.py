@@ -1,14 +1,9 @@
-"""Cache keys that name the parameters *and* the code that made an artefact.
+"""Cache keys that name the parameters *and* the code that made an artefact, and atomic writes.
 
-Every cached artefact of the companion (a built dataset, a fingerprint, a platform copy, a residual, a
-checkpoint, an evaluation table) is stored under a key made of
-
-* the **parameters** of the stage (a JSON-able mapping), and
-* a **code digest**: the source of the modules and functions that compute it.
-
-So an edit to ``csi/prnu.py``, to a loss, to ``phi`` or to a residual extractor written in a notebook cell
-recomputes what depends on it, while an unchanged rerun hits the cache. ``make clean-data`` removes everything
-else (old entries are never read again, only left on disk).
+Every cached artefact (a dataset, a fingerprint, a platform copy, a residual, a checkpoint, a table) is stored
+under :func:`key`: a digest of the stage's parameters and of the source of the code that computes it, so an edit
+to ``csi/prnu.py`` or to a residual extractor typed in a notebook cell recomputes what depends on it. Files are
+written with :func:`atomic_write`, so a crash never leaves half a file.
 
 Examples
 --------
@@ -28,14 +23,14 @@ import inspect
 import json
 import os
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["code_digest", "params_digest", "key", "files_digest", "array_digest", "atomic_save_npy",
-           "atomic_write_text", "atomic_to_csv"]
+__all__ = ["code_digest", "params_digest", "key", "files_digest", "array_digest", "atomic_write",
+           "atomic_save_npy", "atomic_write_text", "atomic_to_csv"]
 
 _SIMPLE = (bool, int, float, str, bytes, type(None))
 
@@ -55,23 +50,16 @@ def _code_object_digest(code: types.CodeType) -> bytes:
 def _simple_values(values: Iterable[Any]) -> bytes:
     out = []
     for v in values:
-        if isinstance(v, _SIMPLE):
-            out.append(repr(v))
-        elif isinstance(v, (tuple, list)) and all(isinstance(x, _SIMPLE) for x in v):
+        if isinstance(v, _SIMPLE) or (isinstance(v, (tuple, list)) and all(isinstance(x, _SIMPLE) for x in v)):
             out.append(repr(v))
         elif isinstance(v, Mapping):
-            out.append(params_digest(v) if _jsonable(v) else type(v).__name__)
+            try:
+                out.append(params_digest(v))
+            except TypeError:
+                out.append(type(v).__name__)
         else:
             out.append(type(v).__name__)
     return "\x1f".join(out).encode()
-
-
-def _jsonable(v: Any) -> bool:
-    try:
-        json.dumps(v, default=_json_default)
-        return True
-    except TypeError:
-        return False
 
 
 def _one(obj: Any, seen: set[int]) -> bytes:
@@ -82,12 +70,10 @@ def _one(obj: Any, seen: set[int]) -> bytes:
         return obj.encode()
     if isinstance(obj, types.ModuleType):
         path = getattr(obj, "__file__", None)
-        if path and os.path.isfile(path):
-            return Path(path).read_bytes()
-        return obj.__name__.encode()
+        return Path(path).read_bytes() if path and os.path.isfile(path) else obj.__name__.encode()
     if isinstance(obj, functools.partial):
-        return b"partial\x1f" + _one(obj.func, seen) + _simple_values(obj.args) + _simple_values(
-            sorted(obj.keywords.items()))
+        return (b"partial\x1f" + _one(obj.func, seen) + _simple_values(obj.args)
+                + _simple_values(sorted(obj.keywords.items())))
     explicit = getattr(obj, "cache_key", None)
     if isinstance(explicit, str):
         return b"cache_key\x1f" + explicit.encode()
@@ -97,7 +83,12 @@ def _one(obj: Any, seen: set[int]) -> bytes:
             src = inspect.getsource(fn).encode()
         except (OSError, TypeError):
             src = b""
-        closure = [c.cell_contents for c in (fn.__closure__ or ()) if _has_contents(c)]
+        closure = []
+        for cell in fn.__closure__ or ():
+            try:
+                closure.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
         return b"\x1f".join([src, _code_object_digest(fn.__code__), _simple_values(fn.__defaults__ or ()),
                              _simple_values(sorted((fn.__kwdefaults__ or {}).items())), _simple_values(closure)])
     if isinstance(obj, type):
@@ -111,30 +102,11 @@ def _one(obj: Any, seen: set[int]) -> bytes:
     return repr(obj).encode()
 
 
-def _has_contents(cell) -> bool:
-    try:
-        cell.cell_contents  # noqa: B018 - an empty cell raises ValueError
-        return True
-    except ValueError:
-        return False
-
-
 def code_digest(*objs: Any) -> str:
-    """Digest of the code behind ``objs``: modules (their file), functions, classes, callables or tags.
+    """16-hex digest of the code behind ``objs``: modules (their file), functions, classes, callables or tags.
 
-    Functions are digested by their source (when Python can find it: modules, and notebook cells, which
-    IPython keeps in ``linecache``) *and* their bytecode, default arguments and closure values, so a lambda
-    typed in a notebook cell changes its digest when its body or a captured number changes. An object with a
-    string attribute ``cache_key`` is digested by that key.
-
-    Parameters
-    ----------
-    *objs : module, function, class, callable or str
-
-    Returns
-    -------
-    str
-        16 hexadecimal characters.
+    A function is digested by its source (found for modules and notebook cells), bytecode, defaults and closure
+    values; an object with a string attribute ``cache_key`` by that key.
 
     Examples
     --------
@@ -171,20 +143,10 @@ def params_digest(params: Mapping[str, Any] | Any) -> str:
 
 
 def key(stage: str, params: Mapping[str, Any], code: Iterable[Any] = ()) -> str:
-    """A file-name-safe cache key: ``<stage>-<digest of params and code>``.
+    """The cache key ``<stage>-<digest of params and code>`` (file-name safe).
 
-    Parameters
-    ----------
-    stage : str
-        A short name (``"fingerprint"``, ``"scores"``...), the prefix of the key.
-    params : mapping
-        Everything that changes the result (JSON-able; numpy arrays are digested by content).
-    code : iterable
-        Modules, functions or callables whose code makes the result (:func:`code_digest`).
-
-    Returns
-    -------
-    str
+    ``stage`` is a short name without slashes or spaces; ``params`` all that changes the result (JSON-able,
+    arrays by content); ``code`` the modules or callables that make it (:func:`code_digest`).
 
     Examples
     --------
@@ -199,14 +161,10 @@ def key(stage: str, params: Mapping[str, Any], code: Iterable[Any] = ()) -> str:
 def files_digest(paths: Iterable[Any]) -> str:
     """Digest of a file list by resolved path, size and modification time (a rebuilt file changes it).
 
-    Paths are resolved (:func:`os.path.realpath`), so ``../data/x.jpg`` from ``notebooks/`` and the absolute
-    ``/.../data/x.jpg`` give the same digest: a cache made by ``make reproduce`` is found by a run that spells
-    its ``data_root`` differently.
+    Paths are resolved, so ``../data/x.jpg`` and its absolute spelling give the same digest.
 
     Examples
     --------
-    >>> files_digest(["no/such/file"]) == files_digest(["no/such/file"])
-    True
     >>> files_digest(["no/such/file"]) == files_digest([os.path.abspath("no/such/file")])
     True
     """
@@ -237,36 +195,40 @@ def array_digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write(f)`` on a temporary binary file beside ``path``, then move it to ``path`` (``os.replace``).
+
+    A crash never leaves half a file at ``path``; the folder is created if needed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = atomic_write(Path(tempfile.mkdtemp()) / "a.txt", lambda f: f.write(b"x"))
+    >>> p.read_bytes()
+    b'x'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write ``array`` to ``path`` (``.npy``) through a temporary file, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    with open(tmp, "wb") as f:
-        np.save(f, np.asarray(array))
-    os.replace(tmp, path)
-    return path
+    """:func:`numpy.save` through :func:`atomic_write`."""
+    return atomic_write(path, lambda f: np.save(f, np.asarray(array)))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write text through a temporary file (see :func:`atomic_save_npy`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    """Write text (UTF-8) through :func:`atomic_write`."""
+    return atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def atomic_to_csv(path: str | os.PathLike, frame) -> Path:
-    """Write a DataFrame as CSV through a temporary file (see :func:`atomic_save_npy`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    """``frame.to_csv(index=False)`` through :func:`atomic_write`."""
+    return atomic_write(path, lambda f: frame.to_csv(f, index=False))

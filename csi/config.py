@@ -1,13 +1,11 @@
 """Shared run configuration: scale names, device choice, seeding and parameter validation.
 
-Every module keeps the numbers that belong to it (image counts in :mod:`csi.simulate`, epochs in
-:mod:`csi.train`) in a table keyed by the scale names defined here, so a scale means the same thing
-everywhere.
+Each module keeps its own numbers in a table keyed by :data:`SCALES`, so a scale means the same thing everywhere.
+torch is imported on use: the simulator's forked workers import this module and never need it.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 from collections.abc import Iterable, Mapping
@@ -15,10 +13,7 @@ from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-
-#: Named scales. ``smoke``: seconds, for tests. ``cpu``: the default, minutes on a 2-core laptop.
-#: ``paper``: the paper's sizes, for a GPU.
+#: ``smoke``: seconds, for tests; ``cpu``: the default, minutes on a 2-core laptop; ``paper``: the paper's sizes.
 SCALES: tuple[str, ...] = ("smoke", "cpu", "paper")
 
 #: Devices accepted wherever a ``device`` parameter exists.
@@ -45,11 +40,7 @@ def check_scale(scale: str) -> str:
 
 
 def check_keys(name: str, given: Mapping[str, Any], allowed: Iterable[str]) -> None:
-    """Raise a ``ValueError`` listing any key of ``given`` that is not in ``allowed``.
-
-    Used for notebook parameters and user-supplied option dicts, so that a typo stops the run with a
-    clear message instead of being ignored.
-    """
+    """Raise a ``ValueError`` listing any key of ``given`` not in ``allowed`` (a typo stops the run)."""
     allowed = set(allowed)
     unknown = sorted(set(given) - allowed)
     if unknown:
@@ -57,17 +48,12 @@ def check_keys(name: str, given: Mapping[str, Any], allowed: Iterable[str]) -> N
 
 
 def select_device(device: str = "auto") -> str:
-    """Pick a torch device string: ``cuda`` if available, then ``mps``, then ``cpu``.
+    """A torch device string: ``"auto"`` picks ``cuda``, then ``mps``, then ``cpu``; others are checked.
 
-    Parameters
-    ----------
-    device : {"auto", "cpu", "cuda", "mps"}
-        ``"auto"`` chooses the best available; any other value is checked for availability.
-
-    Returns
-    -------
-    str
-        A device string usable by :func:`torch.device`.
+    Examples
+    --------
+    >>> select_device("cpu")
+    'cpu'
     """
     import torch
 
@@ -85,14 +71,9 @@ def select_device(device: str = "auto") -> str:
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch; ask torch for deterministic kernels where it allows.
+    """Seed Python, NumPy and torch with a non-negative ``seed``.
 
-    Parameters
-    ----------
-    seed : int
-        Non-negative seed.
-    deterministic : bool
-        If true, ``torch.use_deterministic_algorithms(True, warn_only=True)`` and cuDNN determinism.
+    ``deterministic`` also asks torch for deterministic kernels (``warn_only``) and cuDNN determinism.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")

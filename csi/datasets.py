@@ -6,10 +6,11 @@ Every loader returns one table (:class:`pandas.DataFrame`) with the columns :dat
 platform name), ``scene_type`` (``flat``/``nat``/``unknown``), ``scene_id`` (same value for all versions of one
 shot, unique across devices), ``width``, ``height`` (as :func:`csi.io.read_rgb` returns the image: landscape,
 read from the header only), ``subset`` (a fixed subset from the layout, e.g. Kaggle ``train``/``test``, else
-``""``). Rows are sorted by ``path``. Files that cannot be used (unreadable header, not an image, empty
-device folder, unknown sub-folder) are never dropped silently: they are listed in ``df.attrs["skipped"]``
-as ``(path, reason)`` and logged. Only headers are read here; a file truncated after its header is reported
-later, when :func:`csi.io.iter_rgb` decodes it.
+``""``). Rows are sorted by ``path``. Files that cannot be used (not an image, empty, unreadable header,
+grayscale, 16-bit, transparent, smaller than the crop, empty device folder, unknown sub-folder) are never
+dropped silently: they are listed once in ``df.attrs["skipped"]`` as ``(path, reason)`` and logged. The checks
+read headers only (:func:`csi.io.check_image`; an image with an alpha channel has its alpha decoded); a file
+truncated after its header is reported later, when :func:`csi.io.iter_rgb` decodes it.
 
 Layouts
 -------
@@ -43,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from csi.config import check_choice
-from csi.io import IMAGE_SUFFIXES, ImageReadError, image_size
+from csi.io import IMAGE_SUFFIXES, ImageReadError, check_image, image_size
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,8 @@ def parse_device_name(name: str) -> tuple[str, str]:
 class _Collector:
     """Accumulates rows and skip reports of one loader run."""
 
-    def __init__(self, name: str, root: Path):
-        self.name, self.root = name, root
+    def __init__(self, name: str, root: Path, min_size: int = 0):
+        self.name, self.root, self.min_size = name, root, int(min_size)
         self.rows: list[dict] = []
         self.skipped: list[tuple[str, str]] = []
 
@@ -113,7 +114,7 @@ class _Collector:
             self.skip(path, f"not an image file (suffix {path.suffix or 'none'})")
             return
         try:
-            w, h = image_size(path)
+            w, h = check_image(path, self.min_size)
         except ImageReadError as exc:
             self.skip(path, exc.reason)
             return
@@ -181,8 +182,8 @@ def _device_files(col: _Collector, dev_dir: Path, device: str, brand: str, model
             col.skip(e, "unknown sub-folder (expected flat, nat or a platform name)")
 
 
-def _load_folder(root: Path, name: str = "folder") -> pd.DataFrame:
-    col = _Collector(name, root)
+def _load_folder(root: Path, name: str = "folder", min_size: int = 0) -> pd.DataFrame:
+    col = _Collector(name, root, min_size)
     for dev_dir in _entries(root):
         if not dev_dir.is_dir():
             col.skip(dev_dir, "file at the top level (expected one folder per device)")
@@ -192,10 +193,10 @@ def _load_folder(root: Path, name: str = "folder") -> pd.DataFrame:
     return col.frame()
 
 
-def _load_vision(root: Path) -> pd.DataFrame:
+def _load_vision(root: Path, min_size: int = 0) -> pd.DataFrame:
     from csi.simulate import VISION_FOLDERS
 
-    col = _Collector("vision", root)
+    col = _Collector("vision", root, min_size)
     pat = re.compile(r"^(D\d+)_I_(flat|nat|natFBH|natFBL|natWA)_(\d+)$")
     for dev_dir in _entries(root):
         if not dev_dir.is_dir():
@@ -229,8 +230,8 @@ def _kaggle_brand(cls: str) -> str:
     return _KAGGLE_BRANDS.get(cls.split("-")[0], cls.split("-")[0])
 
 
-def _load_kaggle(root: Path) -> pd.DataFrame:
-    col = _Collector("kaggle", root)
+def _load_kaggle(root: Path, min_size: int = 0) -> pd.DataFrame:
+    col = _Collector("kaggle", root, min_size)
     train, test = root / "train", root / "test"
     if not train.is_dir() and not test.is_dir():
         raise ValueError(f"{root} has neither train/ nor test/ (expected the SP Cup 2018 / Kaggle layout)")
@@ -272,8 +273,8 @@ def _load_kaggle(root: Path) -> pd.DataFrame:
     return col.frame()
 
 
-def _load_daxing(root: Path) -> pd.DataFrame:
-    col = _Collector("daxing", root)
+def _load_daxing(root: Path, min_size: int = 0) -> pd.DataFrame:
+    col = _Collector("daxing", root, min_size)
     for dev_dir in _entries(root):
         if not dev_dir.is_dir():
             col.skip(dev_dir, "file at the top level (expected Brand_Model_NN device folders)")
@@ -283,8 +284,8 @@ def _load_daxing(root: Path) -> pd.DataFrame:
     return col.frame()
 
 
-def _load_dresden(root: Path) -> pd.DataFrame:
-    col = _Collector("dresden", root)
+def _load_dresden(root: Path, min_size: int = 0) -> pd.DataFrame:
+    col = _Collector("dresden", root, min_size)
     for f in _entries(root):
         if f.is_dir():
             col.skip(f, "sub-folder (Dresden is one flat folder of Brand_Model_Instance_Shot.JPG)")
@@ -299,8 +300,8 @@ def _load_dresden(root: Path) -> pd.DataFrame:
     return col.frame()
 
 
-def _load_fodb(root: Path) -> pd.DataFrame:
-    col = _Collector("fodb", root)
+def _load_fodb(root: Path, min_size: int = 0) -> pd.DataFrame:
+    col = _Collector("fodb", root, min_size)
     for dev_dir in _entries(root):
         if not dev_dir.is_dir():
             col.skip(dev_dir, "file at the top level (expected DXX_Brand_Model_i folders)")
@@ -326,8 +327,8 @@ def _load_fodb(root: Path) -> pd.DataFrame:
     return col.frame()
 
 
-def load(name: str, root: str | os.PathLike) -> pd.DataFrame:
-    """Index a dataset on disk (header reads only, no decoding).
+def load(name: str, root: str | os.PathLike, min_size: int = 0) -> pd.DataFrame:
+    """Index a dataset on disk, checking each image from its header (:func:`csi.io.check_image`).
 
     Parameters
     ----------
@@ -335,12 +336,15 @@ def load(name: str, root: str | os.PathLike) -> pd.DataFrame:
         The layout (see the module notes).
     root : str or os.PathLike
         The dataset's top folder.
+    min_size : int
+        Shortest side an image must have (the evaluation crop; 0: any); smaller ones are left out.
 
     Returns
     -------
     pandas.DataFrame
         One row per image with the columns :data:`COLUMNS` (Kaggle adds ``manipulation``).
-        ``attrs["skipped"]``: ``(path, reason)`` of every entry that was not used.
+        ``attrs["skipped"]``: ``(path, reason)`` of every entry that was not used: not an image, empty,
+        grayscale, 16-bit, transparent, smaller than ``min_size``, or outside the layout.
 
     Raises
     ------
@@ -358,9 +362,11 @@ def load(name: str, root: str | os.PathLike) -> pd.DataFrame:
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not an existing folder")
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
+        raise ValueError(f"min_size must be a non-negative int, got {min_size!r}")
     fn = {"vision": _load_vision, "kaggle": _load_kaggle, "daxing": _load_daxing, "dresden": _load_dresden,
           "fodb": _load_fodb, "folder": _load_folder}[name]  # fmt: skip
-    return fn(root)
+    return fn(root, min_size=int(min_size))
 
 
 # ---------------------------------------------------------------------------------------------------------

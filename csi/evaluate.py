@@ -29,6 +29,7 @@ import torch
 
 from . import models, prnu, wavelet
 from .cache import code_digest
+from .checkpoints import load_model
 from .config import check_choice, check_keys, select_device
 from .io import ImageReadError, read_rgb
 from .metrics import auc_mann_whitney, closed_set_accuracy
@@ -48,6 +49,7 @@ from .prnu import (
     unit_rows,
 )
 from .progress import bar
+from .runtime import torch_runtime
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,6 @@ __all__ = [
 
 METHODS: tuple[str, ...] = ("wavelet", "dncnn", "csi-cnn")
 REFERENCES: tuple[str, ...] = ("K", "IK")
-_common_centre = common_centre  # csi.train's name until issue 15's merge
 _CACHE_VERSION = "2"
 #: Noise level (0-255 scale) the wavelet filter assumes for a *query*: 3, as the reference pipeline uses for test
 #: images (fingerprint images: 5). It won on every condition of docs/residual.md's downscaling study.
@@ -198,7 +199,6 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
         return Extractor(wav, "wavelet:" + json.dumps(opts, sort_keys=True), "wavelet")
     if checkpoint is None:
         raise ValueError(f"method {method!r} needs a checkpoint (see csi.train.get_or_train)")
-    from .train import load_model
 
     dev = select_device(device)
     model = load_model(checkpoint, device="cpu")
@@ -345,11 +345,10 @@ def evaluate(method: str | Callable | Extractor, images_df: pd.DataFrame, finger
         log.warning("images of cameras without a fingerprint (scored as negatives only): %s", ", ".join(unknown))
     has_platform = "platform" in images_df.columns
     # a CNN runs with every core and glibc's heap kept between images (docs/performance.md)
-    from .train import training_runtime
 
     stack = ExitStack()
     if extractor.halo > 0:
-        stack.enter_context(training_runtime())
+        stack.enter_context(torch_runtime())
     with stack:
         rows, skipped, hits = _score_images(images_df, extractor, fingerprints, cams, crop, cache, reference,
                                             with_pce, pce_search, progress, has_platform)

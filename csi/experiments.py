@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import warnings
@@ -38,8 +39,12 @@ PARAMETERS: tuple[str, ...] = ("scale", "source", "data_path", "datasets", "devi
 DEFAULTS: dict[str, Any] = {
     "scale": "cpu", "source": "synthetic", "data_path": "", "datasets": "our,kaggle,vision,daxing",
     "device": "auto", "seed": 0, "crop": "auto", "fingerprint_size": "auto", "csi_cnn_checkpoint": "",
-    "dncnn_checkpoint": "", "train_on_source": False, "out_dir": "../figures", "data_root": "../data",
+    "dncnn_checkpoint": "", "train_on_source": False, "out_dir": "auto", "data_root": "../data",
 }
+
+#: Where ``out_dir="auto"`` puts a run (relative to the notebooks' folder, like the other defaults): a
+#: gitignored ``runs/<source>-<scale>/``. Only ``make reproduce`` writes the committed ``figures/``, by passing it.
+RUNS_DIR: str = "../runs"
 
 #: Data sources: the simulator or a real loader of :mod:`csi.datasets`.
 SOURCES: tuple[str, ...] = ("synthetic", "vision", "kaggle", "daxing", "dresden", "fodb", "folder")
@@ -65,36 +70,68 @@ NOTEBOOKS: tuple[str, ...] = (
     "05_fig3_heatmaps", "06_table3_accuracy", "07_fig4_fig5_roc_auc", "08_fig6_loss_curves", "09_claim_check",
 )
 
-#: Per-scale settings of the notebooks.
+#: Every per-scale size of the project, in one table: ``SCALES[scale][section]``. Sections:
 #:
-#: * ``crop``: side of the centre crop every residual is compared on, for the synthetic stand-ins (a real
-#:   source defaults to :data:`REAL_CROP`); ``max_test``: test images per device and ``max_test_total`` per
-#:   dataset (device-balanced, seeded; None: all) for the synthetic stand-ins; every device stays a candidate.
-#: * ``train_pairs``, ``train_batch``: the budget of the CSI-CNN that notebooks 03-07 use (training pairs, Fig. 2)
-#:   and its batch (the paper's 64); notebook 09 trains at many budgets.
-#: * ``fp_counts``: image counts of notebook 02's fingerprint-quality curve; ``fig3_per_camera``: pictures per
-#:   camera in Fig. 3 (the paper's 2).
-#: * ``fig6_*``: Fig. 6's devices of the Daxing stand-in (None: all), training pairs and evaluation points,
-#:   patch side and validation crop.
-#: Notebook 09's sizes are in :mod:`csi.claim`.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {"crop": 32, "max_test": 2, "max_test_total": 20, "train_pairs": 64, "train_batch": 8,
-              "fp_counts": (1, 2, 4), "fig3_per_camera": 2,
-              "fig6_devices": 4, "fig6_pairs": 64, "fig6_points": 2, "fig6_batch": 8, "fig6_patch": 32,
-              "fig6_val_crop": 32},
-    "cpu": {"crop": 128, "max_test": 10, "max_test_total": 60, "train_pairs": 16_000,
-            "train_batch": 64, "fp_counts": (1, 2, 5, 10, 20, 40),
-            "fig3_per_camera": 2, "fig6_devices": 10, "fig6_pairs": 8000, "fig6_points": 8, "fig6_batch": 32,
-            "fig6_patch": 48, "fig6_val_crop": 96},
-    "paper": {"crop": 512, "max_test": 200, "max_test_total": None, "train_pairs": 3_200_000,
-              "train_batch": 64, "fp_counts": (1, 2, 5, 10, 20, 50, 100),
-              "fig3_per_camera": 2, "fig6_devices": None, "fig6_pairs": 320_000, "fig6_points": 100,
-              "fig6_batch": 64, "fig6_patch": 64, "fig6_val_crop": 512},
+#: * ``notebooks``: ``crop`` (centre crop compared on the synthetic stand-ins), ``max_test`` test images per
+#:   device and ``max_test_total`` per dataset (None: all), ``fp_counts`` (notebook 02's curve),
+#:   ``fig3_per_camera`` (the paper's 2), ``fig6_*`` (Fig. 6's devices, pairs, evaluation points, batch, patch,
+#:   validation crop).
+#: * ``real_crop``: default crop on a real source (real PRNU is weak; docs/data.md, "Evaluation geometry").
+#: * ``csi_cnn``: the CSI-CNN of notebooks 03-07 (``csi.train.get_or_train``): ``pairs`` drawn (Fig. 2),
+#:   ``evals`` evaluation points, ``batch`` and ``patch`` (paper: 64 and 64, Sec. 3.2.2), ``crop`` of the
+#:   training images, ``val_crop``. ``paper``: 100 epochs of 500 steps of 64 pairs.
+#: * ``dncnn``: the blind Gaussian DnCNN (DnCNN-B of Zhang et al. 2017 at ``paper``).
+#: * ``claim``: notebook 09's images per camera and their use, crops, validation platforms, batch and patch.
+#: * ``claim_grids``: notebook 09's budgets in training pairs, seeds and augmented budgets per grid.
+SCALES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "notebooks": {"crop": 32, "max_test": 2, "max_test_total": 20, "fp_counts": (1, 2, 4), "fig3_per_camera": 2,
+                      "fig6_devices": 4, "fig6_pairs": 64, "fig6_points": 2, "fig6_batch": 8, "fig6_patch": 32,
+                      "fig6_val_crop": 32},
+        "real_crop": 64,
+        "csi_cnn": {"pairs": 64, "evals": 2, "batch": 8, "patch": 32, "crop": 128, "val_crop": 64},
+        "dncnn": {"depth": 4, "width": 8, "steps": 6, "batch": 4, "patch": 32, "scenes": 4, "scene_size": 64},
+        "claim": {"images": 24, "fingerprint": 4, "val": 2, "test": 6, "crop": 64, "val_crop": 64,
+                  "val_platforms": ("original", "facebook", "wechat"), "batch": 8, "patch": 32, "evals": 2},
+        "claim_grids": {"short": {"pairs": (32, 128), "seeds": (0, 1), "augmented": (128,)},
+                        "full": {"pairs": (32, 128), "seeds": (0, 1, 2), "augmented": (32, 128)}},
+    },
+    "cpu": {
+        "notebooks": {"crop": 128, "max_test": 10, "max_test_total": 60, "fp_counts": (1, 2, 5, 10, 20, 40),
+                      "fig3_per_camera": 2, "fig6_devices": 10, "fig6_pairs": 8000, "fig6_points": 8,
+                      "fig6_batch": 32, "fig6_patch": 48, "fig6_val_crop": 96},
+        "real_crop": 512,
+        "csi_cnn": {"pairs": 16_000, "evals": 6, "batch": 64, "patch": 64, "crop": 512, "val_crop": 192},
+        "dncnn": {"depth": 10, "width": 32, "steps": 600, "batch": 32, "patch": 40, "scenes": 96, "scene_size": 256},
+        "claim": {"images": 140, "fingerprint": 30, "val": 10, "test": 40, "crop": 256, "val_crop": 160,
+                  "val_platforms": ("original", "facebook", "wechat"), "batch": 64, "patch": 64, "evals": 4},
+        "claim_grids": {"short": {"pairs": (2_000, 8_000, 32_000), "seeds": (0, 1, 2), "augmented": (8_000,)},
+                        "full": {"pairs": (2_000, 8_000, 32_000, 128_000), "seeds": (0, 1, 2),
+                                 "augmented": (8_000, 32_000)}},
+    },
+    "paper": {
+        "notebooks": {"crop": 512, "max_test": 200, "max_test_total": None, "fp_counts": (1, 2, 5, 10, 20, 50, 100),
+                      "fig3_per_camera": 2, "fig6_devices": None, "fig6_pairs": 320_000, "fig6_points": 100,
+                      "fig6_batch": 64, "fig6_patch": 64, "fig6_val_crop": 512},
+        "real_crop": 512,
+        "csi_cnn": {"pairs": 3_200_000, "evals": 100, "batch": 64, "patch": 64, "crop": 1024, "val_crop": 512},
+        "dncnn": {"depth": 17, "width": 64, "steps": 30000, "batch": 128, "patch": 40, "scenes": 800,
+                  "scene_size": 256},
+        "claim": {"images": 1000, "fingerprint": 100, "val": 100, "test": 200, "crop": 512, "val_crop": 256,
+                  "val_platforms": ("original", "facebook", "instagram", "wechat"), "batch": 64, "patch": 64,
+                  "evals": 10},
+        "claim_grids": {"short": {"pairs": (64_000, 256_000, 1_000_000), "seeds": (0, 1, 2),
+                                  "augmented": (1_000_000,)},
+                        "full": {"pairs": (16_000, 64_000, 256_000, 1_000_000, 4_000_000), "seeds": (0, 1, 2),
+                                 "augmented": (16_000, 64_000, 256_000, 1_000_000, 4_000_000)}},
+    },
 }
 
-#: Default evaluation crop for a real source: real PRNU is weak (0.5-1 %), and 128 px crops are far too small
-#: for it (docs/data.md, "Evaluation geometry"); smoke runs of a real layout keep small crops.
-REAL_CROP: dict[str, int] = {"smoke": 64, "cpu": 512, "paper": 512}
+
+def sizes(scale: str, section: str) -> dict[str, Any]:
+    """A copy of ``SCALES[scale][section]``, e.g. ``sizes("cpu", "csi_cnn")["pairs"] == 16_000``."""
+    return copy.deepcopy(SCALES[config.check_scale(scale)][section])
+
 
 #: Fewest training images per camera (and in all) before ``train_on_source=True`` trains on a real source.
 MIN_TRAIN_PER_CAMERA: int = 20
@@ -126,7 +163,7 @@ class Config:
     notebook : str
         The notebook's name (e.g. ``"06_table3_accuracy"``); its outputs go to :attr:`out`.
     settings : dict
-        The per-scale numbers (:data:`SETTINGS`).
+        The per-scale numbers (``SCALES[scale]["notebooks"]``).
     """
 
     scale: str
@@ -211,7 +248,7 @@ def _check_checkpoint(name: str, value: Any) -> Path | None:
 def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path = "",
           datasets: str | Iterable[str] = "our,kaggle,vision,daxing", device: str = "auto", seed: int = 0,
           crop: int | str = "auto", fingerprint_size: int | str = "auto", csi_cnn_checkpoint: str | Path = "",
-          dncnn_checkpoint: str | Path = "", train_on_source: bool = False, out_dir: str | Path = "../figures",
+          dncnn_checkpoint: str | Path = "", train_on_source: bool = False, out_dir: str | Path = "auto",
           data_root: str | Path = "../data", notebook: str = "") -> Config:
     """Validate a notebook's parameters, seed everything and return the run's :class:`Config`.
 
@@ -233,7 +270,7 @@ def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path =
     seed : int
         Non-negative seed for everything random.
     crop : int, "full" or "auto"
-        Centre crop of the queries; ``"auto"``: the scale's crop for the simulator, :data:`REAL_CROP` for a
+        Centre crop of the queries; ``"auto"``: the scale's crop for the simulator, ``SCALES[scale]["real_crop"]`` for a
         real source.
     fingerprint_size : int, "full" or "auto"
         Centre crop of the fingerprint images (``"auto"`` = ``"full"``: whole frames).
@@ -242,7 +279,9 @@ def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path =
     train_on_source : bool
         Train the networks on a real source's own images (needs :data:`MIN_TRAIN_PER_CAMERA` per camera).
     out_dir, data_root : str or Path
-        Output root (the notebook writes to ``<out_dir>/<notebook>/``) and data/cache root.
+        Output root (the notebook writes to ``<out_dir>/<notebook>/``) and data/cache root. ``out_dir="auto"``
+        is :data:`RUNS_DIR`/``<source>-<scale>`` (e.g. ``../runs/folder-cpu``), so a run in JupyterLab or
+        straight from papermill never overwrites the reference outputs; ``make reproduce`` passes ``../figures``.
     notebook : str
         One of :data:`NOTEBOOKS` (or ``"workshop"``).
 
@@ -297,8 +336,10 @@ def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path =
         if not root.is_dir():
             raise ValueError(f"data_path {str(root)!r} is not an existing folder")
         names = (source,)
+    if str(out_dir) == "auto":
+        out_dir = Path(RUNS_DIR) / f"{source}-{scale}"
     if crop_v == "auto":
-        crop_v = SETTINGS[scale]["crop"] if source == "synthetic" else REAL_CROP[scale]
+        crop_v = SCALES[scale]["notebooks"]["crop"] if source == "synthetic" else SCALES[scale]["real_crop"]
     if fp_v == "auto":
         fp_v = "full"
     if isinstance(fp_v, int) and isinstance(crop_v, int) and fp_v < crop_v:
@@ -311,7 +352,7 @@ def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path =
                  torch_device=torch_device, seed=int(seed), crop=None if crop_v == "full" else int(crop_v),
                  fingerprint_size=fp_v, csi_cnn_checkpoint=ck_cnn, dncnn_checkpoint=ck_dn,
                  train_on_source=bool(train_on_source) and source != "synthetic", out_dir=Path(out_dir),
-                 data_root=Path(data_root), notebook=notebook, settings=dict(SETTINGS[scale]))
+                 data_root=Path(data_root), notebook=notebook, settings=sizes(scale, "notebooks"))
     log.info("run: scale=%s source=%s datasets=%s device=%s seed=%d crop=%s -> %s", scale, source,
              ",".join(names), torch_device, cfg.seed, cfg.crop, cfg.out_dir / notebook)
     return cfg
@@ -382,7 +423,7 @@ def main_dataset(cfg: Config) -> str:
 
 
 def describe(cfg: Config) -> pd.DataFrame:
-    """The run's settings as a two-column table (for the top of each notebook).
+    """The run's settings as a two-column table (for the top of each notebook), one row per setting.
 
     Examples
     --------
@@ -398,5 +439,6 @@ def describe(cfg: Config) -> pd.DataFrame:
             ("dncnn_checkpoint", str(cfg.dncnn_checkpoint or "trained here")),
             ("train_on_source", cfg.train_on_source), ("out", str(cfg.out_dir / cfg.notebook)),
             ("data_root", str(cfg.data_root)), ("torch_threads", torch.get_num_threads())]
-    rows += [(k, str(v)) for k, v in cfg.settings.items()]
+    named = {k for k, _ in rows}
+    rows += [(k, str(v)) for k, v in cfg.settings.items() if k not in named]  # e.g. ``crop``: shown once
     return pd.DataFrame(rows, columns=["setting", "value"]).astype(str)

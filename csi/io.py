@@ -89,11 +89,13 @@ def _check_bit_depth(img: Image.Image, path: str) -> None:
                 "so the scaling is explicit")
 
 
-def _to_rgb_array(img: Image.Image, path: str) -> np.ndarray:
-    """Convert a decoded PIL image to ``(H, W, 3) uint8`` or raise :class:`ImageReadError`."""
-    mode = img.mode
-    if mode == "RGB":
-        return np.asarray(img, dtype=np.uint8)
+# modes read_rgb converts to RGB (alpha modes only when every pixel is opaque)
+_CONVERTIBLE_MODES = ("RGB", "P", "CMYK", "YCbCr", "LAB", "HSV")
+_ALPHA_MODES = ("RGBA", "RGBa", "PA")
+
+
+def _check_mode(mode: str, path: str) -> None:
+    """Raise :class:`ImageReadError` for a mode :func:`read_rgb` rejects whatever the pixels (known from the header)."""
     if mode in ("L", "1", "LA", "La"):
         raise ImageReadError(
             path, f"grayscale image (mode {mode}); camera identification needs the camera's RGB output"
@@ -104,18 +106,32 @@ def _to_rgb_array(img: Image.Image, path: str) -> np.ndarray:
             f"{'16-bit' if '16' in mode or mode == 'I' else 'floating-point'} image (mode {mode}); "
             "only 8-bit RGB is supported, convert it to 8-bit yourself so the scaling is explicit",
         )
-    if mode in ("RGBA", "RGBa", "PA") or (mode == "P" and "transparency" in img.info):
+    if mode not in _CONVERTIBLE_MODES and mode not in _ALPHA_MODES:
+        raise ImageReadError(path, f"unsupported image mode {mode}")
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
+
+
+def _check_opaque(rgba: Image.Image, mode: str, path: str) -> None:
+    """Raise :class:`ImageReadError` if any pixel of an ``RGBA`` image is not fully opaque."""
+    if np.asarray(rgba.getchannel("A")).min() < 255:
+        raise ImageReadError(path, f"image with a transparent alpha channel (mode {mode}); not a camera picture")
+
+
+def _to_rgb_array(img: Image.Image, path: str) -> np.ndarray:
+    """Convert a decoded PIL image to ``(H, W, 3) uint8`` or raise :class:`ImageReadError`."""
+    mode = img.mode
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8)
+    _check_mode(mode, path)
+    if _has_alpha(img):
         rgba = img.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"))
-        if alpha.min() < 255:
-            raise ImageReadError(
-                path, f"image with a transparent alpha channel (mode {mode}); not a camera picture"
-            )
+        _check_opaque(rgba, mode, path)
         return np.asarray(rgba.convert("RGB"), dtype=np.uint8)
-    if mode in ("P", "CMYK", "YCbCr", "LAB", "HSV"):
-        log.info("%s: converted from mode %s to RGB", path, mode)
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    raise ImageReadError(path, f"unsupported image mode {mode}")
+    log.info("%s: converted from mode %s to RGB", path, mode)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def read_rgb(path: str | os.PathLike, landscape: bool = True) -> np.ndarray:
@@ -239,7 +255,7 @@ def image_size(path: str | os.PathLike, landscape: bool = True) -> tuple[int, in
     Raises
     ------
     ImageReadError
-        The header cannot be read.
+        The file is empty or its header cannot be read.
 
     Examples
     --------
@@ -249,6 +265,8 @@ def image_size(path: str | os.PathLike, landscape: bool = True) -> tuple[int, in
     p = Path(path)
     if not p.is_file():
         raise ImageReadError(p, "file not found" if not p.exists() else "not a regular file")
+    if p.stat().st_size == 0:
+        raise ImageReadError(p, "empty file (0 bytes)")
     try:
         with Image.open(p) as img:
             w, h = img.size
@@ -265,6 +283,65 @@ def image_size(path: str | os.PathLike, landscape: bool = True) -> tuple[int, in
     if landscape and h > w:
         w, h = h, w
     return int(w), int(h)
+
+
+def check_image(path: str | os.PathLike, min_size: int = 0, landscape: bool = True,
+                decode: bool = False) -> tuple[int, int]:
+    """Size of an image that :func:`read_rgb` will accept, found (by default) without decoding its pixels.
+
+    The checks a folder loader makes before an image is counted: the file is not empty, its header is an
+    image's, its mode and bit depth (from the header) are 8-bit colour, it has no transparent pixel (only
+    images with an alpha channel are decoded, to look at the alpha) and both sides are at least ``min_size``.
+    Data truncated after a valid header are found only by decoding: ``decode=True`` decodes the whole stream
+    (a JPEG at 1/8 scale, Pillow's ``draft``, about 2.5x faster than a full decode).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Image file.
+    min_size : int
+        Shortest side allowed, e.g. the evaluation crop (0: any size).
+    landscape : bool
+        As for :func:`image_size`.
+    decode : bool
+        Also decode the pixel data, to find a corrupt or truncated stream.
+
+    Returns
+    -------
+    (int, int)
+        ``(width, height)`` in pixels, as :func:`image_size` returns them.
+
+    Raises
+    ------
+    ImageReadError
+        With the reason: ``empty file (0 bytes)``, not an image, grayscale, 16-bit or float, transparent,
+        unsupported mode, ``smaller than the crop``, or (``decode=True``) corrupt or truncated data.
+
+    Examples
+    --------
+    >>> check_image("photo.jpg", min_size=512)    # doctest: +SKIP
+    (4032, 3024)
+    """
+    p = Path(path)
+    w, h = image_size(p, landscape=landscape)
+    try:
+        with Image.open(p) as img:
+            _check_bit_depth(img, str(p))
+            _check_mode(img.mode, str(p))
+            if _has_alpha(img):
+                mode = img.mode
+                _check_opaque(img.convert("RGBA"), mode, str(p))
+            elif decode:
+                if img.format == "JPEG":
+                    img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
+                img.load()
+    except ImageReadError:
+        raise
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
+    if min(w, h) < int(min_size):
+        raise ImageReadError(p, f"smaller than the crop ({w}x{h} px, crop {int(min_size)} px)")
+    return w, h
 
 
 # --- JPEG quality estimation --------------------------------------------------------------------------

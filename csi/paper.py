@@ -14,9 +14,11 @@ Neural Networks in IoT Environment. Wireless Communications and Mobile Computing
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -510,7 +512,7 @@ def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = 
     return paths
 
 
-def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("png", "pdf"), dpi: int = 120,
+def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("png", "pdf"), dpi: int | None = None,
                 close: bool = True) -> list[Path]:
     """Save a matplotlib figure as ``<folder>/<name>.<fmt>`` for each format.
 
@@ -525,8 +527,8 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("p
     formats : sequence of str
         Any of ``png``, ``pdf``, ``svg``, ``jpg``. Save grids of photographs as ``("jpg",)`` (quality 88) at
         a modest ``dpi``: a PNG or PDF of photographs is many times bigger and no sharper to the eye.
-    dpi : int
-        Resolution of raster formats.
+    dpi : int, optional
+        Resolution of raster formats; default :data:`FIGURE_DPI`.
     close : bool
         Close the figure in pyplot afterwards (it can still be displayed, e.g. as a notebook cell's value).
 
@@ -556,8 +558,14 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("p
     paths = []
     for fmt in formats:
         path = folder / f"{name}.{fmt}"
+        if fmt == "png":  # a palette PNG: a third of the size, the same to the eye (compact_png)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=dpi or FIGURE_DPI, bbox_inches="tight")
+            path.write_bytes(compact_png(buf.getvalue()))
+            paths.append(path)
+            continue
         extra = {"pil_kwargs": {"quality": 88}} if fmt == "jpg" else {}
-        fig.savefig(path, dpi=dpi, bbox_inches="tight", **extra)
+        fig.savefig(path, dpi=dpi or FIGURE_DPI, bbox_inches="tight", **extra)
         paths.append(path)
     log.info("wrote %s (%s)", folder / name, ", ".join(formats))
     if close:
@@ -571,24 +579,255 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("p
 MIN_FONT_PT: float = 8.0
 MAX_WIDTH_IN: float = 10.5
 
+#: Resolution of inline and saved figures: a 10-inch figure is 1,300 px wide, its 8-pt text about 14 px high.
+#: (Inline, a narrower figure is drawn finer, up to :data:`MIN_FIGURE_PX`; see :func:`use_style`.)
+FIGURE_DPI: int = 130
+
+#: Resolution of grids of photographs saved as JPEG: a 9-inch grid is more than 1,000 px wide.
+PHOTO_DPI: int = 130
+
+#: Narrowest inline figure (pixels): the book shows the PNG stored in the executed notebook.
+MIN_FIGURE_PX: int = 1000
+
+#: Decimals of floats in displayed tables (the CSV files keep full precision).
+TABLE_PRECISION: int = 3
+
+#: One colour (Okabe-Ito, readable with colour-vision deficiency), line style and marker per method, the same in
+#: every figure. Keys are the companion's names; :func:`method_style` also accepts labels and variants.
+METHOD_STYLE: dict[str, dict[str, str]] = {
+    "csi-cnn": {"color": "#0072B2", "linestyle": "-", "marker": "o"},
+    "csi-cnn augmented": {"color": "#56B4E9", "linestyle": "--", "marker": "s"},
+    "wavelet": {"color": "#E69F00", "linestyle": "--", "marker": "s"},
+    "dncnn": {"color": "#009E73", "linestyle": "-.", "marker": "^"},
+    "oracle": {"color": "#000000", "linestyle": ":", "marker": "D"},
+    "my_residual": {"color": "#CC79A7", "linestyle": "-", "marker": "v"},
+    "mse-std": {"color": "#D55E00", "linestyle": "--", "marker": "s"},
+    "mse": {"color": "#999999", "linestyle": ":", "marker": "^"},
+}
+_OTHER_STYLE: dict[str, str] = {"color": "#555555", "linestyle": "-", "marker": "x"}
+_STYLE_ALIASES: dict[str, str] = {"csi_cnn": "csi-cnn", "csicnn": "csi-cnn", "cosine": "csi-cnn",
+                                  "csi-cnn, augmented": "csi-cnn augmented", "augmented": "csi-cnn augmented"}
+
+
+def method_style(name: str) -> dict[str, str]:
+    """Colour, line style and marker of a method, the same in every figure (:data:`METHOD_STYLE`).
+
+    Parameters
+    ----------
+    name : str
+        A method key (``"csi-cnn"``), its label (``"CSI-CNN"``) or a variant that starts with one
+        (``"csi-cnn 8,000 pairs"``, ``"CSI-CNN, augmented"``); case is ignored. Unknown names get a dark grey.
+
+    Returns
+    -------
+    dict
+        A copy of ``{"color", "linestyle", "marker"}``, ready for ``ax.plot(x, y, **method_style(m))``
+        (use ``["color"]`` alone for bars).
+
+    Examples
+    --------
+    >>> method_style("CSI-CNN") == method_style("csi-cnn 8,000 pairs") == METHOD_STYLE["csi-cnn"]
+    True
+    >>> method_style("wavelet")["color"]
+    '#E69F00'
+    """
+    key = " ".join(str(name).strip().lower().split())
+    key = _STYLE_ALIASES.get(key, key)
+    if key in METHOD_STYLE:
+        return dict(METHOD_STYLE[key])
+    for known in sorted([*METHOD_STYLE, *_STYLE_ALIASES], key=len, reverse=True):
+        if key.startswith(known) and not key[len(known):len(known) + 1].isalnum():
+            return method_style(_STYLE_ALIASES.get(known, known))
+    return dict(_OTHER_STYLE)
+
+
+def _model_key(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def device_label(name: str) -> str:
+    """Display name of a camera: the paper's name for its five phones, else brand and model.
+
+    Parameters
+    ----------
+    name : str
+        A device folder name, ``D<nn>_<Brand>_<Model>`` (the prefix and brand are optional).
+
+    Returns
+    -------
+    str
+        ``"Honor 10"`` for ``"D05_Huawei_Honor10"`` (the names of :data:`CAMERAS`, Table 2); otherwise brand and
+        model separated by a space (``"Samsung GalaxyS3Mini"``). Use :func:`device_labels` for a set of cameras
+        in which two may share a model.
+
+    Examples
+    --------
+    >>> device_label("D05_Huawei_Honor10"), device_label("D03_Nubia_Z17"), device_label("D03_Huawei_P9")
+    ('Honor 10', 'Nubia Z17', 'Huawei P9')
+    """
+    bare = re.sub(r"^D\d+_", "", str(name))
+    parts = bare.split("_")
+    keys = {_model_key(parts[-1]), _model_key(bare)}
+    for camera in CAMERAS:
+        if _model_key(camera) in keys:
+            return camera
+    return " ".join(parts)
+
+
+def device_labels(names: Iterable[str]) -> dict[str, str]:
+    """:func:`device_label` of each camera, with its ``D<nn>`` number added where two would read the same.
+
+    Examples
+    --------
+    >>> device_labels(["D01_Samsung_GalaxyS3Mini", "D26_Samsung_GalaxyS3Mini", "D03_Huawei_P9"])["D26_Samsung_GalaxyS3Mini"]
+    'Samsung GalaxyS3Mini (D26)'
+    """
+    names = list(names)
+    labels = {n: device_label(n) for n in names}
+    counts = pd.Series(list(labels.values())).value_counts()
+    for n, label in labels.items():
+        number = re.match(r"^(D\d+)_", str(n))
+        if counts[label] > 1 and number:
+            labels[n] = f"{label} ({number.group(1)})"
+    return labels
+
+
+def device_order(names: Iterable[str]) -> list[str]:
+    """Cameras in Table 2's order when they are the paper's five phones, else in sorted order.
+
+    Examples
+    --------
+    >>> device_order(["D01_Apple_iPhone6", "D05_Huawei_Honor10", "D02_Samsung_GalaxyS5"])
+    ['D05_Huawei_Honor10', 'D01_Apple_iPhone6', 'D02_Samsung_GalaxyS5']
+    """
+    names = sorted(names)
+    labels = [device_label(n) for n in names]
+    if len(set(labels)) == len(labels) and all(lb in CAMERAS for lb in labels):
+        return sorted(names, key=lambda n: CAMERAS.index(device_label(n)))
+    return names
+
+
+def _frame_html(df: pd.DataFrame) -> str:
+    """A DataFrame as the notebook shows it, without an index that only numbers the rows (unnamed integers)."""
+    index = df.index
+    plain = (not isinstance(index, pd.MultiIndex) and index.name is None
+             and (isinstance(index, pd.RangeIndex) or pd.api.types.is_integer_dtype(index.dtype)))
+    return df.to_html(index=not plain, notebook=True, max_rows=pd.get_option("display.max_rows"),
+                      max_cols=pd.get_option("display.max_columns"),
+                      show_dimensions=pd.get_option("display.show_dimensions"))
+
+
+def compact_png(png: bytes) -> bytes:
+    """A PNG re-encoded with a palette of 256 colours (no dithering): a chart weighs about a third.
+
+    Charts hold few colours: the palette keeps the large areas' colours (white, the method colours) as they
+    are and shares the rest among gradients and anti-aliased edges. Every figure this package saves or shows
+    inline goes through it, so that ``figures/`` stays small.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> buf = io.BytesIO(); Image.new("RGB", (40, 30), (255, 255, 255)).save(buf, format="PNG")
+    >>> Image.open(io.BytesIO(compact_png(buf.getvalue()))).convert("RGB").getpixel((0, 0))
+    (255, 255, 255)
+    """
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        quantized = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    quantized.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _figure_png(fig) -> bytes | None:
+    """The inline PNG of a figure: at :data:`FIGURE_DPI`, or finer if that leaves it under :data:`MIN_FIGURE_PX`
+    wide once cropped to its content."""
+    from IPython.core.pylabtools import print_figure
+
+    png = print_figure(fig, "png", bbox_inches="tight", dpi=FIGURE_DPI)
+    if png is None:  # nothing drawn
+        return None
+    width = int.from_bytes(png[16:20], "big")  # the PNG header's IHDR width
+    if 0 < width < MIN_FIGURE_PX:
+        png = print_figure(fig, "png", bbox_inches="tight", dpi=math.ceil(FIGURE_DPI * MIN_FIGURE_PX / width) + 1)
+    return compact_png(png)
+
 
 def use_style() -> None:
-    """Matplotlib settings of every notebook: fonts of at least :data:`MIN_FONT_PT` pt, compact inline figures.
+    """Settings of every notebook: readable figures and tables.
+
+    * Matplotlib: fonts of at least :data:`MIN_FONT_PT` pt, inline and saved figures at :data:`FIGURE_DPI`,
+      cropped to their content; in IPython, inline figures at least :data:`MIN_FIGURE_PX` wide.
+    * pandas: floats shown with :data:`TABLE_PRECISION` decimals, text cells up to 160 characters whole; in
+      IPython, tables whose index only numbers the rows (unnamed integers) are shown without it.
 
     Examples
     --------
     >>> use_style()
     >>> import matplotlib
-    >>> matplotlib.rcParams["legend.fontsize"] >= MIN_FONT_PT
-    True
+    >>> matplotlib.rcParams["legend.fontsize"] >= MIN_FONT_PT, matplotlib.rcParams["figure.dpi"] == FIGURE_DPI
+    (True, True)
     """
     import matplotlib
+    import matplotlib.pyplot as plt
+
+    # pyplot loads its backend with the first figure; in a notebook the inline backend then sets its own rc and
+    # figure formatter, which would undo the settings below: load it now (once a figure exists, it is loaded)
+    if not plt.get_fignums():
+        plt.switch_backend(matplotlib.get_backend())
 
     matplotlib.rcParams.update({
         "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
-        "legend.fontsize": 8, "legend.title_fontsize": 8, "figure.titlesize": 11, "figure.dpi": 72,
-        "savefig.dpi": 120, "axes.spines.top": False, "axes.spines.right": False,
+        "legend.fontsize": 8, "legend.title_fontsize": 8, "figure.titlesize": 11, "figure.dpi": FIGURE_DPI,
+        "savefig.dpi": FIGURE_DPI, "savefig.bbox": "tight", "axes.spines.top": False, "axes.spines.right": False,
     })
+    pd.set_option("display.precision", TABLE_PRECISION)
+    pd.set_option("display.max_colwidth", 160)  # a verdict sentence is shown whole
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing to register
+        return
+    shell = get_ipython()
+    if shell is not None:
+        from matplotlib.figure import Figure
+
+        formatters = shell.display_formatter.formatters
+        formatters["text/html"].for_type(pd.DataFrame, _frame_html)
+        formatters["image/png"].for_type(Figure, _figure_png)
+
+
+def legend_on_top(fig, handles, labels, title: str | None = None, ncols: int | None = None) -> None:
+    """Lay out a figure with ``title`` on top, its legend in a row below it, off the data, then the panels.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure without a layout engine (``tight_layout`` is applied here).
+    handles, labels : lists
+        As from ``ax.get_legend_handles_labels()``.
+    title : str, optional
+        The figure's title.
+    ncols : int, optional
+        Legend columns; default one row of up to five.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(figsize=(6, 3)); _ = ax.plot([0, 1], label="a")
+    >>> legend_on_top(fig, *ax.get_legend_handles_labels(), title="A line")
+    >>> bool(ax.get_position().y1 < fig.legends[0].get_window_extent().y0 / fig.bbox.height)
+    True
+    """
+    height = float(fig.get_size_inches()[1])
+    top = 1.0 - 0.05 / height
+    if title:
+        fig.suptitle(title, y=top, va="top")
+        top -= 0.3 / height
+    ncols = ncols or max(1, min(len(labels), 5))
+    rows = -(-len(labels) // ncols)
+    fig.legend(handles, labels, loc="upper center", ncols=ncols, bbox_to_anchor=(0.5, top))
+    fig.tight_layout(rect=(0, 0, 1, top - (0.05 + 0.17 * rows) / height))
 
 
 def check_readable(fig, min_pt: float = MIN_FONT_PT, max_width: float = MAX_WIDTH_IN) -> None:

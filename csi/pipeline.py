@@ -1,34 +1,18 @@
-"""The slow stages the notebooks share, each cached on disk under a key of its parameters and code.
-
-The notebooks compute their tables and figures themselves; they call these stages by name for the parts that
-take minutes and are the same for several notebooks:
+"""The slow stages the notebooks share, each cached under ``<data_root>/cache`` by its parameters and code.
 
 ========================  ===============================================================================
-stage                     what it returns (and caches under ``<data_root>/cache``)
+stage                     returns (cache folder)
 ========================  ===============================================================================
 :func:`load`              a :class:`Dataset`: the images, their split (Sec. 3.2.2), the candidate labels
 :func:`fingerprints`      the camera fingerprints of a dataset, Eq. 5 (``fingerprints/``)
 :func:`views`             the test images as a platform serves them (``platforms/``)
 :func:`checkpoints`       trained CSI-CNN and DnCNN (``models/``)
-:func:`score`             one method on one dataset and condition: NCC of every image with every camera
-                          (``scores/``; residuals in ``residuals/``)
+:func:`score`             NCC of every test image with every camera for one method (``scores/``)
 ========================  ===============================================================================
 
-Protocol
---------
-* **Split** (Sec. 3.2.2). A dataset the networks train on (the ``our`` stand-in; a real source with
-  ``train_on_source``) is split 1:1:6:2 per device into ``val``, ``fingerprint``, ``train`` and ``test``.
-  Any other dataset is only tested, so *every photo counts*: a device's flat images (VISION/Daxing
-  ``flat``, a ``<device>/flat/`` folder) estimate its fingerprint and all its other camera originals are test
-  images; a device without flat images gives a third of its photos to the fingerprint and two thirds to the
-  test. :meth:`Dataset.split_counts` reports the split per device.
-* **Kaggle, two readings.** ``kaggle`` splits the images of the competition's training phones 1:1:6:2 as
-  Sec. 3.2.2 implies (the reading compared with the paper's Table 3); ``kaggle-other`` keeps the same
-  fingerprints and tests on the competition's test images, taken by a *second* phone of each model, as the
-  paper's description of the dataset says. PRNU identifies a device, not a model, so ``kaggle-other`` should
-  sit at chance for every PRNU method.
-* **Test images** of the synthetic stand-ins are capped per device and per dataset by the scale
-  (:data:`csi.experiments.SETTINGS`); a real source tests every test photo.
+The split protocol (Sec. 3.2.2; docs/data.md, "Split protocol"): a dataset the networks train on is split
+1:1:6:2 per device; any other is only tested, so every photo counts (flat images make the fingerprint); Kaggle is
+read two ways (``kaggle``: the training phones; ``kaggle-other``: a second phone of each model, at chance).
 
 Examples
 --------
@@ -42,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,14 +36,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from csi import cache, config, experiments
+from csi import cache, config, datasets, evaluate, experiments, io, prnu, simulate, train, wavelet
 from csi.experiments import Config
 from csi.progress import bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Dataset", "load", "fingerprints", "ground_truth", "views", "checkpoints", "extractors", "score",
-           "score_grid", "select_test"]
+__all__ = ["Dataset", "load", "decode_check", "fingerprints", "ground_truth", "views", "checkpoints", "extractors",
+           "score", "score_grid", "select_test"]
 
 #: Split ratios (val : fingerprint : train : test) of a dataset the networks train on (Sec. 3.2.2), and of a
 #: dataset that is only tested (devices without flat images give 1/3 to the fingerprint, 2/3 to the test).
@@ -66,46 +51,24 @@ TRAIN_RATIOS: tuple[int, ...] = (1, 1, 6, 2)
 TEST_RATIOS: tuple[int, ...] = (0, 1, 0, 2)
 #: Flat images a device needs for them to form its fingerprint split.
 MIN_FLAT: int = 3
+#: The platforms of the held-out validation copies that judge a training run (csi.train.ValidationSet).
+VAL_PLATFORMS: tuple[str, ...] = ("original", "facebook", "instagram", "wechat")
 
 
 @dataclass
 class Dataset:
-    """One dataset ready for the notebooks (made by :func:`load`).
+    """One dataset ready for the notebooks (made by :func:`load`)."""
 
-    Attributes
-    ----------
-    name : str
-        ``our``, ``kaggle``, ``kaggle-other``, ``vision``, ``daxing``, or the real source's name.
-    images : pandas.DataFrame
-        The camera originals in use, with the loader's columns plus ``split`` (``val``, ``fingerprint``,
-        ``train``, ``test``) and ``label`` (the candidate camera an image must be attributed to: its device,
-        or its model for the Kaggle layouts).
-    test : pandas.DataFrame
-        The test images (capped for the synthetic stand-ins), ``device`` set to the label and
-        ``source_device`` to the real device.
-    copies : pandas.DataFrame
-        Platform copies the dataset itself holds (VISION's ``natFBH``, a ``<device>/facebook/`` folder, FODB).
-    root : Path or None
-        The synthetic dataset's folder (with ``ground_truth/``); None for real data.
-    sensor_scale : float
-        Simulated long side / 4032 (1 for real data); platform size caps are scaled by it.
-    protocol : str
-        One sentence saying how the images were split.
-    training : bool
-        Whether the networks may train on this dataset's ``train`` split.
-    skipped : list of (str, str)
-        Files the loader or the protocol left out, with the reason.
-    """
-
-    name: str
-    images: pd.DataFrame
-    test: pd.DataFrame
-    copies: pd.DataFrame
-    root: Path | None = None
-    sensor_scale: float = 1.0
-    protocol: str = ""
-    training: bool = False
-    skipped: list = field(default_factory=list)
+    name: str  # our, kaggle, kaggle-other, vision, daxing, or the real source's name
+    images: pd.DataFrame  # originals + split (val, fingerprint, train, test) + label (device; Kaggle: model)
+    test: pd.DataFrame  # test images (capped for the stand-ins), device = label, source_device = device
+    copies: pd.DataFrame  # platform copies the dataset holds itself (VISION's natFBH, <device>/facebook/, FODB)
+    root: Path | None = None  # the synthetic dataset's folder (with ground_truth/); None for real data
+    sensor_scale: float = 1.0  # simulated long side / 4032 (1 for real data); scales platform size caps
+    protocol: str = ""  # one sentence saying how the images were split
+    training: bool = False  # whether the networks may train on the train split
+    skipped: list = field(default_factory=list)  # (file, reason) left out by the loader or the protocol
+    source_root: Path | None = None  # the folder the loader read (names the device of a left-out file)
 
     def part(self, split: str) -> pd.DataFrame:
         """The images of one split (``val``, ``fingerprint``, ``train``, ``test``), ``device`` = label."""
@@ -116,63 +79,57 @@ class Dataset:
         return p.assign(source_device=p["device"], device=p["label"]).reset_index(drop=True)
 
     def split_counts(self) -> pd.DataFrame:
-        """Images per device in each split, and how many test images are used (the per-device report).
-
-        Returns
-        -------
-        pandas.DataFrame
-            Index ``device``; columns ``fingerprint, train, val, test`` (images of the split) and ``tested``
-            (test images actually scored, after the scale's cap).
-        """
-        c = self.images.groupby(["device", "split"]).size().unstack(fill_value=0)
+        """Images per device (index) in each split (``fingerprint, train, val, test``, used images only) and
+        ``tested`` (test images scored, after the scale's cap). When files were left out (:attr:`skipped`),
+        columns ``status`` (``used`` / ``left out``), ``file`` and ``reason`` follow, one ``left out`` row per
+        file (counts 0; device: the first folder of its path below the dataset's root); no file is both counted
+        and left out."""
+        out_paths = {str(p) for p, _ in self.skipped}
+        used = self.images[~self.images["path"].astype(str).isin(out_paths)]
+        c = used.groupby(["device", "split"]).size().unstack(fill_value=0)
         c = c.reindex(columns=["fingerprint", "train", "val", "test"], fill_value=0)
-        tested = self.test.groupby("source_device").size()
+        test = self.test[~self.test["path"].astype(str).isin(out_paths)]
+        tested = test.groupby("source_device").size()
         if self.name == "kaggle-other":  # tests on other phones: report them as their own rows
             extra = pd.DataFrame(0, index=tested.index.difference(c.index), columns=c.columns)
             c = pd.concat([c, extra])
         c["tested"] = tested.reindex(c.index).fillna(0).astype(int)
         c.index.name = "device"
-        return c
+        if not self.skipped:
+            return c
+        left = pd.DataFrame([{"device": self._device_of(p), "file": str(p), "reason": str(r)} for p, r in self.skipped])
+        left = left.assign(**{k: 0 for k in c.columns}, status="left out").set_index("device")
+        c = c.assign(status="used", file="", reason="")
+        return pd.concat([c, left[c.columns]])
+
+    def _device_of(self, path: str) -> str:
+        """The device folder a left-out file lies in: the first folder of its path below the dataset's root."""
+        known = self.images.loc[self.images["path"].astype(str) == str(path), "device"]
+        if len(known):
+            return str(known.iloc[0])
+        root = self.source_root or self.root
+        try:
+            parts = Path(path).relative_to(root).parts if root is not None else ()
+        except ValueError:
+            parts = ()
+        return parts[0] if len(parts) > 1 or (parts and Path(path).is_dir()) else ""
 
 
 _DATASETS: dict[tuple, Dataset] = {}
 
 
-def _synthetic_frame(cfg: Config, recipe: str, overrides: Mapping | None) -> tuple[pd.DataFrame, Path, float]:
-    from csi import datasets as ds
-
-    frame = ds.load_synthetic(recipe, cfg.scale, cfg.seed, root=cfg.synthetic_root, progress=cfg.progress,
-                              overrides=overrides)
-    return frame, Path(frame.attrs["dataset_dir"]), float(frame.attrs.get("sensor_scale", 1.0) or 1.0)
-
-
 def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> Dataset:
     """Load (building a synthetic recipe first if needed) and split one dataset; memoised per run.
 
-    Parameters
-    ----------
-    cfg : Config
-    name : str
-        A synthetic recipe, ``kaggle-other``, or (for a real source) the source's name.
-    overrides : dict, optional
-        Changes to a synthetic recipe (:func:`csi.simulate.recipe_plan`), e.g. ``{"prnu_std": 0.0075}``; the
-        dataset is then named ``<name>-<digest of the overrides>``.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    ValueError
-        If the dataset has fewer than two cameras with fingerprint images, or no test image.
+    ``name`` is a synthetic recipe, ``kaggle-other`` or the real source's name. ``overrides`` change a synthetic
+    recipe (:func:`csi.simulate.recipe_plan`, e.g. ``{"prnu_std": 0.0075}``) and name the dataset
+    ``<name>-<digest>``. Raises ``ValueError`` if fewer than two cameras have fingerprint images or no image is
+    left to test.
 
     References
     ----------
     Wang et al. (2021), Sec. 3.2.2 (1:1:6:2) and Sec. 4.1 (datasets).
     """
-    from csi import datasets as ds
-
     base = "kaggle" if name in experiments.KAGGLE_READINGS else name
     if cfg.synthetic:
         config.check_choice("dataset", base, experiments.RECIPES)
@@ -184,16 +141,25 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
     if memo in _DATASETS:
         return _DATASETS[memo]
     if cfg.synthetic:
-        frame, root, sensor_scale = _synthetic_frame(cfg, base, overrides)
+        frame = datasets.load_synthetic(base, cfg.scale, cfg.seed, root=cfg.synthetic_root, progress=cfg.progress,
+                                        overrides=overrides)
+        root, sensor_scale = Path(frame.attrs["dataset_dir"]), float(frame.attrs.get("sensor_scale", 1.0) or 1.0)
     else:
-        frame, root, sensor_scale = ds.load(cfg.source, cfg.data_path), None, 1.0
+        # images smaller than the crop are left out when the folder is read, with the other unusable files
+        frame, root, sensor_scale = datasets.load(cfg.source, cfg.data_path, min_size=cfg.crop or 0), None, 1.0
     skipped = list(frame.attrs.get("skipped", []))
+    if not cfg.synthetic:  # a real photo truncated after its header is found here, not when it is scored
+        undecodable = decode_check(cfg, frame["path"])
+        if undecodable:
+            log.warning("%s: %d file(s) cannot be decoded and are left out:\n%s", cfg.source, len(undecodable),
+                        "\n".join(f"  {p}: {r}" for p, r in undecodable))
+        skipped += undecodable
+        frame = frame[~frame["path"].isin({p for p, _ in undecodable})]
     originals = frame[frame["platform"] == "original"].reset_index(drop=True)
     if originals.empty:
         raise ValueError(f"dataset {name!r} has no camera originals (platform == 'original')")
     training = (cfg.synthetic and base == "our") or (not cfg.synthetic and cfg.train_on_source)
-    kaggle_like = "subset" in originals and set(originals["subset"].astype(str)) >= {"train", "test"}
-    if kaggle_like:
+    if "subset" in originals and set(originals["subset"].astype(str)) >= {"train", "test"}:  # Kaggle's layout
         images, test, protocol, sk = _kaggle_protocol(cfg, originals, other=name == "kaggle-other")
     else:
         images, test, protocol, sk = _device_protocol(cfg, originals, training)
@@ -208,18 +174,39 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
     if overrides:
         name = f"{name}-{cache.params_digest(overrides)[:8]}"
     out = Dataset(name=name, images=images, test=test.reset_index(drop=True), copies=copies, root=root,
-                  sensor_scale=sensor_scale, protocol=protocol, training=training, skipped=skipped)
+                  sensor_scale=sensor_scale, protocol=protocol, training=training, skipped=skipped,
+                  source_root=Path(frame.attrs["root"]) if frame.attrs.get("root") else root)
     _DATASETS[memo] = out
     return out
 
 
-def _device_protocol(cfg: Config, originals: pd.DataFrame, training: bool):
-    from csi import datasets as ds
+def decode_check(cfg: Config, paths: Iterable[str]) -> list[tuple[str, str]]:
+    """The files among ``paths`` whose pixel data cannot be decoded, with the reason; cached per file list.
 
-    originals = originals.drop(columns=["subset"], errors="ignore")
-    ratios = TRAIN_RATIOS if training else TEST_RATIOS
-    # flat images estimate the fingerprint when a device has a few (the paper's datasets and a user's flat/ folder)
-    sp = ds.split(originals, ratios=ratios, seed=cfg.seed, fingerprint_from="auto", min_flat=MIN_FLAT)
+    Each file is decoded once (:func:`csi.io.check_image` with ``decode=True``; JPEGs at 1/8 scale), and the
+    result is kept under ``cfg.cache / "decode"`` keyed by the files (path, size, mtime), so a rerun lists the
+    same files without decoding them again.
+    """
+    paths = sorted(str(p) for p in paths)
+    name = cache.key("decode", {"files": cache.files_digest(paths)}, code=[io])
+    path = cfg.cache / "decode" / f"{name}.json"
+    if path.is_file():
+        return [(p, r) for p, r in json.loads(path.read_text())]
+    bad = []
+    for p in bar(paths, enabled=cfg.progress, desc="decoding every photo once", unit="file"):
+        try:
+            io.check_image(p, decode=True)
+        except io.ImageReadError as exc:
+            bad.append((p, exc.reason))
+    cache.atomic_write_text(path, json.dumps(bad))
+    return bad
+
+
+def _device_protocol(cfg: Config, originals: pd.DataFrame, training: bool):
+    """Split per device: 1:1:6:2 when training, else every photo tested; flat images estimate the fingerprint."""
+    sp = datasets.split(originals.drop(columns=["subset"], errors="ignore"),
+                        ratios=TRAIN_RATIOS if training else TEST_RATIOS, seed=cfg.seed, fingerprint_from="auto",
+                        min_flat=MIN_FLAT)
     sp["label"] = sp["device"].astype(str)
     test = sp[sp["split"] == "test"]
     test = test.assign(source_device=test["device"], device=test["label"])
@@ -234,11 +221,11 @@ def _device_protocol(cfg: Config, originals: pd.DataFrame, training: bool):
 
 
 def _kaggle_protocol(cfg: Config, originals: pd.DataFrame, other: bool):
-    from csi import datasets as ds
-
+    """The training phones split 1:1:6:2 and labelled by model; ``other``: test on the second phones."""
     skipped = []
-    train = originals[originals["subset"] == "train"]
-    sp = ds.split(train.drop(columns=["subset"]), ratios=TRAIN_RATIOS, seed=cfg.seed, fingerprint_from="any")
+    train_phones = originals[originals["subset"] == "train"]
+    sp = datasets.split(train_phones.drop(columns=["subset"]), ratios=TRAIN_RATIOS, seed=cfg.seed,
+                        fingerprint_from="any")
     sp["label"] = sp["model"].astype(str)
     sp["subset"] = "train"
     if not other:
@@ -262,25 +249,10 @@ def _kaggle_protocol(cfg: Config, originals: pd.DataFrame, other: bool):
 
 
 def select_test(df: pd.DataFrame, per_device: int | None, total: int | None, seed: int) -> pd.DataFrame:
-    """Seeded, device-balanced selection of test images.
+    """Seeded, device-balanced selection of test images (rows with ``device`` and ``path``).
 
-    Each device's images are shuffled with ``seed``; at most ``per_device`` are kept per device; if more than
-    ``total`` remain, images are taken round-robin over the devices (every device's first image, then every
-    device's second, ...; the order of devices in a round is a seeded shuffle) until ``total`` are chosen.
-    The input is not modified and the result does not depend on its row order.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Rows with ``device`` and ``path`` columns.
-    per_device, total : int or None
-        Caps (None: no cap).
-    seed : int
-
-    Returns
-    -------
-    pandas.DataFrame
-        The chosen rows, sorted by ``device`` and ``path``.
+    At most ``per_device`` per device (shuffled with ``seed``), then at most ``total``, taken round-robin over
+    the devices (None: no cap). The result, sorted by ``device`` and ``path``, ignores the input's row order.
 
     Examples
     --------
@@ -303,20 +275,14 @@ def select_test(df: pd.DataFrame, per_device: int | None, total: int | None, see
             .sort_values(["device", "path"]).reset_index(drop=True))
 
 
-# ----------------------------------------------------------------------------------------------------------
-# fingerprints (Eq. 5)
-# ----------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------- fingerprints (Eq. 5)
 
 _FINGERPRINTS: dict[str, dict[str, np.ndarray]] = {}
 _DIGESTS: dict[int, str] = {}
 
 
 def fingerprint_images(ds: Dataset) -> dict[str, pd.DataFrame]:
-    """The fingerprint images of each candidate label, restricted to the label's most common image size.
-
-    An image of another size (a second resolution mode, a cropped picture) cannot enter Eq. 5 with the
-    others; it is left out and listed in ``ds.skipped``.
-    """
+    """The fingerprint images of each label, of its most common size (the others go to ``ds.skipped``)."""
     fp = ds.images[ds.images["split"] == "fingerprint"]
     out = {}
     for lab, g in fp.groupby("label", sort=True):
@@ -333,67 +299,64 @@ def fingerprint_images(ds: Dataset) -> dict[str, pd.DataFrame]:
 
 def _estimate(paths: list[str], shape: tuple[int, int], size: int | str) -> tuple[np.ndarray, list]:
     """Eq. 5 from ``paths`` (all ``shape``); with an int ``size`` only the centre ``size`` px, embedded in 0s."""
-    from csi import io, prnu
-
     it = io.iter_rgb(paths, errors="skip", progress=False)
     if size == "full":
         K = prnu.estimate_fingerprint((img for _, img in it), errors="skip")
     else:
-        h, w = shape
-        ch, cw = min(int(size), h), min(int(size), w)
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
-        part = prnu.estimate_fingerprint((img[y0:y0 + ch, x0:x0 + cw] for _, img in it), errors="skip")
+        y0, y1, x0, x1 = evaluate.crop_box(shape, int(size))
+        part = prnu.estimate_fingerprint((img[y0:y1, x0:x1] for _, img in it), errors="skip")
         K = np.zeros(shape, np.float32)
-        K[y0:y0 + ch, x0:x0 + cw] = part
+        K[y0:y1, x0:x1] = part
     return np.asarray(K, np.float32), list(getattr(it, "skipped", []))
 
 
 def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, np.ndarray]:
-    """Every candidate camera's fingerprint (Eq. 5) from its ``fingerprint`` images; cached per camera.
+    """Every candidate camera's fingerprint (Eq. 5, label -> ``(H, W)`` float32) from its ``fingerprint`` images.
 
-    The images stream through :func:`csi.prnu.estimate_fingerprint` (memory O(one image)). With
-    ``cfg.fingerprint_size`` an int, only the centre of each image is used and the estimate is embedded in a
-    full-frame array of zeros, so resampling to a platform's downscaled copy still lines up. Unreadable files
-    are skipped and added to ``ds.skipped``. The cache key holds the image files (name, size, mtime), the
-    size, and the code of :mod:`csi.prnu` and :mod:`csi.io`.
-
-    Returns
-    -------
-    dict
-        label -> ``(H, W)`` float32.
+    Cached per camera. With an int ``cfg.fingerprint_size`` only the centre of each image is used, embedded in a
+    full frame of zeros (so resampling to a downscaled copy still lines up). Unreadable files go to ``ds.skipped``,
+    and are kept beside the cached ``K`` so that a cached rerun lists them too.
 
     References
     ----------
     Wang et al. (2021), Eq. 3-5.
     """
-    from csi import io, prnu, wavelet
-
     groups = fingerprint_images(ds)
     keys = {}
     for lab, g in groups.items():
         shape = (int(g["height"].iloc[0]), int(g["width"].iloc[0]))
         keys[lab] = cache.key("fingerprint", {"label": lab, "files": cache.files_digest(g["path"]),
                                               "size": cfg.fingerprint_size, "shape": shape},
-                              code=[prnu, wavelet, io, _estimate])
+                              code=[prnu, wavelet, io, _estimate, evaluate.crop_box])
     memo = "|".join(f"{lab}:{k}" for lab, k in sorted(keys.items()))
-    if memo in _FINGERPRINTS:
-        return _FINGERPRINTS[memo]
     folder = cfg.cache / "fingerprints"
-    out = {}
+    if memo in _FINGERPRINTS:
+        _add_fingerprint_skips(ds, folder, keys)
+        return _FINGERPRINTS[memo]
     todo = [lab for lab in groups if not (folder / f"{keys[lab]}.npy").is_file()]
     for lab in bar(todo, enabled=progress and bool(todo), desc=f"fingerprints {ds.name} (Eq. 5)", unit="camera"):
         g = groups[lab]
         K, sk = _estimate(list(g["path"]), (int(g["height"].iloc[0]), int(g["width"].iloc[0])),
                           cfg.fingerprint_size)
-        ds.skipped += [(p, r) for p, r in sk if (p, r) not in ds.skipped]
         if sk:
             log.warning("fingerprint %s/%s: skipped %d of %d files", ds.name, lab, len(sk), len(g))
+        # the files Eq. 5 could not decode are stored beside K, so a cached rerun lists them too
+        cache.atomic_write_text(folder / f"{keys[lab]}.skipped.json", json.dumps([[str(p), str(r)] for p, r in sk]))
         cache.atomic_save_npy(folder / f"{keys[lab]}.npy", K)
-    for lab in groups:
-        out[lab] = np.load(folder / f"{keys[lab]}.npy")
+    out = {lab: np.load(folder / f"{keys[lab]}.npy") for lab in groups}
+    _add_fingerprint_skips(ds, folder, keys)
     _FINGERPRINTS[memo] = out
     _DIGESTS[id(out)] = cache.params_digest(keys)
     return out
+
+
+def _add_fingerprint_skips(ds: Dataset, folder: Path, keys: Mapping[str, str]) -> None:
+    """Add the files each cached fingerprint's Eq. 5 could not decode to ``ds.skipped`` (each once)."""
+    for lab in sorted(keys):
+        left = folder / f"{keys[lab]}.skipped.json"
+        for p, r in (json.loads(left.read_text()) if left.is_file() else []):
+            if (p, r) not in ds.skipped:
+                ds.skipped.append((p, r))
 
 
 def fingerprints_digest(K: Mapping[str, np.ndarray]) -> str:
@@ -404,76 +367,56 @@ def fingerprints_digest(K: Mapping[str, np.ndarray]) -> str:
 
 
 def ground_truth(ds: Dataset) -> dict[str, np.ndarray]:
-    """The simulator's true ``K`` of each candidate label (empty for real data).
-
-    For the Kaggle layouts a label is a model; its truth is the ``K`` of the phone whose images estimated the
-    fingerprint (the training phone, ``<model>_1`` in the simulator).
-    """
+    """The simulator's true ``K`` of each candidate label (empty for real data); a Kaggle model's is that of
+    the phone whose images estimated its fingerprint (``<model>_1``)."""
     if ds.root is None:
         return {}
-    from csi import simulate
-
     gt = simulate.ground_truth(ds.root)
     fp = ds.images[ds.images["split"] == "fingerprint"]
     out = {}
     for lab, dev in zip(fp["label"], fp["device"], strict=True):
-        if lab in out:
-            continue
-        if dev in gt:
+        if lab not in out and dev in gt:
             out[lab] = gt[dev]
-        elif f"{dev}_1" in gt:  # Kaggle: the training folder is the class; the simulator's phone is <class>_1
+        elif lab not in out and f"{dev}_1" in gt:
             out[lab] = gt[f"{dev}_1"]
     return out
 
 
-# ----------------------------------------------------------------------------------------------------------
-# platform copies
-# ----------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------- platform copies
 
 
 def views(cfg: Config, ds: Dataset, condition: str, profiles: Mapping[str, Mapping] | None = None,
           progress: bool = True) -> pd.DataFrame:
-    """The test images of ``ds`` as served on ``condition`` (``"original"`` or a platform); copies cached.
+    """The test images of ``ds`` as served on ``condition`` (``"original"`` or a platform): ``path`` the copy.
 
-    A copy the dataset holds itself (VISION's ``natFBH`` for Facebook, a ``<device>/<platform>/`` folder) is
-    used as it is; any other is made by the simulator's platform profile (:func:`csi.simulate.apply_platform`,
-    with ``profiles`` overriding the defaults, e.g. another JPEG quality).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per test image, ``path`` the copy, ``device`` the label, ``platform`` the condition.
+    A copy the dataset holds itself (VISION's ``natFBH``) is used as it is; any other is made (and cached) by
+    the simulator's platform profile (:func:`csi.simulate.apply_platform`; ``profiles`` override the defaults).
 
     References
     ----------
     Wang et al. (2021), Sec. 4.3 (each dataset uploaded to five platforms).
     """
-    from csi import datasets as dsm
-
     if condition == "original":
         return ds.test.assign(platform="original")
     src = ds.test
+    label = dict(zip(ds.test["source_device"], ds.test["device"], strict=False))
     if len(ds.copies):
         real = ds.copies[(ds.copies["platform"] == condition) & ds.copies["scene_id"].isin(set(src["scene_id"]))]
         if len(real):
-            label = dict(zip(src["source_device"], src["device"], strict=False))
             real = real.assign(source_device=real["device"], device=real["device"].map(label).fillna(real["device"]))
             src = pd.concat([src, real], ignore_index=True)
     # platform_view pairs originals and real copies by device: use the real device while pairing
     src = src.assign(device=src["source_device"])
     folder = cfg.cache / "platforms" / f"{ds.name}-{cache.params_digest(cfg.params())[:10]}"
-    view = dsm.platform_view(src, condition, cache_dir=folder, sensor_scale=ds.sensor_scale, seed=cfg.seed,
-                             profiles=profiles, progress=progress)
-    label = dict(zip(ds.test["source_device"], ds.test["device"], strict=False))
+    view = datasets.platform_view(src, condition, cache_dir=folder, sensor_scale=ds.sensor_scale, seed=cfg.seed,
+                                  profiles=profiles, progress=progress)
     view = view.assign(source_device=view["device"], device=view["device"].map(label))
     if len(view) != len(ds.test):
         log.warning("%s on %s: %d of %d test images have a copy", ds.name, condition, len(view), len(ds.test))
     return view
 
 
-# ----------------------------------------------------------------------------------------------------------
-# networks
-# ----------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------- networks
 
 
 def training_config(cfg: Config) -> Config:
@@ -502,17 +445,13 @@ def training_dataset(cfg: Config) -> Dataset:
     return ds
 
 
-#: The platforms of the held-out validation copies that judge a training run (csi.train.ValidationSet).
-VAL_PLATFORMS: tuple[str, ...] = ("original", "facebook", "instagram", "wechat")
-
-
-def validation_copies(cfg: Config, ds: Dataset) -> pd.DataFrame:
-    """The ``val`` images of ``ds`` as served on :data:`VAL_PLATFORMS` (``path, device, platform``)."""
+def validation_copies(cfg: Config, ds: Dataset, platforms: Iterable[str] = VAL_PLATFORMS) -> pd.DataFrame:
+    """The ``val`` images of ``ds`` as served on ``platforms`` (``path, device, platform``)."""
     val_ds = dataclasses.replace(ds, test=ds.part("val"))
     if val_ds.test.empty:
         return pd.DataFrame(columns=["path", "device", "platform"])
     return pd.concat([views(cfg, val_ds, p, progress=False).assign(platform=p)[["path", "device", "platform"]]
-                      for p in VAL_PLATFORMS], ignore_index=True)
+                      for p in platforms], ignore_index=True)
 
 
 def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dict[str, Path]:
@@ -520,7 +459,7 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
 
     CSI-CNN trains on the ``train`` split of the ``our`` stand-in (or of a real source with
     ``train_on_source``) with ``loss`` (the paper's cosine loss, Eq. 6-8, by default; ``"mse"`` is ref. [20]'s,
-    ``"mse-std"`` its fair variant), for the scale's budget of training pairs (``settings["train_pairs"]``),
+    ``"mse-std"`` its fair variant), for the scale's budget of training pairs (``SCALES[scale]["csi_cnn"]``),
     its fingerprints from the same dataset, and is judged on the ``val`` images' platform copies
     (:func:`validation_copies`). DnCNN trains as a blind Gaussian denoiser on the simulator's scenes. See
     :func:`csi.train.get_or_train`, which keys the cache by the training parameters, data and code.
@@ -534,8 +473,6 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
     ----------
     Wang et al. (2021), Sec. 3.2.2, Fig. 2, Sec. 4.3.
     """
-    from csi import train
-
     out: dict[str, Path] = {}
     common = {"scale": cfg.scale, "seed": cfg.seed, "cache_dir": cfg.cache / "models", "device": cfg.torch_device,
               "progress": progress}
@@ -546,71 +483,45 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
         ds = training_dataset(cfg)
         K = fingerprints(tcfg, ds, progress=progress)
         va = validation_copies(tcfg, ds)
-        conf = {"batch": cfg.settings["train_batch"], "val_crop": tcfg.settings["crop"]}
+        conf = {**experiments.sizes(cfg.scale, "csi_cnn"), "val_crop": tcfg.settings["crop"]}
         out["csi-cnn"] = Path(train.get_or_train(
-            "csi-cnn", cache.key(ds.name, tcfg.params()), loss=loss, train=ds.part("train")[["path", "device"]],
-            val=va if len(va) else None, fingerprints=K, config=conf, pairs=cfg.settings["train_pairs"], **common))
-    out["dncnn"] = cfg.dncnn_checkpoint or Path(train.get_or_train("dncnn", "scenes", **common))
+            "csi-cnn", cache.key(ds.name, tcfg.params()), conf, loss=loss, train=ds.part("train")[["path", "device"]],
+            val=va if len(va) else None, fingerprints=K, **common))
+    out["dncnn"] = cfg.dncnn_checkpoint or Path(train.get_or_train("dncnn", "scenes",
+                                                                   experiments.sizes(cfg.scale, "dncnn"), **common))
     return out
 
 
 def extractors(cfg: Config, ckpt: Mapping[str, Path]) -> dict[str, Any]:
     """The three residual extractors of Table 3, in its column order (:func:`csi.evaluate.get_extractor`)."""
-    from csi import evaluate
-
     return {"csi-cnn": evaluate.get_extractor("csi-cnn", checkpoint=ckpt["csi-cnn"], device=cfg.torch_device),
             "wavelet": evaluate.get_extractor("wavelet"),
             "dncnn": evaluate.get_extractor("dncnn", checkpoint=ckpt["dncnn"], device=cfg.torch_device)}
 
 
-# ----------------------------------------------------------------------------------------------------------
-# scores
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _as_extractor(method: str | Callable, cfg: Config):
-    from csi import evaluate
-
-    if isinstance(method, evaluate.Extractor):
-        return method
-    if isinstance(method, str) and method != "wavelet":
-        return extractors(cfg, checkpoints(cfg))[method]
-    return evaluate.get_extractor(method)
+# ---------------------------------------------------------------------------------------- scores
 
 
 def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
           profiles: Mapping[str, Mapping] | None = None, progress: bool = True) -> pd.DataFrame:
-    """Score one method on one dataset and condition: the NCC of every test image with every camera.
+    """The NCC of every test image with every camera, for one method on one dataset and condition.
 
-    The residual of each image's centre crop (``cfg.crop``) is correlated with every candidate fingerprint,
-    aligned to the image (:func:`csi.evaluate.evaluate`). The table is cached under a key of the images, the
-    fingerprints, the crop, the extractor (its code, for a callable) and the code of the evaluation.
-
-    Parameters
-    ----------
-    cfg : Config
-    ds : Dataset
-    condition : str
-        ``"original"`` or a platform.
-    method : str, callable or csi.evaluate.Extractor
-        ``"wavelet"``, ``"csi-cnn"``, ``"dncnn"``, an extractor, or any ``image -> (H, W) residual``.
-    profiles : dict, optional
-        Platform profiles overriding the simulator's (:func:`views`).
-    progress : bool
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``image, true_device, candidate_device, ncc`` (one row per image x candidate), ``platform``,
-        ``method`` (the extractor's name).
+    The residual of each image's centre crop (``cfg.crop``) is correlated with every fingerprint aligned to
+    the image (:func:`csi.evaluate.evaluate`). ``method``: ``"wavelet"``, ``"csi-cnn"``, ``"dncnn"``, an
+    :class:`csi.evaluate.Extractor` or any ``image -> (H, W) residual``; ``condition``: ``"original"`` or a
+    platform; ``profiles`` override the simulator's platforms (:func:`views`). Returns one row per image x
+    candidate: ``image, true_device, candidate_device, ncc, platform, method``.
 
     References
     ----------
     Wang et al. (2021), Sec. 4.2-4.3: the correlation of a residual with the Eq. 5 fingerprints.
     """
-    from csi import evaluate, io, prnu, wavelet
-
-    ex = _as_extractor(method, cfg)
+    if isinstance(method, evaluate.Extractor):
+        ex = method
+    elif isinstance(method, str) and method != "wavelet":
+        ex = extractors(cfg, checkpoints(cfg))[method]
+    else:
+        ex = evaluate.get_extractor(method)
     view = views(cfg, ds, condition, profiles=profiles, progress=False)
     K = fingerprints(cfg, ds, progress=progress)
     path = None
@@ -632,13 +543,8 @@ def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
 
 def score_grid(cfg: Config, datasets: Iterable[str], conditions: Iterable[str], methods: Mapping[str, Any], *,
                profiles: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
-    """:func:`score` for every dataset x condition x method, stacked, with one progress bar for the grid.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``dataset, platform, method`` (the key of ``methods``), then the columns of :func:`score`.
-    """
+    """:func:`score` for every dataset x condition x method, stacked (``dataset, platform, method`` first),
+    with one progress bar for the grid."""
     grid = [(d, c, m) for d in datasets for c in conditions for m in methods]
     parts = []
     with bar(total=len(grid), desc="scores", unit="table") as b:

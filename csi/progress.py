@@ -1,22 +1,18 @@
-"""Progress bars that keep executed notebooks readable: one bar per long stage, never hundreds of outputs.
+"""Progress bars that keep executed notebooks readable: one bar per long stage.
 
-Every long loop of the package goes through :func:`bar`. Where the bar goes depends on how the code runs:
+Every long loop goes through :func:`bar`, which shows
 
-* **in a terminal** (a script, ``make bench``): an ordinary text bar on stderr;
-* **interactively in Jupyter**: a widget bar when ``ipywidgets`` is installed (one output that updates in
-  place), else a text bar that refreshes at most every few seconds;
-* **in a batch run** (``make reproduce`` and the smoke tests set ``CSI_PROGRESS=terminal``): no live bar; the
-  notebook receives a line at most every :data:`BATCH_INTERVAL_S` seconds while a stage runs and one summary
-  line when it ends. ``make reproduce`` relays these lines to its terminal as they come (papermill's
-  ``log_output``), so the progress is visible there and the executed notebook stays readable.
+* **in a terminal**: a text bar on stderr;
+* **interactively in Jupyter**: a widget bar (with ``ipywidgets``), else a text bar refreshed every 5 s;
+* **in a batch run** (``CSI_PROGRESS=terminal``, set by ``make reproduce`` and the smoke tests): no live bar,
+  but a line every :data:`BATCH_INTERVAL_S` seconds and a summary line at the end, which papermill relays.
 
-Bars started while another bar is open are silent, so a stage shows one bar however deeply its loops nest.
+A bar started while another is open is silent, so a stage shows one bar however deeply its loops nest.
 
 Examples
 --------
 >>> from csi.progress import bar
->>> total = sum(bar(range(3), desc="demo", enabled=False))
->>> total
+>>> sum(bar(range(3), desc="demo", enabled=False))
 3
 """
 
@@ -28,6 +24,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from tqdm import tqdm as text_tqdm
+
 __all__ = ["bar", "batch_mode", "BATCH_ENV"]
 
 #: Environment variable that selects the batch behaviour (``"terminal"``).
@@ -35,11 +33,11 @@ BATCH_ENV = "CSI_PROGRESS"
 #: Shortest time between two progress lines of one stage in a batch run.
 BATCH_INTERVAL_S = 60.0
 
-_depth = 0
+_depth = 0  # bars open now
 
 
 def batch_mode() -> bool:
-    """True when running under ``make reproduce`` or the smoke tests (``CSI_PROGRESS=terminal``)."""
+    """True under ``make reproduce`` or the smoke tests (``CSI_PROGRESS=terminal``)."""
     return os.environ.get(BATCH_ENV, "") == "terminal"
 
 
@@ -48,22 +46,17 @@ def _in_kernel() -> bool:
 
 
 class _Bar:
-    """A tqdm bar that records its nesting depth and prints a summary line in batch mode."""
+    """A tqdm bar that counts its nesting depth and prints progress and summary lines in batch mode."""
 
     def __init__(self, iterable: Iterable | None, total: int | None, desc: str, enabled: bool, leave: bool,
                  unit: str):
         global _depth
-        from tqdm import tqdm as text_tqdm
-
-        self.desc, self.unit = desc, unit
-        self.t0 = time.perf_counter()
-        self.summary = enabled and _depth == 0 and batch_mode() and _in_kernel()
+        self.desc, self.unit, self.total = desc, unit, total
+        self.t0 = self._last = time.perf_counter()
         show = enabled and _depth == 0
+        self.summary = show and batch_mode() and _in_kernel()
         _depth += 1
-        self._open = True
-        self._n = 0
-        self.total = total
-        self._last = self.t0
+        self._open, self._n = True, 0
         kwargs: dict[str, Any] = {"total": total, "desc": desc, "disable": not show, "unit": unit}
         if show and batch_mode():
             self.tqdm = text_tqdm(iterable, **{**kwargs, "disable": True})
@@ -88,11 +81,8 @@ class _Bar:
             self.close()
 
     def _tick(self) -> None:
-        """In a batch run: a progress line when :data:`BATCH_INTERVAL_S` has passed since the last one."""
-        if not self.summary:
-            return
         now = time.perf_counter()
-        if now - self._last >= BATCH_INTERVAL_S:
+        if self.summary and now - self._last >= BATCH_INTERVAL_S:
             self._last = now
             of = f"/{self.total}" if self.total else ""
             print(f"{self.desc}: {self._n}{of} {self.unit} after {now - self.t0:.0f} s", flush=True)
@@ -121,36 +111,19 @@ class _Bar:
             return
         self._open = False
         _depth = max(0, _depth - 1)
-        n = self._n
         post = getattr(self.tqdm, "postfix", None)
         self.tqdm.close()
         if self.summary:
             extra = f" ({post})" if post else ""
-            print(f"{self.desc}: {n} {self.unit} in {time.perf_counter() - self.t0:.1f} s{extra}", flush=True)
+            print(f"{self.desc}: {self._n} {self.unit} in {time.perf_counter() - self.t0:.1f} s{extra}", flush=True)
 
 
 def bar(iterable: Iterable | None = None, total: int | None = None, desc: str = "", enabled: bool = True,
         leave: bool = False, unit: str = "it") -> _Bar:
-    """A progress bar over ``iterable`` (or a manual one with ``total``), placed as the module docstring says.
+    """A progress bar over ``iterable``, or a manual one (``total`` and ``update``, as a context manager).
 
-    Parameters
-    ----------
-    iterable : iterable, optional
-        What to iterate over; omit it and call ``update`` for a manual bar (use it as a context manager).
-    total : int, optional
-        Number of items (taken from ``len(iterable)`` when possible).
-    desc : str
-        The stage's name, e.g. ``"fingerprints our"``.
-    enabled : bool
-        False silences the bar (and its summary line).
-    leave : bool
-        Keep a finished interactive bar on screen.
-    unit : str
-
-    Returns
-    -------
-    _Bar
-        Iterable (yields the items of ``iterable``) with ``update``, ``set_postfix`` and ``close``.
+    ``total`` defaults to ``len(iterable)``; ``enabled=False`` silences the bar and its summary line; ``leave``
+    keeps a finished interactive bar on screen. The bar has ``update``, ``set_postfix``, ``close`` and ``n``.
 
     Examples
     --------

@@ -2,12 +2,16 @@
 
 Usage
 -----
-``python -m csi.reproduce --scale cpu --out figures`` runs every ``notebooks/NN_*.ipynb`` in order, then the
-workshop notebook. Each notebook
-writes its figures and tables into ``<out>/<NN_name>/``; the executed copy goes to ``<out>/executed/`` and
-``<out>/manifest.json`` records the scale, seed, data source, git commit, package versions, device and the run
-time of each notebook. ``--only 06`` (or ``--only 04,06``) reruns single notebooks and updates their manifest
-entries.
+``python -m csi.reproduce --scale cpu`` runs every ``notebooks/NN_*.ipynb`` in order, then the workshop
+notebook. Each notebook writes its figures and tables into ``<out>/<NN_name>/``; the executed copy goes to
+``<out>/executed/`` and ``<out>/manifest.json`` records the scale, seed, data source, git commit, package
+versions, device and the run time of each notebook. ``--only 06`` (or ``--only 04,06``) reruns single notebooks
+and updates their manifest entries.
+
+Where ``<out>`` is (:func:`default_out`): without ``--out``, only the reference run (every notebook, every
+setting at its default: synthetic data, cpu scale, seed 0, the four recipes, no ``--param``) writes the
+committed ``figures/``; any other run writes the gitignored ``runs/<source>-<scale>/``. ``--out figures``
+updates the reference on purpose (e.g. ``make figure NB=06 OUT=figures``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ PACKAGES = (
     "scikit-image", "pillow", "papermill",
 )
 SOURCES = ("synthetic", "vision", "kaggle", "daxing", "dresden", "fodb", "folder")
+DEFAULT_DATASETS = "our,kaggle,vision,daxing"
 
 
 def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
@@ -69,6 +74,22 @@ def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
     return sorted(chosen)
 
 
+def default_out(scale: str = "cpu", source: str = "synthetic", seed: int = 0,
+                datasets: str = DEFAULT_DATASETS, only: str = "", params: dict | None = None) -> Path:
+    """The output folder of a run without ``--out``: the reference ``figures/`` or ``runs/<source>-<scale>/``.
+
+    Examples
+    --------
+    >>> default_out().name, default_out(source="folder").relative_to(ROOT).as_posix()
+    ('figures', 'runs/folder-cpu')
+    >>> default_out(only="06").relative_to(ROOT).as_posix()
+    'runs/synthetic-cpu'
+    """
+    reference = (scale == "cpu" and source == "synthetic" and int(seed) == 0 and datasets == DEFAULT_DATASETS
+                 and not only and not params)
+    return ROOT / "figures" if reference else ROOT / "runs" / f"{source}-{scale}"
+
+
 def _relative(path: Path, start: Path) -> str:
     """``path`` relative to ``start`` when both lie in the repository, else absolute."""
     path = Path(path).resolve()
@@ -100,7 +121,8 @@ def _git_commit() -> dict:
             return ""
         return out.stdout.strip() if out.returncode == 0 else ""
 
-    status = git("status", "--porcelain", "--", ".", ":(exclude)figures", ":(exclude)figures-*", ":(exclude)data")
+    status = git("status", "--porcelain", "--", ".", ":(exclude)figures", ":(exclude)figures-*", ":(exclude)data",
+                 ":(exclude)runs")
     return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}
 
 
@@ -147,7 +169,7 @@ def _parse_params(items: list[str] | None) -> dict:
 
 
 def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "synthetic",
-        data_path: str = "", datasets: str = "our,kaggle,vision,daxing", out: str | Path = "figures",
+        data_path: str = "", datasets: str = DEFAULT_DATASETS, out: str | Path | None = None,
         only: str = "", data_root: str | Path = "data", params: dict | None = None) -> dict:
     """Execute the notebooks with papermill and write ``<out>/manifest.json``.
 
@@ -155,8 +177,9 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
     ----------
     scale, device, seed, source, data_path, datasets
         Passed to every notebook's ``parameters`` cell (see ``csi.experiments.setup``).
-    out : path
-        Output folder, relative to the current directory or absolute.
+    out : path, optional
+        Output folder, relative to the current directory or absolute; None: :func:`default_out` (the
+        reference ``figures/`` only for the reference run, else ``runs/<source>-<scale>/``).
     only : str
         Comma-separated notebook prefixes; empty runs all.
     data_root : path
@@ -178,7 +201,8 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
     if source != "synthetic" and not data_path:
         raise ValueError(f"source {source!r} needs --data-path pointing at your copy of the dataset")
     books = list_notebooks(only)
-    out = Path(out).resolve()
+    out = Path(out).resolve() if out is not None else default_out(scale, source, seed, datasets, only, params)
+    log.info("writing to %s", _relative(out, Path.cwd()))
     data_root = Path(data_root).resolve()
     (out / "executed").mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
@@ -252,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", dest="source", default="synthetic", choices=SOURCES,
                     help="synthetic (default) or the loader for your real dataset")
     ap.add_argument("--data-path", default="", help="root folder of the real dataset")
-    ap.add_argument("--datasets", default="our,kaggle,vision,daxing", help="synthetic recipes to run")
-    ap.add_argument("--out", default="figures")
+    ap.add_argument("--datasets", default=DEFAULT_DATASETS, help="synthetic recipes to run")
+    ap.add_argument("--out", default=None,
+                    help="output folder (default: figures/ for the reference run of every notebook at the default "
+                         "settings, else runs/<source>-<scale>/)")
     ap.add_argument("--data-root", default="data")
     ap.add_argument("--only", default="", help="comma-separated notebook prefixes, e.g. 06")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -262,14 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("papermill").setLevel(logging.INFO)
     try:
+        params = _parse_params(args.param)
+        out = args.out if args.out else default_out(args.scale, args.source, args.seed, args.datasets, args.only,
+                                                    params)
         manifest = run(args.scale, args.device, args.seed, args.source, args.data_path, args.datasets,
-                       args.out, args.only, args.data_root, _parse_params(args.param))
+                       out, args.only, args.data_root, params)
     except (ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for name, entry in manifest["notebooks"].items():
         print(f"{name:32s} {entry['seconds']:8.1f} s  {entry['status']}")
-    print(f"{'total':32s} {manifest['total_seconds']:8.1f} s -> {Path(args.out) / 'manifest.json'}")
+    print(f"{'total':32s} {manifest['total_seconds']:8.1f} s -> {_relative(Path(out), Path.cwd())}/manifest.json")
     return 0
 
 

@@ -52,7 +52,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 
 # %%
@@ -192,7 +192,7 @@ show(axes[1, 1], wechat, f"5. WeChat copy {wechat.shape[1]}×{wechat.shape[0]}\n
                          f"(QF {simulate.PLATFORMS['wechat']['quality']})")
 show(axes[1, 2], W_wechat, "6. noise residual W (Eq. 4)\nof the WeChat copy", symmetric=True)
 fig.suptitle(f"Simulator chain (Eq. 1–2), model {plan['devices'][dev]}, centre {h}×{w} px of the sensor")
-paper.save_figure(fig, cfg.out, "simulator_chain", formats=("jpg",), dpi=110)  # photographs: one JPEG
+paper.save_figure(fig, cfg.out, "simulator_chain", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "simulator_chain.jpg"))
 
 # %% [markdown]
@@ -212,7 +212,7 @@ for r, name in enumerate(cfg.datasets):
         show(ax, io.read_rgb(one["path"]), one["device"][:28])
     axes[r, 0].set_ylabel(name, fontsize=10)
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "samples", formats=("jpg",), dpi=110)  # photographs: one JPEG
+paper.save_figure(fig, cfg.out, "samples", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "samples.jpg"))
 
 # %% [markdown]
@@ -252,9 +252,10 @@ for c, (cond, path) in enumerate(copies.items()):
     k = min(96, img.shape[0], img.shape[1])
     y0, x0 = (img.shape[0] - k) // 2, (img.shape[1] - k) // 2
     show(axes[1, c], img[y0:y0 + k, x0:x0 + k], f"QF≈{v.jpeg_quality}, {v.bytes / 1024:.1f} KiB")
-fig.suptitle(f"One test picture of `{main}` ({one['device']}) as each platform serves it")
+fig.suptitle(f"One test picture of the {paper.DATASET_LABELS.get(main, main)} dataset ({paper.device_label(one['device'])}) "
+             "as each platform serves it")
 fig.tight_layout()
-paper.save_figure(fig, cfg.out, "platform_views", formats=("jpg",), dpi=110)  # photographs: one JPEG
+paper.save_figure(fig, cfg.out, "platform_views", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "platform_views.jpg"))
 
 # %% [markdown]

@@ -50,7 +50,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 
 # %%

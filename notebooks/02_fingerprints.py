@@ -46,7 +46,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 
 # %%
@@ -128,7 +128,7 @@ if K_true is not None:
                                    f"{step['ncc(K_est, K_true)']:.3f}", symmetric=True)
 else:
     axes[1, 2].axis("off")
-paper.save_figure(fig, cfg.out, "prnu_steps", formats=("jpg",), dpi=110)  # photographs: one JPEG
+paper.save_figure(fig, cfg.out, "prnu_steps", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "prnu_steps.jpg"))
 
 # %% [markdown]
@@ -222,20 +222,24 @@ quality.pivot_table(index="n_images", columns="estimator", values=["ncc_truth", 
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+panel_titles = {"csi.prnu": "the companion's estimate (weighted, post-processed)",
+                "Eq. 5 as printed": "Eq. 5 as printed"}
+cam_names = paper.device_labels(quality.camera.unique())
 for ax, how, letter in zip(axes, ("csi.prnu", "Eq. 5 as printed"), "ab", strict=True):
     q = quality[quality.estimator == how]
-    for i, (cam, g) in enumerate(q.groupby("camera")):
-        ax.plot(g.n_images, g.ncc_truth, "o-", color=f"C{i}", label=cam)
+    for i, cam in enumerate(paper.device_order(q.camera.unique())):
+        g = q[q.camera == cam]
+        ax.plot(g.n_images, g.ncc_truth, "o-", color=f"C{i}", label=cam_names[cam])
         ax.plot(g.n_images, g.ncc_other, "--", color=f"C{i}", alpha=0.5)
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xscale("log")
     ax.minorticks_off()
     ax.set_xticks(counts, [str(c) for c in counts])
-    ax.set(xlabel="images in the estimate (N, Eq. 5)", title=f"({letter}) {how}")
+    ax.set(xlabel="images in the estimate (N, Eq. 5)", title=f"({letter}) {panel_titles[how]}")
 axes[0].set_ylabel("ρ with the true K\n(solid: own camera, dashed: others)")
 if len(quality):
     axes[0].legend(loc="upper left")
-fig.suptitle(f"Fingerprint quality vs number of images, `{main}`, centre {side} px")
+fig.suptitle(f"Fingerprint quality vs number of images, {paper.DATASET_LABELS.get(main, main)} dataset, centre {side} px")
 fig.tight_layout()
 paper.save_figure(fig, cfg.out, "fingerprint_quality")
 fig

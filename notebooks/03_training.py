@@ -48,7 +48,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 
 # %%
@@ -97,7 +97,7 @@ for ax in axes.flat:
 axes[0, 0].text(-0.2, 0.5, "I'", transform=axes[0, 0].transAxes, ha="right", fontsize=9)
 axes[1, 0].text(-0.2, 0.5, "K'", transform=axes[1, 0].transAxes, ha="right", fontsize=9)
 fig.suptitle("Fig. 2: training pairs (label, I', K')", fontsize=10)
-paper.save_figure(fig, cfg.out, "training_pairs", formats=("jpg",), dpi=110)  # photographs: one JPEG
+paper.save_figure(fig, cfg.out, "training_pairs", formats=("jpg",), dpi=paper.PHOTO_DPI)  # photographs: one JPEG
 Image(filename=str(cfg.out / "training_pairs.jpg"))
 
 # %% [markdown]

@@ -48,7 +48,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 
 # %%
@@ -186,21 +186,20 @@ side
 
 # %% [markdown]
 # ## The figure: Table 2 as two heatmaps on one colour scale
-# Left the paper's Table 2, right this run's, rows and columns in the paper's order (our camera names on the right);
+# Left the paper's Table 2, right this run's, rows and columns in the paper's order (our phones under the paper's names);
 # both panels share the colour scale, so a colour means the same ρ on both sides. The last column is the wavelet
 # residual with the own camera.
 
 # %%
-def short(name: str) -> str:
-    """``D05_Huawei_Honor10`` -> ``Huawei_Honor10`` (a device prefix is dropped for the labels)."""
-    return re.sub(r"^D\d+_", "", name)
-
-
 vals = {"paper": pub.astype(float), "ours": ours.drop(columns="n_images").astype(float)}
+n_per = ours.n_images.dropna().astype(int)
+n_text = str(n_per.iloc[0]) if n_per.nunique() == 1 else f"{n_per.min()}–{n_per.max()}"
+cam_names = paper.device_labels(cams)
 vmax = float(max(np.nanmax(np.abs(v.to_numpy())) for v in vals.values()))
 fig, axes = plt.subplots(1, 2, figsize=(10.4, 4.9), layout="constrained")
 for ax, key, title in zip(axes, vals, (f"(a) Paper, Table 2 ({len(pub)} phones, 200 images each)",
-                                       f"(b) This run: `{main}`, camera originals"), strict=True):
+                                       f"(b) This run: {paper.DATASET_LABELS.get(main, main)}, camera originals, "
+                                       f"{n_text} images each"), strict=True):
     v = vals[key].to_numpy()
     im = ax.imshow(v, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
     for (i, j), x in np.ndenumerate(v):
@@ -209,8 +208,8 @@ for ax, key, title in zip(axes, vals, (f"(a) Paper, Table 2 ({len(pub)} phones, 
     ax.axvline(v.shape[1] - 1.5, color="k", lw=1.5)
     for i in range(min(v.shape[0], v.shape[1] - 1)):  # the own camera: the diagonal
         ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="k", lw=1))
-    cols = list(vals[key].columns) if key == "paper" else [short(c) for c in cams] + ["Wavelet"]
-    rows_ = list(vals[key].index) if key == "paper" else [f"{short(c)} (n={int(n)})" for c, n in ours.n_images.items()]
+    cols = list(vals[key].columns) if key == "paper" else [cam_names[c] for c in cams] + ["Wavelet"]
+    rows_ = list(vals[key].index) if key == "paper" else [cam_names[c] for c in ours.index]
     ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right")
     ax.set_yticks(range(len(rows_)), rows_)
     ax.set(title=title, xlabel="fingerprint's camera (CSI-CNN) | Wavelet: own camera")

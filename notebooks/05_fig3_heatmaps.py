@@ -48,7 +48,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 
 # %%
@@ -115,26 +115,32 @@ f3.pivot_table(index="picture", columns=["platform", "candidate_device"], values
 
 # %%
 vmax = float(np.abs(f3.ncc).max()) if len(f3) else 1.0
+shown_cams = paper.device_order(cams)  # Table 2's order
+cam_names = paper.device_labels(cams)
+cam_of = f3.groupby("picture")["true_device"].first()
+shown_pics = sorted(pictures, key=lambda pic: (shown_cams.index(cam_of[pic]), pic))
+pic_names = {pic: f"{cam_names[cam_of[pic]]} #{pic.rsplit(' #', 1)[1]}" for pic in pictures}
 fig, axes = plt.subplots(2, 3, figsize=(10.4, 8.2), layout="constrained", sharex=True, sharey=True)
 for ax, cond, letter in zip(axes.flat, conditions, "abcdef", strict=True):
     m = (f3[f3.platform == cond].pivot_table(index="picture", columns="candidate_device", values="ncc")
-         .reindex(index=pictures, columns=cams))
+         .reindex(index=shown_pics, columns=shown_cams))
     im = ax.imshow(m.to_numpy(), cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
     for (i, j), x in np.ndenumerate(m.to_numpy()):
         ax.text(j, i, f"{x:.2f}", ha="center", va="center", fontsize=8, color="white" if abs(x) > 0.6 * vmax else "k")
-    for i, pic in enumerate(pictures):
-        j = [short[c] for c in cams].index(pic.rsplit(" #", 1)[0])
+    for i, pic in enumerate(shown_pics):
+        j = shown_cams.index(cam_of[pic])
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="k", lw=1.2))
     ax.set_title(f"({letter}) {paper.PLATFORM_LABELS[cond]}")
-    ax.set_xticks(range(len(cams)), [short[c] for c in cams], rotation=40, ha="right")
-    ax.set_yticks(range(len(pictures)), pictures)
+    ax.set_xticks(range(len(shown_cams)), [cam_names[c] for c in shown_cams], rotation=40, ha="right")
+    ax.set_yticks(range(len(shown_pics)), [pic_names[pic] for pic in shown_pics])
     ax.spines[:].set_visible(False)
 for ax in axes[1]:
     ax.set_xlabel("fingerprint's camera")
 for ax in axes[:, 0]:
     ax.set_ylabel("picture")
 fig.colorbar(im, ax=axes, shrink=0.6, label="ρ of the CSI-CNN residual with the fingerprint")
-fig.suptitle(f"Fig. 3: ρ of two random pictures per camera of `{main}` with every camera's fingerprint")
+fig.suptitle(f"Fig. 3: ρ of two random pictures per camera ({paper.DATASET_LABELS.get(main, main)} dataset) with "
+             "every camera's fingerprint")
 paper.save_figure(fig, cfg.out, "fig3_heatmaps")
 fig
 
@@ -193,14 +199,15 @@ fig, ax = plt.subplots(figsize=(8, 3.6))
 x = np.arange(len(conditions))
 for i, m in enumerate(experiments.METHODS):
     g = true_ncc[true_ncc.method == m].set_index("platform").reindex(conditions)
-    ax.errorbar(x + (i - 1) * 0.22, g.mean_ncc, yerr=[g.mean_ncc - g.ci_low, g.ci_high - g.mean_ncc], fmt="o",
-                capsize=3, color=f"C{i}", label=f"{labels[m]}")
+    sty = paper.method_style(m)
+    ax.errorbar(x + (i - 1) * 0.22, g.mean_ncc, yerr=[g.mean_ncc - g.ci_low, g.ci_high - g.mean_ncc],
+                fmt=sty["marker"], capsize=3, color=sty["color"], label=f"{labels[m]}")
 ax.axhline(0, color="k", lw=0.6)
 ax.set_xticks(x, [paper.PLATFORM_LABELS[c] for c in conditions])
 n = int(true_ncc.n_images.median())
-ax.set(ylabel="mean ρ with the own camera", title=f"Mean ρ with the true camera, `{main}` (n = {n} images per "
-       "point, 95 % intervals)")
-ax.legend(loc="best")
+ax.set(ylabel="mean ρ with the own camera", title=f"Mean ρ with the true camera, {paper.DATASET_LABELS.get(main, main)} "
+       f"dataset (n = {n} images per point, 95 % intervals)")
+ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 fig.tight_layout()
 paper.save_figure(fig, cfg.out, "mean_true_camera_ncc")
 fig

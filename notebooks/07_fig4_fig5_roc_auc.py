@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 07 · Fig. 4 (AUC bars) and Fig. 5 (ROC curves)
+# # 07 · Fig. 4 (AUC per platform) and Fig. 5 (ROC curves)
 #
 # §4.2.2 and §4.3.2. Verification: every test image is scored against every camera's fingerprint (ρ, the NCC); a
 # pair (image, camera) is *positive* when the camera took the image. Sweeping a threshold over ρ gives the ROC
@@ -46,7 +46,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 
 # %%
@@ -104,37 +104,42 @@ paper.save_table(auc_diff, cfg.out, "fig4_auc_csicnn_minus_wavelet")
 auc_diff
 
 # %% [markdown]
-# ## Fig. 4 (a)–(d): AUC bars
-# As in the paper: one panel per dataset (Our, Kaggle, Vision, Daxing), the platforms along x, one bar per method;
-# here with the camera originals first and 95 % intervals as error bars. (Kaggle is the same-phone reading; the
-# other-phone reading is in the table above.)
+# ## Fig. 4 (a)–(d): AUC per platform
+# As in the paper: one panel per dataset (Our, Kaggle, Vision, Daxing), the platforms along x, one value per method;
+# here with the camera originals first, as points with 95 % intervals (the paper draws bars), on a y-range that
+# shows the differences. (Kaggle is the same-phone reading; the other-phone reading is in the table above.)
 
 # %%
-colors = {"csi-cnn": "C0", "wavelet": "C1", "dncnn": "C2"}
 panels = [d for d in ("our", "kaggle", "vision", "daxing") if d in names] or [names[0]]
-fig, axes = plt.subplots(int(np.ceil(len(panels) / 2)), min(2, len(panels)), figsize=(10, 3.4 * np.ceil(len(panels) / 2)),
+fig, axes = plt.subplots(int(np.ceil(len(panels) / 2)), min(2, len(panels)), figsize=(10, 3.2 * np.ceil(len(panels) / 2) + 0.5),
                          squeeze=False, sharey=True)
 conds = list(experiments.CONDITIONS)
 x = np.arange(len(conds))
+shown = auc[auc.dataset.isin(panels)]
+low = max(0.0, np.floor((shown["ci_low"].min() - 0.02) * 20) / 20)  # the y-range shows the differences
 for ax, d, letter in zip(axes.flat, panels, "abcd", strict=False):
     for i, m in enumerate(experiments.METHODS):
         g = auc[(auc.dataset == d) & (auc.method == m)].set_index("platform").reindex(conds)
-        ax.bar(x + (i - 1) * 0.27, g["auc"], width=0.27, color=colors[m], label=paper.METHOD_LABELS[m],
-               yerr=[g["auc"] - g["ci_low"], g["ci_high"] - g["auc"]], capsize=2, error_kw={"lw": 0.8})
+        sty = paper.method_style(m)
+        ax.errorbar(x + (i - 1) * 0.22, g["auc"], yerr=[g["auc"] - g["ci_low"], g["ci_high"] - g["auc"]],
+                    fmt=sty["marker"], color=sty["color"], ms=5, capsize=2, elinewidth=1, label=paper.METHOD_LABELS[m])
     ax.axhline(0.5, color="k", ls=":", lw=1)
     ax.set_xticks(x, [paper.PLATFORM_LABELS[c] for c in conds], rotation=25)
-    ax.set(ylim=(0, 1.05), title=f"({letter}) {paper.DATASET_LABELS.get(d, d)}", ylabel="AUC (Eq. 12)")
+    ax.tick_params(labelleft=True)
+    ax.grid(axis="y", color="0.9", lw=0.6)
+    ax.set(ylim=(low, 1.0 + (1.0 - low) * 0.03), title=f"({letter}) {paper.DATASET_LABELS.get(d, d)}",
+           ylabel="AUC (Eq. 12), 95 % CI")
 for ax in list(axes.flat)[len(panels):]:
     ax.axis("off")
-axes.flat[0].legend(loc="lower left", ncols=3)
-fig.tight_layout()
-paper.save_figure(fig, cfg.out, "fig4_auc_bars")
+paper.legend_on_top(fig, *axes.flat[0].get_legend_handles_labels(), title="Fig. 4: AUC per platform and method")
+paper.save_figure(fig, cfg.out, "fig4_auc_per_platform")
 fig
 
 # %% [markdown]
 # ## Fig. 5 (a)–(d): ROC curves
 # The ROC (Eq. 10–11) of each method on each condition, in the paper's panel order: (a) Our, (b) Vision,
-# (c) Kaggle, (d) Daxing. Colour: condition; line style: method. The AUCs above are computed on the full curves;
+# (c) Kaggle, (d) Daxing, as rows; one panel per condition, so each panel holds one curve per method (colour and
+# line style: method, the same as in every figure). The AUCs above are computed on the full curves;
 # the stored curves keep about 200 points each (`metrics.downsample_roc`, which never shows a curve above the data).
 
 # %%
@@ -148,23 +153,27 @@ paper.save_table(roc, cfg.out, "fig5_roc_points")
 roc.groupby(["dataset", "platform", "method"]).size().describe()[["count", "max"]]
 
 # %%
-styles = {"csi-cnn": "-", "wavelet": "--", "dncnn": ":"}
 order5 = [d for d in ("our", "vision", "kaggle", "daxing") if d in names] or [names[0]]
-fig, axes = plt.subplots(int(np.ceil(len(order5) / 2)), min(2, len(order5)),
-                         figsize=(9, 4.0 * np.ceil(len(order5) / 2)), squeeze=False, sharex=True, sharey=True)
-for ax, d, letter in zip(axes.flat, order5, "abcd", strict=False):
-    for j, p in enumerate(conds):
+fig, axes = plt.subplots(len(order5), len(conds), figsize=(10, 1.6 * len(order5) + 1.0), squeeze=False,
+                         sharex=True, sharey=True)
+for r, (d, letter) in enumerate(zip(order5, "abcd", strict=False)):
+    for ax, p in zip(axes[r], conds, strict=True):
         for m in experiments.METHODS:
             g = roc[(roc.dataset == d) & (roc.platform == p) & (roc.method == m)]
-            ax.plot(g.fpr, g.tpr, styles[m], color=f"C{j}", lw=1.1)
-    ax.plot([0, 1], [0, 1], color="0.6", lw=0.7)
-    ax.set(title=f"({letter}) {paper.DATASET_LABELS.get(d, d)}", xlabel="FPR (Eq. 10)", ylabel="TPR (Eq. 11)")
-for ax in list(axes.flat)[len(order5):]:
-    ax.axis("off")
-handles = [plt.Line2D([], [], color=f"C{j}", label=paper.PLATFORM_LABELS[p]) for j, p in enumerate(conds)]
-handles += [plt.Line2D([], [], color="k", ls=styles[m], label=paper.METHOD_LABELS[m]) for m in experiments.METHODS]
-fig.legend(handles=handles, loc="lower center", ncols=5, bbox_to_anchor=(0.5, -0.02))
-fig.tight_layout(rect=(0, 0.08, 1, 1))
+            sty = paper.method_style(m)
+            ax.plot(g.fpr, g.tpr, color=sty["color"], ls=sty["linestyle"], lw=1.3, label=paper.METHOD_LABELS[m])
+        ax.plot([0, 1], [0, 1], color="0.7", lw=0.7)
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
+        ax.set_yticks([0, 0.5, 1], ["0", "0.5", "1"])
+        ax.set_aspect("equal")
+        ax.tick_params(labelbottom=True, labelleft=True)  # tick labels on every row
+        if r == 0:
+            ax.set_title(paper.PLATFORM_LABELS[p])
+    axes[r, 0].set_ylabel(f"({letter}) {paper.DATASET_LABELS.get(d, d)}\nTPR (Eq. 11)")
+for ax in axes[-1]:
+    ax.set_xlabel("FPR (Eq. 10)")
+paper.legend_on_top(fig, *axes[0, 0].get_legend_handles_labels(),
+                    title="Fig. 5: ROC curves, one panel per dataset (rows) and platform (columns)")
 paper.save_figure(fig, cfg.out, "fig5_roc")
 fig
 

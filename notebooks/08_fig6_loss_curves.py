@@ -33,8 +33,8 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
+from csi import checkpoints, experiments, paper, pipeline, train
 from csi import datasets as dsm
-from csi import experiments, paper, pipeline, train
 from csi.progress import bar
 
 # %% [markdown]
@@ -53,7 +53,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 
 # %%
@@ -96,13 +96,13 @@ val.groupby("platform").size()
 # is measured on the five platforms' test copies at evenly spaced points (and before training).
 
 # %%
-config = {"batch": st["fig6_batch"], "patch": st["fig6_patch"], "evals": st["fig6_points"],
-          "val_crop": st["fig6_val_crop"]}
+config = {**experiments.sizes(cfg.scale, "csi_cnn"), "batch": st["fig6_batch"], "patch": st["fig6_patch"],
+          "evals": st["fig6_points"], "val_crop": st["fig6_val_crop"], "pairs": st["fig6_pairs"]}
 runs = {}
 for loss in bar(("cosine", "mse-std", "mse"), desc="Fig. 6 trainings", unit="run"):
-    ck = train.get_or_train("csi-cnn", f"{fp_ds.name}-{len(devices)}dev", scale=cfg.scale, seed=cfg.seed, loss=loss,
-                            train=train_df, val=val, fingerprints=K, config=config, pairs=st["fig6_pairs"],
-                            cache_dir=cfg.cache / "models", device=cfg.torch_device, progress=False)
+    ck = train.get_or_train("csi-cnn", f"{fp_ds.name}-{len(devices)}dev", config, scale=cfg.scale, seed=cfg.seed,
+                            loss=loss, train=train_df, val=val, fingerprints=K, cache_dir=cfg.cache / "models",
+                            device=cfg.torch_device, progress=False)
     runs[loss] = (ck, train.load_history(ck))
 curves = pd.concat([h.assign(loss=loss) for loss, (_, h) in runs.items()], ignore_index=True)
 long = curves.melt(id_vars=["loss", "pairs_seen"], value_vars=[f"val_auc_{p}" for p in experiments.PLATFORMS],
@@ -114,22 +114,26 @@ long.pivot_table(index=["loss", "pairs_seen"], columns="platform", values="auc",
 # %% [markdown]
 # ## Fig. 6
 # AUC (Eq. 12) against training pairs on each platform: the paper's cosine loss (solid) and the fair MSE (dashed);
-# MSE as written in grey. The dotted line is chance.
+# MSE as written in grey. The dotted line is chance. The paper's x-axis is epochs; here it is training pairs seen.
+# Each curve is one training run (one seed), so the figure shows no spread over seeds.
 
 # %%
-fig, axes = plt.subplots(1, 5, figsize=(10, 2.9), sharey=True)
-styles = {"cosine": ("C0", "-", "cosine loss (Eq. 6–8)"), "mse-std": ("C1", "--", "fair MSE (target / std)"),
-          "mse": ("0.6", ":", "MSE as written [20]")}
+fig, axes = plt.subplots(1, 5, figsize=(10, 3.1), sharey=True)
+styles = {"cosine": ("csi-cnn", "cosine loss (Eq. 6–8)"), "mse-std": ("mse-std", "fair MSE (target / std)"),
+          "mse": ("mse", "MSE as written [20]")}
 for ax, p in zip(axes, experiments.PLATFORMS, strict=True):
-    for loss, (color, ls, label) in styles.items():
+    for loss, (style, label) in styles.items():
         g = long[(long.platform == p) & (long.loss == loss)]
-        ax.plot(g.pairs_seen, g.auc, ls, color=color, marker="o", ms=3, label=label)
+        sty = paper.method_style(style)
+        ax.plot(g.pairs_seen, g.auc, ls=sty["linestyle"], color=sty["color"], marker=sty["marker"], ms=3, label=label)
     ax.axhline(0.5, color="k", ls=":", lw=0.8)
     ax.set(title=paper.PLATFORM_LABELS[p], xlabel="training pairs", ylim=(0.3, 1.02))
+    ax.tick_params(axis="x", labelrotation=30)
 axes[0].set_ylabel("AUC (Eq. 12)")
 fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncols=3)
-fig.tight_layout(rect=(0, 0.12, 1, 1))
-paper.save_figure(fig, cfg.out, "fig6_auc_per_epoch")
+fig.suptitle(f"Fig. 6: AUC against training pairs (one training per loss, seed {cfg.seed}: no spread over seeds)")
+fig.tight_layout(rect=(0, 0.1, 1, 1))
+paper.save_figure(fig, cfg.out, "fig6_auc_per_training_pairs")
 fig
 
 # %% [markdown]
@@ -143,7 +147,7 @@ sampler = train.PairSampler(train_df["path"][:30].tolist(), train_df["device"][:
 x, y, label = sampler.batch_at(0, 0)
 scale_rows = []
 for loss, (ck, _) in runs.items():
-    net = train.load_model(ck)
+    net = checkpoints.load_model(ck)
     with torch.no_grad():
         out = net(x)
     rho = torch.nn.functional.cosine_similarity(out.flatten(1), y.flatten(1))

@@ -55,7 +55,7 @@ fingerprint_size = "auto"
 csi_cnn_checkpoint = ""
 dncnn_checkpoint = ""
 train_on_source = False
-out_dir = "../figures"
+out_dir = "auto"  # "auto": ../runs/<source>-<scale>/ (gitignored); make reproduce passes "../figures"
 data_root = "../data"
 grid = "short"
 
@@ -117,17 +117,19 @@ models.assign(checkpoint=models.checkpoint.map(lambda p: p.rsplit("/", 1)[-1]))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+budgets = sorted(hist.pairs.unique())
+shades = dict(zip(budgets, np.linspace(0.35, 1.0, len(budgets)), strict=True))  # longer training: stronger colour
 for (r, n), g in hist.groupby(["regime", "pairs"], sort=True):
     mean = g.groupby("pairs_seen")[["val_auc", "val_ncc_true"]].mean()
-    style = "-" if r == "originals" else "--"
-    axes[0].plot(mean.index, mean.val_auc, style, label=f"{r}, {n:,} pairs")
-    axes[1].plot(mean.index, mean.val_ncc_true, style)
+    sty = paper.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
+    kw = {"ls": sty["linestyle"], "color": sty["color"], "alpha": shades[n]}
+    axes[0].plot(mean.index, mean.val_auc, label=f"CSI-CNN, {r}, {n:,} pairs", **kw)
+    axes[1].plot(mean.index, mean.val_ncc_true, **kw)
 axes[0].set(xscale="symlog", xlabel="training pairs seen", ylabel="validation AUC (Eq. 12)",
             title="held-out platform copies: AUC")
 axes[1].set(xscale="symlog", xlabel="training pairs seen", ylabel="mean true-camera NCC",
             title="held-out platform copies: NCC")
-axes[0].legend(ncols=2, fontsize=8)
-fig.tight_layout()
+paper.legend_on_top(fig, *axes[0].get_legend_handles_labels(), ncols=4)
 paper.save_figure(fig, cfg.out, "validation_curves")
 fig
 
@@ -144,7 +146,7 @@ for r, n, s, p in bar(list(models[["regime", "pairs", "seed", "checkpoint"]].ite
         parts.append(pipeline.score(ccfg, ds, c, ex, progress=False).assign(method="csi-cnn", regime=r, pairs=n, seed=s))
 scores = pd.concat([base, *parts], ignore_index=True)
 scores["positive"] = scores["candidate_device"] == scores["true_device"]
-len(scores)
+print(f"{len(scores):,} scores: one per test image, candidate camera, condition and model")
 
 # %% [markdown]
 # ## ACC (Eq. 9) and AUC (Eq. 12) of every model, method and condition
@@ -198,16 +200,18 @@ labels = list(dict.fromkeys(headroom.method))
 for i, m in enumerate(labels):
     g = headroom[headroom.method == m].set_index("platform").reindex(conditions)
     w = 0.8 / len(labels)
-    axes[0].bar(x + (i - (len(labels) - 1) / 2) * w, g.ncc_true, width=w, label=m)
-    axes[1].bar(x + (i - (len(labels) - 1) / 2) * w, g.acc, width=w,
+    key = next((k for k in paper.METHOD_LABELS if m.startswith(k)), None)
+    shown = paper.METHOD_LABELS[key] + m[len(key):] if key else m.capitalize()
+    color = paper.method_style(m)["color"]
+    axes[0].bar(x + (i - (len(labels) - 1) / 2) * w, g.ncc_true, width=w, color=color, label=shown)
+    axes[1].bar(x + (i - (len(labels) - 1) / 2) * w, g.acc, width=w, color=color,
                 yerr=[g.acc - g.acc_low, g.acc_high - g.acc], capsize=2, error_kw={"lw": 0.7})
 for ax in axes:
     ax.set_xticks(x, [paper.PLATFORM_LABELS[c] for c in conditions], rotation=25)
 axes[0].set(ylabel="mean true-camera NCC", title="PRNU left in the residual")
 axes[1].set(ylabel="ACC (Eq. 9), 95 % CI", ylim=(0, 1.05), title="closed-set accuracy")
 axes[1].axhline(1 / len(K), color="k", ls=":", lw=1)
-axes[0].legend(fontsize=8)
-fig.tight_layout()
+paper.legend_on_top(fig, *axes[0].get_legend_handles_labels())
 paper.save_figure(fig, cfg.out, "headroom")
 fig
 
@@ -240,26 +244,33 @@ diffs[diffs.metric == "acc"].pivot_table(index=["regime", "pairs"], columns="pla
 # %%
 for metric, name in (("acc", "ACC (Eq. 9)"), ("auc", "AUC (Eq. 12)")):
     fig, axes = plt.subplots(2, 3, figsize=(10, 6), sharex=True, sharey=True)
+    floor = 1 / len(K) if metric == "acc" else 0.5  # chance
+    low = max(0.0, np.floor((min(cc[metric].min(), floor) - 0.03) * 10) / 10)  # shows the differences and chance
     for ax, c in zip(axes.flat, conditions, strict=True):
         g = cc[(cc.platform == c) & (cc.method == "csi-cnn")]
-        for r, style in (("originals", "o-"), ("augmented", "s--")):
+        for r in ("originals", "augmented"):
             h = g[g.regime == r]
+            sty = paper.method_style("csi-cnn" if r == "originals" else "csi-cnn augmented")
             if len(h):
-                ax.plot(h.pairs, h[metric], style[0], color="C0" if r == "originals" else "C3", alpha=0.4, ms=3)
+                ax.plot(h.pairs, h[metric], sty["marker"], color=sty["color"], alpha=0.4, ms=3)
                 mean = h.groupby("pairs")[metric].mean()
-                ax.plot(mean.index, mean.values, style[1:], color="C0" if r == "originals" else "C3",
+                ax.plot(mean.index, mean.values, ls=sty["linestyle"], marker=sty["marker"], ms=4, color=sty["color"],
                         label=f"CSI-CNN, {r}")
-        for m, color in (("wavelet", "C1"), ("oracle", "k"), ("dncnn", "C2")):
-            ax.axhline(float(cc[(cc.platform == c) & (cc.method == m)][metric].iloc[0]), color=color, lw=1.2,
-                       ls="-" if m != "dncnn" else "-.", label=m)
-        ax.axhline(1 / len(K) if metric == "acc" else 0.5, color="0.5", ls=":", lw=1)
-        ax.set(xscale="log", title=paper.PLATFORM_LABELS[c], ylim=(0, 1.05))
+        for m in ("wavelet", "oracle", "dncnn"):
+            sty = paper.method_style(m)
+            ax.axhline(float(cc[(cc.platform == c) & (cc.method == m)][metric].iloc[0]), color=sty["color"], lw=1.2,
+                       ls=sty["linestyle"], label=paper.METHOD_LABELS.get(m, m.capitalize()))
+        ax.axhline(floor, color="0.5", ls=":", lw=1)
+        ax.set(xscale="log", title=paper.PLATFORM_LABELS[c], ylim=(low, 1.0 + (1.0 - low) * 0.03))
+        ax.minorticks_off()
+        budgets = sorted(g.pairs.unique())
+        ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
     for ax in axes[1]:
         ax.set_xlabel("training pairs")
     for ax in axes[:, 0]:
         ax.set_ylabel(name)
-    axes[0, 0].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    paper.legend_on_top(fig, *axes[0, 0].get_legend_handles_labels(),
+                        title=f"{name} against the training budget; dots: CSI-CNN's seeds, line: their mean")
     paper.save_figure(fig, cfg.out, f"budget_curve_{metric}")
     display(fig)
 

@@ -59,7 +59,7 @@ from csi import evaluate, experiments, io, paper, pipeline, prnu, simulate, stat
 scale = "smoke"
 device = "auto"
 seed = 0
-out_dir = "../figures"
+out_dir = "../runs"  # your tables and figures go to ../runs/workshop/ (gitignored)
 data_root = "../data"
 
 # %%
@@ -320,7 +320,7 @@ paper.save_table(mine, cfg.out, "ex3_my_denoiser")
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 for i, (name, g) in enumerate(mine.groupby("method", sort=False)):
     x = np.arange(len(g)) + (i - 0.5) * 0.35
-    ax.bar(x, g["acc"], width=0.35, label=name, color=f"C{i}")
+    ax.bar(x, g["acc"], width=0.35, label=name, color=paper.method_style(name)["color"])
     err = np.clip([g["acc"] - g["ci_low"], g["ci_high"] - g["acc"]], 0, None)
     ax.errorbar(x, g["acc"], yerr=err, fmt="none", color="k", capsize=3)
 ax.axhline(chance, color="k", ls=":", lw=1, label="chance")
@@ -373,9 +373,9 @@ print(f"{len(train_df)} training pictures, {len(val_df)} validation copies")
 # %%
 # Exercise 4, your turn. As given, the cell trains for 10 steps only (seconds) and shows the history.
 steps, batch = 10, 8  # TODO: a few hundred steps
-ckpt = train.get_or_train("csi-cnn", "workshop-our", scale=cfg.scale, seed=cfg.seed, train=train_df, val=val_df,
-                          fingerprints=K_train, pairs=steps * batch, config={"batch": batch, "evals": 1},
-                          cache_dir=cfg.cache / "models", device=cfg.torch_device)
+sizes = {**experiments.sizes(cfg.scale, "csi_cnn"), "pairs": steps * batch, "batch": batch, "evals": 1}
+ckpt = train.get_or_train("csi-cnn", "workshop-our", sizes, scale=cfg.scale, seed=cfg.seed, train=train_df,
+                          val=val_df, fingerprints=K_train, cache_dir=cfg.cache / "models", device=cfg.torch_device)
 history = train.load_history(ckpt)
 # TODO: score it with evaluate.get_extractor("csi-cnn", checkpoint=ckpt) through pipeline.score, on "original"
 #       and platform, and compare ACC and AUC with the wavelet's (stats.paired_bootstrap)
@@ -384,9 +384,9 @@ history[["pairs_seen", "train_loss", "val_auc", "val_ncc_true"]]
 # %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
 # Solution 4
 steps, batch = 300, 8 if cfg.scale == "smoke" else 16
-ckpt = train.get_or_train("csi-cnn", "workshop-our", scale=cfg.scale, seed=cfg.seed, train=train_df, val=val_df,
-                          fingerprints=K_train, pairs=steps * batch, config={"batch": batch, "evals": 5},
-                          cache_dir=cfg.cache / "models", device=cfg.torch_device)
+sizes = {**experiments.sizes(cfg.scale, "csi_cnn"), "pairs": steps * batch, "batch": batch, "evals": 5}
+ckpt = train.get_or_train("csi-cnn", "workshop-our", sizes, scale=cfg.scale, seed=cfg.seed, train=train_df,
+                          val=val_df, fingerprints=K_train, cache_dir=cfg.cache / "models", device=cfg.torch_device)
 history = train.load_history(ckpt)
 paper.save_table(history, cfg.out, "ex4_history")
 cnn = evaluate.get_extractor("csi-cnn", checkpoint=ckpt, device=cfg.torch_device)

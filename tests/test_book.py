@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from csi import paper
+
 ROOT = Path(__file__).resolve().parents[1]
 # Sphinx 9 flags APIs that the theme and myst-parser still use; not this project's to fix
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning", "ignore::DeprecationWarning")
@@ -125,8 +127,11 @@ def check_site(html: Path) -> dict[str, Page]:
     return pages
 
 
-def check_figures(html: Path, page: Page, expected: int, name: str) -> None:
-    """The page shows at least the ``expected`` figures its notebook stored, each a file in the build."""
+def check_figures(html: Path, page: Page, expected: int, name: str, min_px: int = 0) -> None:
+    """The page shows at least the ``expected`` figures its notebook stored, each a file in the build, raster
+    figures at least ``min_px`` wide."""
+    from PIL import Image
+
     assert len(page.output_imgs) >= expected, (
         f"{name}: the notebook stored {expected} figure(s) but its page shows {len(page.output_imgs)}")
     for src in page.output_imgs:
@@ -134,6 +139,9 @@ def check_figures(html: Path, page: Page, expected: int, name: str) -> None:
             continue
         f = (html / unquote(urlsplit(src).path)).resolve()
         assert f.is_file() and f.stat().st_size > 0, f"{name}: figure {src} is not in the build"
+        if min_px and f.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            with Image.open(f) as im:
+                assert im.size[0] >= min_px, f"{name}: figure {src} is {im.size[0]} px wide, under {min_px}"
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -167,7 +175,7 @@ def test_book_from_smoke_notebooks(smoke_run, smoke_book):
         nb = json.loads(nb_path.read_text())
         expected = bb.count_figures(nb)
         total_figures += expected
-        check_figures(html, pages[page_path], expected, stem)
+        check_figures(html, pages[page_path], expected, stem, min_px=paper.MIN_FIGURE_PX)
         # compare words only: Sphinx typesets quotes and dashes (' -> ’)
         title = _words(bb.notebook_title(nb, stem))
         assert title in _words(pages[page_path].text), f"{stem}: the page does not show the notebook's title"
@@ -272,7 +280,7 @@ def test_tiny_book_pages_links_and_figures(tiny_book):
     assert "09 (not in this build)" in index_text and 'href="00_data.html"' not in index
     assert "not recorded" in index_text  # no manifest.json beside these notebooks
     page = (html / "06_table3_accuracy.html").read_text(encoding="utf-8")
-    assert "3/3" in page and "0/3" not in page, "progress bars should show their final state only"
+    assert "0/3" not in page and "3/3" not in page, "progress bars are not results: the page drops them"
 
 
 def test_terminal_text_resolves_progress_bars():
@@ -283,6 +291,29 @@ def test_terminal_text_resolves_progress_bars():
     assert t(nested) == "outer 100%\ninner 3\n"
     assert t("plain\ntext\n") == "plain\ntext\n"
     assert t("erase me\r\x1b[Kkept\n") == "kept\n"
+
+
+def test_progress_lines_are_dropped_and_results_kept():
+    drop = bb.drop_progress_lines
+    kept = "0 file(s) left out\nwavelet filter: 48 of 50 test pictures attributed to their phone\n"
+    progress = ("scores: 74/90 table after 60 s\ntrain CSI-CNN: 250 step in 154.5 s (loss=0.48, val_auc=0.80)\n"
+                "building our/cpu: 400 shot in 20.6 s\nwork: 100%|##########| 3/3 [00:01<00:00]\n 67%|######6   | 2/3\n")
+    assert drop(progress + kept) == kept
+
+
+def test_one_toggle_for_the_parameters_and_contents_on_long_pages():
+    code = {"cell_type": "code", "outputs": [], "execution_count": 1}
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Title"},
+                    {**code, "metadata": {"tags": ["parameters"]}, "source": 'scale = "cpu"  # the size'},
+                    {**code, "metadata": {"tags": ["injected-parameters"]}, "source": 'scale = "smoke"'},
+                    *({"cell_type": "markdown", "metadata": {}, "source": f"## Part {k}"} for k in range(4))]}
+    out = bb.add_contents(bb.fold_parameter_cells(nb))
+    params = [c for c in out["cells"] if c["cell_type"] == "code"]
+    assert len(params) == 1 and "hide-input" in params[0]["metadata"]["tags"]
+    assert 'scale = "cpu"  # the size' in params[0]["source"] and 'scale = "smoke"' in params[0]["source"]
+    assert "{contents}" in out["cells"][1]["source"]  # under the title
+    short = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Title\n\n## Only part"}]}
+    assert not any("{contents}" in str(c["source"]) for c in bb.add_contents(short)["cells"])
 
 
 def test_tidy_streams_merges_and_keeps_other_outputs():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from csi import cache, prnu
 from csi.progress import bar
@@ -59,6 +61,7 @@ def test_keys_do_not_depend_on_how_the_data_root_is_spelled(tmp_path, monkeypatc
     import pandas as pd
 
     from csi import train
+    from csi.experiments import sizes
 
     (tmp_path / "data").mkdir()
     (tmp_path / "notebooks").mkdir()
@@ -67,7 +70,8 @@ def test_keys_do_not_depend_on_how_the_data_root_is_spelled(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path / "notebooks")
     rel, absolute = os.path.join("..", "data", "a.jpg"), str(img)
     assert cache.files_digest([rel]) == cache.files_digest([absolute])
-    keys = [train.training_key("csi-cnn", "our", scale="smoke", train=pd.DataFrame({"path": [p], "device": ["d"]}))[0]
+    keys = [train.training_key("csi-cnn", "our", sizes("smoke", "csi_cnn"), scale="smoke",
+                               train=pd.DataFrame({"path": [p], "device": ["d"]}))[0]
             for p in (rel, absolute)]
     assert keys[0] == keys[1]
     other = tmp_path / "data" / "b.jpg"
@@ -78,7 +82,24 @@ def test_keys_do_not_depend_on_how_the_data_root_is_spelled(tmp_path, monkeypatc
 def test_atomic_writes_leave_no_temporary_files(tmp_path):
     cache.atomic_save_npy(tmp_path / "a.npy", np.ones(3))
     cache.atomic_write_text(tmp_path / "b.txt", "x")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.txt"]
+    frame = pd.DataFrame({"image": ["p", "q"], "ncc": [0.1 / 3, -2e-7]})
+    cache.atomic_to_csv(tmp_path / "c.csv", frame)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.txt", "c.csv"]
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.ones(3)) and (tmp_path / "b.txt").read_text() == "x"
+    assert (tmp_path / "c.csv").read_bytes() == frame.to_csv(index=False).encode()  # full precision, no index
+
+
+def test_a_failed_atomic_write_keeps_the_old_file(tmp_path):
+    path = cache.atomic_write_text(tmp_path / "a.txt", "old")
+
+    def crash(f):
+        f.write(b"half a fi")
+        raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        cache.atomic_write(path, crash)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # no temporary file left
 
 
 def test_nested_bars_are_silent_and_count(capsys, monkeypatch):

@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 import csi.evaluate as E
+from csi.checkpoints import save_checkpoint
 from csi.models import CSICNN, DnCNN
 from csi.prnu import postprocess, resample_fingerprint, rgb_to_gray
-from csi.train import save_checkpoint
 
 
 @pytest.fixture(autouse=True)

@@ -21,11 +21,12 @@ def test_setup_defaults_and_derived_paths(tmp_path):
     assert cfg.torch_device in ("cpu", "cuda", "mps")
     assert cfg.out == tmp_path / "f" / "06_table3_accuracy" and cfg.out.is_dir()
     assert cfg.cache == tmp_path / "d" / "cache"
-    assert cfg.settings == ex.SETTINGS["smoke"]
-    assert cfg.crop == ex.SETTINGS["smoke"]["crop"] and cfg.fingerprint_size == "full"
+    assert cfg.settings == ex.SCALES["smoke"]["notebooks"]
+    assert cfg.crop == ex.SCALES["smoke"]["notebooks"]["crop"] and cfg.fingerprint_size == "full"
     assert cfg.csi_cnn_checkpoint is None and cfg.train_on_source is False
     d = ex.describe(cfg)
     assert list(d.columns) == ["setting", "value"] and {"scale", "crop"} <= set(d.setting)
+    assert not d.setting.duplicated().any()
 
 
 def test_the_parameters_cell_names_and_defaults_agree():
@@ -44,8 +45,8 @@ def test_setup_parses_dataset_lists():
 
 def test_geometry_defaults_depend_on_the_source(tmp_path):
     real = _setup(source="folder", data_path=tmp_path, scale="cpu")
-    assert real.crop == ex.REAL_CROP["cpu"] == 512 and real.datasets == ("folder",)
-    assert _setup(scale="cpu").crop == ex.SETTINGS["cpu"]["crop"]
+    assert real.crop == ex.SCALES["cpu"]["real_crop"] == 512 and real.datasets == ("folder",)
+    assert _setup(scale="cpu").crop == ex.SCALES["cpu"]["notebooks"]["crop"]
     assert _setup(crop="full").crop is None
     assert _setup(crop=256, fingerprint_size=512).fingerprint_size == 512
     assert _setup(crop="96").crop == 96  # papermill -p passes strings

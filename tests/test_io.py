@@ -11,6 +11,7 @@ from PIL import Image
 
 from csi.io import (
     ImageReadError,
+    check_image,
     decode_rgb,
     estimate_jpeg_quality,
     image_size,
@@ -135,6 +136,43 @@ def test_corrupt_truncated_empty_missing(tmp_path):
         read_rgb(123)
     with pytest.raises(ImageReadError):
         decode_rgb(data[:100])
+
+
+def test_check_image_rejects_what_read_rgb_rejects(tmp_path):
+    jpg = io.BytesIO()
+    Image.fromarray(_rand(64, 80)).save(jpg, format="JPEG", quality=90)
+    data = jpg.getvalue()
+    rgba = np.dstack([_rand(64, 80), np.full((64, 80), 255, np.uint8)])
+    files = {"good.jpg": None, "opaque.png": None, "palette.png": None, "gray.png": "grayscale",
+             "deep.png": "16-bit", "deep_rgb.png": "16-bit", "transparent.png": "alpha", "empty.jpg": "empty",
+             "junk.jpg": "cannot identify", "trunc.jpg": "truncated"}
+    (tmp_path / "good.jpg").write_bytes(data)
+    _png(tmp_path / "opaque.png", rgba)
+    Image.fromarray(_rand(64, 80)).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "palette.png")
+    _png(tmp_path / "gray.png", _rand(64, 80)[..., 0])
+    Image.fromarray(np.full((64, 80), 4000, np.uint16)).save(tmp_path / "deep.png")
+    _png16_rgb(tmp_path / "deep_rgb.png", np.full((64, 80, 3), 4000, np.uint16))
+    rgba[3, 4, 3] = 0
+    _png(tmp_path / "transparent.png", rgba)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "junk.jpg").write_bytes(b"this is not a jpeg" * 10)
+    (tmp_path / "trunc.jpg").write_bytes(data[: len(data) // 2])
+    for name, why in files.items():
+        p = tmp_path / name
+        if why is None:
+            assert check_image(p, decode=True) == image_size(p) == read_rgb(p).shape[1::-1], name
+            continue
+        with pytest.raises(ImageReadError, match=why):
+            read_rgb(p)
+        with pytest.raises(ImageReadError, match=why):
+            check_image(p, decode=True)
+        if why != "truncated":  # everything but a truncated stream is found from the header
+            with pytest.raises(ImageReadError, match=why):
+                check_image(p)
+    assert check_image(tmp_path / "trunc.jpg") == (80, 64)
+    assert check_image(tmp_path / "good.jpg", min_size=64) == (80, 64)
+    with pytest.raises(ImageReadError, match="smaller than the crop"):
+        check_image(tmp_path / "good.jpg", min_size=65)
 
 
 def test_iter_rgb_skips_and_reports(tmp_path, caplog):

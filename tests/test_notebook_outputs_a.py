@@ -95,7 +95,7 @@ def test_02_fingerprints(smoke_run):
     assert (by.ncc_truth > by.ncc_truth_other + 0.02).all(), by
     q = pd.read_csv(f / "fingerprint_quality.csv")
     assert set(q.estimator) == {"csi.prnu", "Eq. 5 as printed"}
-    assert set(q.n_images) <= set(experiments.SETTINGS["smoke"]["fp_counts"]) and q.camera.nunique() == 5
+    assert set(q.n_images) <= set(experiments.SCALES["smoke"]["notebooks"]["fp_counts"]) and q.camera.nunique() == 5
     assert np.isfinite(q[["ncc_truth", "ncc_other"]].to_numpy()).all()
     assert q[["ncc_truth", "ncc_other"]].stack().between(-1, 1).all()
     m = q[q.estimator == "csi.prnu"].groupby("n_images").ncc_truth.mean()

@@ -213,7 +213,7 @@ def test_07_fig4_fig5(smoke_run):
     wide = auc.pivot_table(index=["dataset", "platform"], columns="method", values="auc")
     lib = diff.set_index(["dataset", "platform"])
     np.testing.assert_allclose(wide["csi-cnn"].reindex(lib.index), lib.csi_cnn, atol=1e-12)
-    nbcheck.image_ok(f / "fig4_auc_bars.png")
+    nbcheck.image_ok(f / "fig4_auc_per_platform.png")
     nbcheck.image_ok(f / "fig5_roc.png")
 
 
@@ -238,24 +238,22 @@ def test_08_fig6(smoke_run):
     f = nbcheck.ok(smoke_run, "08_fig6_loss_curves")
     nbcheck.artefacts_paired(f)
     c = pd.read_csv(f / "fig6_auc_per_point.csv")
-    points = experiments.SETTINGS["smoke"]["fig6_points"]
+    points = experiments.SCALES["smoke"]["notebooks"]["fig6_points"]
     assert set(c.loss) == {"cosine", "mse-std", "mse"} and set(c.platform) == set(experiments.PLATFORMS)
     assert len(c) == 3 * (points + 1) * 5 and c.auc.between(0, 1).all()
     conv = pd.read_csv(f / "fig6_convergence.csv")
     assert len(conv) == 2 * 5 and set(conv.loss) == {"cosine", "mse-std"}
-    nbcheck.image_ok(f / "fig6_auc_per_epoch.png")
+    nbcheck.image_ok(f / "fig6_auc_per_training_pairs.png")
 
 
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_09_claim_check(smoke_run):
-    from csi import claim
-
     f = nbcheck.ok(smoke_run, "09_claim_check")
     nbcheck.artefacts_paired(f)
     cc = pd.read_csv(f / "claim_check.csv")
     assert list(cc.columns[:7]) == ["platform", "method", "pairs", "seed", "acc", "auc", "n_images"]
-    grid = claim.GRIDS["smoke"]["short"]
+    grid = experiments.SCALES["smoke"]["claim_grids"]["short"]
     cnn = cc[cc.method == "csi-cnn"]
     assert set(cnn.pairs) == set(grid["pairs"]) and set(cnn.seed) == set(grid["seeds"])
     assert {"wavelet", "oracle", "dncnn"} <= set(cc.method) and set(cc.platform) == set(experiments.CONDITIONS)

@@ -204,3 +204,57 @@ def test_saved_tables_carry_no_machine_paths(tmp_path):
     text = (tmp_path / "t.csv").read_text()
     assert str(root) not in text and "data/a.jpg" in text and "/elsewhere/b.jpg" in text
     pd.testing.assert_frame_equal(df, before)  # input not modified
+
+
+def test_figures_under_use_style_are_at_least_1000_px_wide_inline():
+    """What an executed notebook stores (and the book shows), in a real kernel: pyplot's import comes first and the
+    inline backend loads with the first figure, as in every notebook."""
+    import base64
+    import io
+
+    import nbformat
+    from nbclient import NotebookClient
+    from PIL import Image
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nimport pandas as pd\nfrom csi import paper\n"
+                                          "paper.use_style()"),
+                nbformat.v4.new_code_cell("fig, ax = plt.subplots(figsize=(6.5, 3.4))\n_ = ax.plot([0, 1], [0, 1])\n"
+                                          "_ = ax.set(title='a title', xlabel='x', ylabel='y')"),
+                nbformat.v4.new_code_cell("pd.DataFrame({'acc': [0.58512345, 0.99]})")]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    pngs = [o["data"]["image/png"] for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) == 1
+    with Image.open(io.BytesIO(base64.b64decode(pngs[0]))) as im:
+        assert im.size[0] >= paper.MIN_FIGURE_PX, im.size
+    html = nb.cells[2].outputs[0]["data"]["text/html"]
+    assert "0.585" in html and "0.58512" not in html and "<th>0</th>" not in html  # 3 decimals, no index
+
+
+def test_method_style_is_one_style_per_method():
+    styles = {m: paper.method_style(m) for m in (*paper.METHODS, "oracle")}
+    assert len({s["color"] for s in styles.values()}) == len(styles)  # no two methods share a colour
+    for key, label in paper.METHOD_LABELS.items():  # key, label and variants read the same
+        assert paper.method_style(label) == paper.method_style(key) == paper.METHOD_STYLE[key]
+        assert paper.method_style(f"{label} 8,000 pairs") == paper.METHOD_STYLE[key]
+    assert paper.method_style("csi-cnn augmented") != paper.method_style("csi-cnn")
+    assert paper.method_style("something else")["color"] not in {s["color"] for s in styles.values()}
+    paper.method_style("wavelet")["color"] = "red"  # a copy: the shared style cannot be changed by accident
+    assert paper.METHOD_STYLE["wavelet"]["color"] != "red"
+
+
+def test_device_names_follow_the_paper_and_table2_order():
+    ours = ["D01_Apple_iPhone6", "D02_Samsung_GalaxyS5", "D03_Nubia_Z17", "D04_Xiaomi_RedmiNote8",
+            "D05_Huawei_Honor10"]
+    assert [paper.device_label(d) for d in paper.device_order(ours)] == list(paper.CAMERAS)
+    vision = ["D01_Samsung_GalaxyS3Mini", "D26_Samsung_GalaxyS3Mini", "D03_Huawei_P9"]
+    assert paper.device_order(vision) == sorted(vision)
+    labels = paper.device_labels(vision)
+    assert len(set(labels.values())) == 3 and labels["D03_Huawei_P9"] == "Huawei P9"
+
+
+def test_displayed_tables_drop_only_row_numbers():
+    df = pd.DataFrame({"platform": ["a", "b", "c"], "acc": [0.5, 0.25, 0.125]})
+    assert "<th>1</th>" not in paper._frame_html(df[df.acc < 0.5])  # row numbers left by a filter: hidden
+    assert "<th>b</th>" in paper._frame_html(df.set_index("platform"))  # a meaningful index: shown
+    assert "<th>platform</th>" in paper._frame_html(df.set_index("platform").rename_axis("platform"))

@@ -154,7 +154,7 @@ def test_training_on_a_small_real_source_is_refused_with_the_minimum(tmp_path):
         for i in range(6):
             d = tmp_path / "photos" / dev
             d.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(d / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(d / f"{i}.png")  # >= the crop
     cfg = experiments.setup(scale="smoke", source="folder", data_path=str(tmp_path / "photos"),
                             train_on_source=True, out_dir=str(tmp_path / "f"), data_root=str(tmp_path / "d"),
                             notebook="06_table3_accuracy")

@@ -72,9 +72,12 @@ def test_notebook_06_on_a_folder_of_photos(smoke_run, tmp_path):
     # every natural photo is a test photo, on every condition, for every method
     assert (acc.n_images == expected["nat"]).all(), acc[["platform", "method", "n_images"]]
     assert acc.ci_low.le(acc.acc).all() and acc.acc.le(acc.ci_high).all()
-    split = pd.read_csv(f / "split_per_device.csv").set_index("device")
+    table = pd.read_csv(f / "split_per_device.csv", keep_default_na=False).set_index("device")
+    split = table[table["status"] == "used"]
     assert list(split.loc[list(PHONES), "tested"]) == [5, 5, 5]
     assert (split.loc[list(PHONES), "fingerprint"] == 4).all() and (split.loc[list(PHONES), "train"] == 0).all()
+    left = table[table["status"] == "left out"]  # each file left out once, with its reason
+    assert sorted(Path(p).name for p in left["file"]) == ["Empty_Phone", "IMG_9999.jpg"] and left["reason"].all()
     text = json.dumps(json.loads(executed.read_text())["cells"])
     assert "IMG_9999.jpg" in text and "Empty_Phone" in text  # skipped files are reported, by name
     t3 = pd.read_csv(f / "table3.csv")

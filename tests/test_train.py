@@ -7,6 +7,9 @@ import torch
 from PIL import Image
 
 import csi.train as T
+import csi.validation
+from csi.checkpoints import load_checkpoint, load_history, load_model, save_checkpoint
+from csi.experiments import sizes
 from csi.metrics import auc_mann_whitney
 from csi.models import CSICNN, DnCNN
 from csi.prnu import ncc, postprocess, resample_fingerprint
@@ -122,11 +125,11 @@ def test_each_image_decoded_once(tmp_path, monkeypatch):
         Image.fromarray(img).save(p)
         paths.append(p)
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
-    import csi.io
+    import csi.pairs
 
     calls = []
-    real = csi.io.read_rgb
-    monkeypatch.setattr(csi.io, "read_rgb", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
+    real = csi.pairs.read_rgb
+    monkeypatch.setattr(csi.pairs, "read_rgb", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
     s = T.PairSampler([*paths, tmp_path / "bad.jpg"], [*devices, "cam0"], Ks, patch=16, batch=8, seed=0)
     for step in range(5):
         s.batch_at(0, step)
@@ -144,10 +147,10 @@ def test_platform_copy_gets_resampled_fingerprint():
     assert s.fingerprint_views[1].shape == (96, 128)
 
 
-def _check_plan(s, epoch, step):
+def _check_plan(s, stream, step):
     """Every pair of a batch against the sampler's draws, one pair at a time (a slow reference)."""
-    x, y, label = s.arrays_at(epoch, step)
-    pl = s.plan(epoch, step)
+    x, y, label = s.arrays_at(stream, step)
+    pl = s.plan(stream, step)
     p = s.patch
     assert np.array_equal(label, pl["label"])
     for k in range(s.batch):
@@ -182,7 +185,7 @@ def test_mixed_originals_and_copies_of_several_sizes():
     # a copy's label-0 partner is the OTHER camera's fingerprint resampled to the copy's size
     i = next(k for k, im in enumerate(s.images) if im.shape[:2] == (48, 64))
     other = next(d for d in s.device_names if d != s.devices[i])
-    assert np.allclose(s._other_view(i, other), resample_fingerprint(Ks[other], (48, 64)))
+    assert np.allclose(s.fp.get(other, s._shapes[i], s.crop), resample_fingerprint(Ks[other], (48, 64)))
 
 
 def test_cropped_copies_and_same_position_negatives():
@@ -261,7 +264,6 @@ def test_budget_and_schedule_arithmetic():
     assert T.steps_for(16_000, 64) == 250 and T.steps_for(65, 64) == 2
     assert T.lr_milestones(50_000) == [15_000, 30_000, 45_000]  # the paper: epochs 30, 60, 90 of 100 x 500 steps
     assert T.lr_milestones(10) == [3, 6, 9]
-    assert T.lr_step_for(100) == 30 and T.lr_step_for(10) == 3
     assert T._eval_points(250, 10) == [25, 50, 75, 100, 125, 150, 175, 200, 225, 250]
     assert T._eval_points(3, 10) == [1, 2, 3]
     with pytest.raises(ValueError, match="fractions"):
@@ -291,7 +293,7 @@ class _HighPass(torch.nn.Module):
 
 @pytest.fixture()
 def _identity_export(monkeypatch):
-    monkeypatch.setattr(T, "export_inference_model", lambda m: m)
+    monkeypatch.setattr(csi.validation, "export_inference_model", lambda m: m)
 
 
 def test_validation_auc_detects_the_fingerprint(_identity_export):
@@ -338,7 +340,7 @@ def test_validation_residual_matches_the_evaluation_extractor(tmp_path):
 
     torch.manual_seed(1)
     net = CSICNN().eval()
-    ck = T.save_checkpoint(tmp_path / "m.pt", net, {"kind": "csi-cnn", "model": net.config()})
+    ck = save_checkpoint(tmp_path / "m.pt", net, {"kind": "csi-cnn", "model": net.config()})
     images, devices, Ks = _camera_set(n_cams=2, n_img=1)
     want = get_extractor("csi-cnn", ck, device="cpu")(images[0])  # the whole image: no crop border involved
     got = T.ValidationSet(images, devices, Ks, crop=512).residuals(net)[0]
@@ -363,6 +365,9 @@ def test_validation_on_platform_copies_per_platform(_identity_export):
         lab[np.arange(lab.shape[0]), true[rows]] = True
         assert m[f"val_auc{name}"] == pytest.approx(auc_mann_whitney(s[rows].ravel(), lab.ravel()))
         assert m[f"val_ncc_true{name}"] == pytest.approx(s[rows][np.arange(lab.shape[0]), true[rows]].mean())
+        own = s[rows][np.arange(lab.shape[0]), true[rows]]
+        hits = sum(own[k] > np.delete(s[rows][k], true[rows][k]).max() for k in range(len(own)))  # Eq. 9 by hand
+        assert m[f"val_acc{name}"] == pytest.approx(hits / len(own))
     # the NCC is with the fingerprint window the evaluation uses for a copy
     from csi.evaluate import fingerprint_window
 
@@ -378,15 +383,16 @@ def _data(seed=1, **kw):
     return _camera_set(seed=seed, **kw)
 
 
-def _fit(tmp_path, name, pairs=48, evals=4, val=True, patch=24, batch=8, seed=0, init=0, threads=1, **kw):
+def _fit(tmp_path, name, pairs=48, evals=4, val=True, patch=24, batch=8, seed=0, init=0, threads=1, loss="cosine",
+         **kw):
     """Train a fresh CSI-CNN (one thread: two OpenMP threads on tiny tensors crawl on a shared machine)."""
     images, devices, Ks = _data()
     s = T.PairSampler(images, devices, Ks, patch=patch, batch=batch, seed=seed, crop=None)
     v = T.ValidationSet(images, devices, Ks, crop=48) if val else None
     torch.manual_seed(init)
     model = CSICNN()
-    hist = T.fit(model, s, kw.pop("loss", "cosine"), "smoke", pairs=pairs, evals=evals, val=v, device="cpu",
-                 seed=0, log_csv=tmp_path / f"{name}.csv", checkpoint=tmp_path / f"{name}.pt", progress=False,
+    hist = T.fit(model, s, T.TrainingRecipe(pairs=pairs, evals=evals, loss=loss), val=v, device="cpu",
+                 log_csv=tmp_path / f"{name}.csv", checkpoint=tmp_path / f"{name}.pt", progress=False,
                  threads=threads, **kw)
     return model, hist, s, v
 
@@ -407,11 +413,11 @@ def test_fit_pair_budget_history_and_checkpoint(tmp_path):
     ck = torch.load(tmp_path / "a.pt", weights_only=True)
     assert ck["config"]["kind"] == "csi-cnn" and ck["step"] == 25 and ck["complete"]
     assert ck["config"]["train"]["pairs"] == 200 and ck["config"]["train"]["milestones"] == [8, 15, 22]
-    m2 = T.load_model(tmp_path / "a.pt")
+    m2 = load_model(tmp_path / "a.pt")
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(m2(x), model.eval()(x), atol=1e-6)
-    assert T.load_history(tmp_path / "a.pt")["val_auc"].tolist() == pytest.approx(hist["val_auc"].tolist())
+    assert load_history(tmp_path / "a.pt")["val_auc"].tolist() == pytest.approx(hist["val_auc"].tolist())
 
 
 def test_lr_schedule_scales_with_run_length(tmp_path):
@@ -420,17 +426,6 @@ def test_lr_schedule_scales_with_run_length(tmp_path):
         lr = hist["lr"].iloc[1:].to_numpy()  # the rate of update t (0-based) is in row t + 1
         expect = [1e-3 * 0.2 ** sum(t >= m for m in (0.3 * steps, 0.6 * steps, 0.9 * steps)) for t in range(steps)]
         assert np.allclose(lr, expect), steps
-
-
-def test_fit_epoch_interface_still_works(tmp_path):
-    images, devices, Ks = _data()
-    s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0)
-    hist = T.fit(CSICNN(), s, "cosine", "smoke", epochs=3, steps_per_epoch=2, device="cpu", progress=False,
-                 threads=1)
-    assert hist["epoch"].tolist() == [0, 1, 2, 3] and hist["step"].tolist() == [0, 2, 4, 6]
-    hist = T.fit(CSICNN(), s, "cosine", "smoke", epochs=4, steps_per_epoch=1, lr_step=1, evals=4, device="cpu",
-                 progress=False, threads=1)
-    assert np.allclose(hist["lr"].iloc[1:], [1e-3, 2e-4, 4e-5, 8e-6])
 
 
 def test_fit_accepts_a_duck_typed_validation():
@@ -444,8 +439,8 @@ def test_fit_accepts_a_duck_typed_validation():
 
     images, devices, Ks = _data()
     s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0)
-    hist = T.fit(CSICNN(), s, "cosine", "smoke", epochs=2, steps_per_epoch=2, val=AUCOnly(), device="cpu",
-                 progress=False, threads=1)
+    hist = T.fit(CSICNN(), s, T.TrainingRecipe(pairs=16, evals=2), val=AUCOnly(), device="cpu", progress=False,
+                 threads=1)
     assert len(calls) == len(hist) == 3 and hist["val_auc"].tolist() == [0.5, 0.5, 0.5]
 
 
@@ -468,22 +463,22 @@ def test_fit_resume_equals_uninterrupted(tmp_path):
     s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0, crop=None)
     real = s.arrays_at
 
-    def crash(epoch, step):
+    def crash(stream, step):
         if step == 3:
             raise KeyboardInterrupt
-        return real(epoch, step)
+        return real(stream, step)
 
     s.arrays_at = crash
     torch.manual_seed(0)
     with pytest.raises(KeyboardInterrupt):
-        T.fit(CSICNN(), s, "cosine", "smoke", pairs=24, evals=3, device="cpu", seed=0,
-              checkpoint=tmp_path / "r.pt", progress=False, threads=1)
-    assert T.load_checkpoint(tmp_path / "r.pt")["step"] == 2
+        T.fit(CSICNN(), s, T.TrainingRecipe(pairs=24, evals=3), device="cpu", checkpoint=tmp_path / "r.pt",
+              progress=False, threads=1)
+    assert load_checkpoint(tmp_path / "r.pt")["step"] == 2
     s.arrays_at = real
     torch.manual_seed(123)  # a different init: must be overwritten by the checkpoint
     resumed = CSICNN()
-    hist = T.fit(resumed, s, "cosine", "smoke", pairs=24, evals=3, device="cpu", seed=0,
-                 checkpoint=tmp_path / "r.pt", progress=False, threads=1)
+    hist = T.fit(resumed, s, T.TrainingRecipe(pairs=24, evals=3), device="cpu", checkpoint=tmp_path / "r.pt",
+                 progress=False, threads=1)
     assert hist["step"].tolist() == [0, 2, 4, 6]
     for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
@@ -495,46 +490,38 @@ def test_fit_restores_threads_and_accepts_every_loss(tmp_path):
         _, hist, _, _ = _fit(tmp_path, loss, pairs=16, evals=1, val=False, patch=16, batch=8, threads=2, loss=loss)
         assert np.isfinite(hist["train_loss"].iloc[-1])
         assert torch.get_num_threads() == 1
-    ck = T.load_checkpoint(tmp_path / "mse-std.pt")
+    ck = load_checkpoint(tmp_path / "mse-std.pt")
     _, _, Ks = _data()
     from csi.losses import fingerprint_scale
 
     assert ck["config"]["train"]["target_std"] == pytest.approx(fingerprint_scale(Ks))
 
 
-def test_fit_compile_failure_falls_back_to_eager(tmp_path, monkeypatch):
-    ref, _, _, _ = _fit(tmp_path, "eager", pairs=16, evals=1, val=False, patch=16, batch=8)
-
-    class Broken(torch.nn.Module):
-        def forward(self, x):
-            raise RuntimeError("no C++ compiler")
-
-    monkeypatch.setattr(torch, "compile", lambda m, **k: Broken())
-    got, hist, _, _ = _fit(tmp_path, "fallback", pairs=16, evals=1, val=False, patch=16, batch=8, compile=True)
-    wa, wb = _weights(ref), _weights(got)
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
-
-
 def test_fit_rejects_bad_input(tmp_path):
     images, devices, Ks = _camera_set(n_cams=2, n_img=2)
     s = T.PairSampler(images, devices, Ks, patch=16, batch=4, seed=0)
     with pytest.raises(ValueError, match="loss"):
-        T.fit(CSICNN(), s, "l1", "smoke", progress=False)
-    with pytest.raises(ValueError, match="scale"):
-        T.fit(CSICNN(), s, "cosine", "huge", progress=False)
+        T.TrainingRecipe(pairs=8, evals=1, loss="l1")
+    for bad in ({"pairs": 0}, {"evals": 0}, {"lr": 0.0}, {"gamma": 1.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            T.TrainingRecipe(**{"pairs": 8, "evals": 1, **bad})
     with pytest.raises(TypeError, match="CSICNN"):
-        T.fit(DnCNN(depth=3, width=4), s, progress=False)
-    with pytest.raises(ValueError, match="lr_step"):
-        T.fit(CSICNN(), s, pairs=8, lr_step=2, progress=False)
+        T.fit(DnCNN(depth=3, width=4), s, T.TrainingRecipe(pairs=8, evals=1), progress=False)
+    with pytest.raises(TypeError, match="TrainingRecipe"):
+        T.fit(CSICNN(), s, {"pairs": 8, "evals": 1}, progress=False)
+    with pytest.raises(ValueError, match="prefetch"):
+        T.fit(CSICNN(), s, T.TrainingRecipe(pairs=8, evals=1), prefetch=-1, device="cpu", progress=False)
 
 
-def test_training_runtime_restores_settings():
+def test_torch_runtime_restores_settings():
+    from csi.runtime import torch_runtime
+
     torch.set_num_threads(1)
-    with T.training_runtime(threads=2) as n:
+    with torch_runtime(threads=2) as n:
         assert n == 2 and torch.get_num_threads() == 2
     assert torch.get_num_threads() == 1
     with pytest.raises(ValueError, match="threads"):
-        with T.training_runtime(threads=0):
+        with torch_runtime(threads=0):
             pass
 
 
@@ -544,11 +531,11 @@ def test_fit_denoiser_learns(tmp_path):
     scenes = np.stack([0.5 + 0.3 * np.sin(2 * np.pi * (a * xx + b * yy)) for a, b in rng.uniform(0.5, 2, (8, 2))])
     torch.manual_seed(0)
     model = DnCNN(depth=4, width=16)
-    hist = T.fit_denoiser(model, "smoke", steps=60, batch=8, patch=32, sigma_range=(15, 25), scenes=scenes,
+    hist = T.fit_denoiser(model, steps=60, batch=8, patch=32, sigma_range=(15, 25), scenes=scenes,
                           device="cpu", checkpoint=tmp_path / "d.pt", progress=False)
     assert hist["psnr_denoised"].iloc[-1] > hist["psnr_noisy"].iloc[-1] + 1.0
     assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
-    assert isinstance(T.load_model(tmp_path / "d.pt"), DnCNN)
+    assert isinstance(load_model(tmp_path / "d.pt"), DnCNN)
 
 
 # ------------------------------------------------------------------------------------------------ get_or_train
@@ -563,36 +550,37 @@ def _toy(tmp_path):
         Image.fromarray(img).save(p)
         paths.append(str(p))
     df = pd.DataFrame({"path": paths, "device": devices, "platform": "original"})
-    cfg = {"pairs": 16, "evals": 2, "batch": 4, "patch": 16, "crop": 64, "val_crop": 32, "threads": 1}
+    cfg = {**sizes("smoke", "csi_cnn"), "pairs": 16, "evals": 2, "batch": 4, "patch": 16, "crop": 64, "val_crop": 32,
+           "threads": 1}
     return df, Ks, cfg
 
 
 def _got(tmp_path, df, Ks, cfg, **kw):
-    args = {"scale": "smoke", "train": df, "val": df, "fingerprints": Ks, "config": cfg,
-            "cache_dir": tmp_path / "models", "device": "cpu", "progress": False, **kw}
-    return T.get_or_train("csi-cnn", "toy", **args)
+    args = {"scale": "smoke", "train": df, "val": df, "fingerprints": Ks, "cache_dir": tmp_path / "models",
+            "device": "cpu", "progress": False, **kw}
+    return T.get_or_train("csi-cnn", "toy", cfg, **args)
 
 
 def test_get_or_train_caches_and_retrains_on_change(tmp_path, monkeypatch, _toy):
     df, Ks, cfg = _toy
     p1 = _got(tmp_path, df, Ks, cfg)
     assert p1.exists() and p1.with_suffix(".csv").exists() and "-p16-" in p1.name
-    assert T.load_checkpoint(p1)["complete"]
+    assert load_checkpoint(p1)["complete"]
     calls = []
     real_fit = T.fit
-    monkeypatch.setattr(T, "fit", lambda *a, **k: calls.append(k) or real_fit(*a, **k))
+    monkeypatch.setattr(T, "fit", lambda *a, **k: calls.append(a[2]) or real_fit(*a, **k))
     assert _got(tmp_path, df, Ks, cfg) == p1 and not calls  # unchanged rerun: cache hit
     assert _got(tmp_path, df, Ks, {**cfg, "threads": 2, "prefetch": 0}) == p1 and not calls  # run-time options
     changed = [
         _got(tmp_path, df, Ks, {**cfg, "phi": 0.0}),  # a parameter
-        _got(tmp_path, df, Ks, cfg, pairs=20),  # the budget
+        _got(tmp_path, df, Ks, {**cfg, "pairs": 20}),  # the budget
         _got(tmp_path, df, Ks, cfg, loss="mse-std"),  # the loss
         _got(tmp_path, df, {k: v * 1.5 for k, v in Ks.items()}, cfg),  # fingerprint contents
         _got(tmp_path, df.iloc[::-1].reset_index(drop=True), Ks, cfg),  # the file list (its order too)
         _got(tmp_path, df, Ks, cfg, seed=1),
     ]
     assert len(calls) == len(changed) and len({p1, *changed}) == len(changed) + 1
-    assert calls[1]["pairs"] == 20 and calls[2]["loss"] == "mse-std"
+    assert calls[1].pairs == 20 and calls[2].loss == "mse-std"
 
 
 def test_get_or_train_retrains_when_the_code_changes(tmp_path, monkeypatch, _toy):
@@ -606,9 +594,9 @@ def test_get_or_train_retrains_when_the_code_changes(tmp_path, monkeypatch, _toy
     import csi.losses
     import csi.metrics
 
-    key = T.training_key("csi-cnn", "toy", scale="smoke", train=df, fingerprints=Ks, config=cfg)[0]
+    key = T.training_key("csi-cnn", "toy", cfg, scale="smoke", train=df, fingerprints=Ks)[0]
     monkeypatch.setattr(T, "_training_code", lambda: tuple(csi.metrics if m is csi.losses else m for m in real()))
-    assert T.training_key("csi-cnn", "toy", scale="smoke", train=df, fingerprints=Ks, config=cfg)[0] != key
+    assert T.training_key("csi-cnn", "toy", cfg, scale="smoke", train=df, fingerprints=Ks)[0] != key
 
 
 def test_get_or_train_regimes_and_errors(tmp_path, _toy):
@@ -620,25 +608,29 @@ def test_get_or_train_regimes_and_errors(tmp_path, _toy):
         copies.append(str(q))
     mixed = pd.concat([df, df.assign(path=copies, platform="facebook")], ignore_index=True)
     p_mix = _got(tmp_path, mixed, Ks, {**cfg, "copy_probability": 0.5})
-    hist = T.load_history(p_mix)
+    hist = load_history(p_mix)
     assert {"val_auc_original", "val_auc_facebook", "val_ncc_true_facebook"} <= set(hist.columns)
-    assert T.load_checkpoint(p_mix)["config"]["train"]["weighted"]
+    assert load_checkpoint(p_mix)["config"]["train"]["weighted"]
     with pytest.raises(ValueError, match="copy_probability"):
         _got(tmp_path, df.drop(columns="platform"), Ks, {**cfg, "copy_probability": 0.5})
     with pytest.raises(ValueError, match="pass train"):
-        T.get_or_train("csi-cnn", "toy", scale="smoke", seed=1, cache_dir=tmp_path / "models")
+        T.get_or_train("csi-cnn", "toy", cfg, scale="smoke", seed=1, cache_dir=tmp_path / "models")
     with pytest.raises(ValueError, match="unknown config keys"):
-        T.get_or_train("csi-cnn", "toy", config={"epochz": 1}, cache_dir=tmp_path / "models")
-    # the older epoch keys still work and become a pair budget
-    p_old = _got(tmp_path, df, Ks, {"epochs": 2, "steps_per_epoch": 2, "batch": 4, "patch": 16, "crop": 64,
-                                    "val_crop": 32, "threads": 1})
-    assert T.load_history(p_old)["epoch"].tolist() == [0, 1, 2] and "-p16-" in p_old.name
+        T.get_or_train("csi-cnn", "toy", {**cfg, "epochs": 1}, cache_dir=tmp_path / "models")
+    with pytest.raises(ValueError, match="lacks the csi-cnn sizes val_crop"):
+        T.get_or_train("csi-cnn", "toy", {k: v for k, v in cfg.items() if k != "val_crop"},
+                       cache_dir=tmp_path / "models")
+    with pytest.raises(ValueError, match="lacks the dncnn sizes"):
+        T.training_key("dncnn", "scenes", {"depth": 4})
+    assert T.training_key("dncnn", "scenes", sizes("smoke", "dncnn"), scale="smoke")[1]["recipe"]["steps"] == 6
 
 
 def test_validation_scores_equal_ncc_also_with_a_smaller_sensor(_identity_export):
     images, devices, Ks = _camera_set(n_cams=2, n_img=2, seed=3)
     Ks = {**Ks, "tiny": Ks["cam1"][:40, :40].copy()}  # a camera whose sensor is smaller than the crop
-    from csi.evaluate import _common_centre
+    def _common_centre(a, b):
+        h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+        return [x[(x.shape[0] - h) // 2:][:h, (x.shape[1] - w) // 2:][:, :w] for x in (a, b)]
 
     for crop, ks in ((32, Ks), (64, Ks), (64, {k: v for k, v in Ks.items() if k != "tiny"})):
         v = T.ValidationSet(images, devices, ks, crop=crop)
@@ -646,3 +638,64 @@ def test_validation_scores_equal_ncc_also_with_a_smaller_sensor(_identity_export
         res = v.residuals(_HighPass())
         want = [[ncc(*_common_centre(r, K)) for K in v._references(i)] for i, r in enumerate(res)]
         assert np.allclose(s, want, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ module layers
+
+
+def _imported_modules(module):
+    """Every csi module ``module`` imports, at top level or inside functions (read from the source)."""
+    import ast
+    import importlib
+
+    path = importlib.import_module(f"csi.{module}").__file__
+    found = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("csi"):
+            found |= {node.module.removeprefix("csi").lstrip(".")} if node.module != "csi" else {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.removeprefix("csi.") for a in node.names if a.name.startswith("csi.")}
+    return found
+
+
+def test_training_layers_have_no_circle():
+    """evaluate and batch use the networks without the training code; train does not read the notebook settings."""
+    for module in ("evaluate", "batch", "checkpoints", "runtime", "models", "losses"):
+        assert "train" not in _imported_modules(module), module
+    for module in ("train", "pairs", "validation", "checkpoints", "runtime"):
+        assert not {"experiments", "pipeline", "claim"} & _imported_modules(module), module
+    assert "load_model" in vars(__import__("csi.checkpoints").checkpoints)
+    assert not hasattr(T, "TRAIN_SCALES") and not hasattr(T, "training_runtime")
+
+
+def test_fit_takes_at_most_twelve_parameters():
+    import inspect
+
+    assert len(inspect.signature(T.fit).parameters) <= 12
+    assert len(inspect.signature(T.fit_denoiser).parameters) <= 12
+
+
+def test_prefetcher_keeps_order_and_reraises():
+    from csi.runtime import Prefetcher
+
+    def fn(t):
+        if t == 3:
+            raise KeyError("broken batch")
+        return t * t
+
+    feeder = Prefetcher(fn, range(5), depth=2)
+    try:
+        assert [feeder.get(t) for t in range(3)] == [0, 1, 4]
+        with pytest.raises(KeyError, match="broken batch"):
+            feeder.get(3)
+    finally:
+        feeder.close()
+    assert [Prefetcher(fn, range(2), depth=0).get(t) for t in range(2)] == [0, 1]
+
+
+def test_load_model_rejects_an_unknown_kind(tmp_path):
+    p = save_checkpoint(tmp_path / "x.pt", CSICNN(), {"kind": "resnet", "model": {}})
+    with pytest.raises(ValueError, match="unknown model kind"):
+        load_model(p)

@@ -99,7 +99,7 @@ def test_parameters_setup_and_where_to_go_next():
     for node in ast.parse(_src(cells[params[0]])).body:
         assert isinstance(node, ast.Assign) and len(node.targets) == 1, "parameters cell: plain assignments only"
         values[node.targets[0].id] = ast.literal_eval(node.value)
-    assert {"scale": "smoke", "seed": 0, "out_dir": "../figures", "data_root": "../data",
+    assert {"scale": "smoke", "seed": 0, "out_dir": "../runs", "data_root": "../data",
             "device": "auto"}.items() <= values.items()
     setup = _src(cells[params[0] + 1])
     assert re.search(r"experiments\.setup\(scale=scale, device=device, seed=seed, out_dir=out_dir,\s+"

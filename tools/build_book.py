@@ -12,8 +12,9 @@ What it does
    (found, not listed, so new notebooks appear on their own), the landing page ``index.md`` made from
    ``book/landing.md`` and the paper-to-notebook table ``book/paper_map.csv``, and ``results.md`` from the
    README's results section. Notebooks are copied with their stored outputs; only progress-bar streams are
-   tidied (carriage returns resolved the way a terminal shows them, consecutive stream outputs merged) and the
-   papermill parameter cells folded.
+   tidied (carriage returns resolved the way a terminal shows them, consecutive stream outputs merged,
+   progress lines dropped), the parameter cells merged into one folded cell, and long pages given an in-page
+   contents list.
 2. Runs Sphinx (myst-nb, execution off) with ``book/`` as the configuration folder into ``<out>/html``.
 
 Everything is local: the build reads the repository and writes ``<out>``; see book/conf.py for why this stack.
@@ -95,11 +96,25 @@ def _terminal_text(text: str) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def tidy_streams(nb: dict) -> dict:
-    """Merge consecutive stream outputs of the same name and resolve their carriage returns (tqdm bars).
+#: A progress line of ``csi.progress`` ("scores: 74/90 table after 60 s", "train CSI-CNN: 250 step in 154.5 s
+#: (loss=0.48)") or of a tqdm bar ("work: 100%|####| 3/3 [00:01<00:00]"): how long something took, not a result.
+PROGRESS_LINE = re.compile(r"^(?:[^\n:]{1,80}: \d+(?:/\d+)? \S+ (?:after \d+ s|in \d+(?:\.\d+)? s(?: \(.*\))?)"
+                           r"|(?:[^\n:|]{1,80}: )?\s*\d+%\|.*\|.*)$")
 
-    A cell that printed 3,000 progress updates shows one final line per bar, as in a terminal. Every other
-    output (tables, figures, Markdown) is kept as stored.
+
+def drop_progress_lines(text: str) -> str:
+    """``text`` without its progress lines (:data:`PROGRESS_LINE`); every other line is kept."""
+    kept = [ln for ln in text.splitlines(keepends=True) if not PROGRESS_LINE.match(ln.rstrip("\n"))]
+    return "".join(kept)
+
+
+def tidy_streams(nb: dict) -> dict:
+    """Merge consecutive stream outputs of the same name, resolve their carriage returns (tqdm bars) and drop
+    progress lines.
+
+    A cell that printed 3,000 progress updates shows one final line per bar, as in a terminal; a line that only
+    says how far or how long a step ran (:data:`PROGRESS_LINE`) is dropped, so the page shows results, not the
+    run's timing. Every other output (tables, figures, Markdown) is kept as stored.
     """
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code":
@@ -117,7 +132,7 @@ def tidy_streams(nb: dict) -> dict:
                 merged.append(out)
         for out in merged:
             if out.get("output_type") == "stream":
-                out["text"] = re.sub(r"\n{3,}", "\n\n", _terminal_text(out["text"]))
+                out["text"] = drop_progress_lines(re.sub(r"\n{3,}", "\n\n", _terminal_text(out["text"])))
         cell["outputs"] = [o for o in merged if o.get("output_type") != "stream" or o["text"].strip()]
     return nb
 
@@ -125,14 +140,53 @@ def tidy_streams(nb: dict) -> dict:
 FOLDED_TAGS = ("parameters", "injected-parameters")
 
 
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
 def fold_parameter_cells(nb: dict) -> dict:
-    """Fold the papermill parameter cells (``hide-input``: one click shows them), so each page opens with the
-    paper's text, the settings table and the results rather than two screens of ``scale = "cpu"``."""
+    """Fold the parameter cells behind one "show code" toggle (``hide-input``), so each page opens with the
+    paper's text, the settings table and the results rather than two screens of ``scale = "cpu"``.
+
+    papermill's injected cell (the values of this run) is appended to the notebook's ``parameters`` cell (the
+    defaults, with their comments) and dropped, so the page has one toggle, not two that read the same.
+    """
+    cells = nb.get("cells", [])
+    tagged = [(c, c.setdefault("metadata", {}).setdefault("tags", [])) for c in cells]
+    params = next((c for c, tags in tagged if "parameters" in tags and c.get("cell_type") == "code"), None)
+    injected = [c for c, tags in tagged if "injected-parameters" in tags]
+    if params is not None and injected:
+        run_values = "\n".join(_source(c).strip() for c in injected)
+        params["source"] = _source(params).rstrip() + "\n\n" + run_values + "\n"
+        nb["cells"] = [c for c in cells if not any(c is i for i in injected)]
     for cell in nb.get("cells", []):
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         folded = any(t in tags for t in FOLDED_TAGS)
         if cell.get("cell_type") == "code" and folded and "hide-input" not in tags:
             tags.append("hide-input")
+    return nb
+
+
+#: A page with at least this many second-level headings gets a list of them under its title.
+CONTENTS_MIN_SECTIONS = 4
+
+
+def add_contents(nb: dict, min_sections: int = CONTENTS_MIN_SECTIONS) -> dict:
+    """Put an in-page contents list (the page's ``##`` sections) under the title of a long notebook page.
+
+    The theme's right-hand contents column is kept for the landing page (notebook pages need the width for
+    their tables and figures, and it is hidden on narrow screens anyway), so long pages carry their own.
+    """
+    cells = nb.get("cells", [])
+    sections = sum(1 for c in cells if c.get("cell_type") == "markdown"
+                   for ln in _source(c).splitlines() if ln.startswith("## "))
+    first = next((i for i, c in enumerate(cells) if c.get("cell_type") == "markdown"), None)
+    if sections < min_sections or first is None:
+        return nb
+    contents = {"cell_type": "markdown", "id": "book-contents", "metadata": {},
+                "source": ":::{contents} On this page\n:local:\n:depth: 1\n:class: page-contents\n:::\n"}
+    nb["cells"] = [*cells[:first + 1], contents, *cells[first + 1:]]
     return nb
 
 
@@ -312,7 +366,7 @@ def assemble(executed: Path, src: Path, readme: Path = README, manifest_path: Pa
         nb = json.loads(book.read_text(encoding="utf-8"))
         titles[book.stem] = notebook_title(nb, book.stem)
         figures[book.stem] = count_figures(nb)
-        shown = fold_parameter_cells(tidy_streams(nb))
+        shown = add_contents(fold_parameter_cells(tidy_streams(nb)))
         _write_if_changed(src / book.name, json.dumps(shown, indent=1, ensure_ascii=False) + "\n")
     keep = {b.name for b in books} | {"index.md", "results.md"}
     for stale in src.iterdir():  # notebooks removed from the executed folder since the last build

@@ -1,0 +1,380 @@
+"""Training pairs of CSI-CNN (the paper's Fig. 2, Sec. 3.2.2): ``(label, I', K')`` cut from images in memory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import check_choice
+from .evaluate import crop_box, fingerprint_window
+from .io import ImageReadError, read_rgb
+from .progress import bar as progress_bar
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NEGATIVE_POSITIONS", "FingerprintWindows", "PairSampler", "mix_weights"]
+
+#: Where the label-0 patch K'' is cut: ``"random"`` (default; the paper "randomly select[s] a subgraph
+#: K'' with the same size as I' from Kset - K") or ``"same"`` (I''s position in the other camera).
+NEGATIVE_POSITIONS: tuple[str, ...] = ("random", "same")
+
+
+def as_image(item: Any) -> np.ndarray:
+    """Decode (path) or take (array) one image as (H, W, 3) uint8."""
+    if isinstance(item, (str, os.PathLike)):
+        return read_rgb(item)
+    img = np.asarray(item)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3), got {img.shape}")
+    if img.dtype != np.uint8:
+        img = np.clip(np.rint(img.astype(np.float32)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
+class FingerprintWindows:
+    """Camera fingerprints aligned to image sizes, cached per ``(device, shape, crop)``.
+
+    ``get(device, shape, crop)`` is :func:`csi.evaluate.fingerprint_window` of the device's fingerprint for the
+    centre ``crop`` box of an image of ``shape`` (resampled to a copy's size, rotated, cropped as at evaluation),
+    read-only float32.
+    """
+
+    def __init__(self, fingerprints: Mapping[str, np.ndarray]):
+        if not isinstance(fingerprints, Mapping) or not fingerprints:
+            raise ValueError("fingerprints must be a non-empty dict device -> (H, W) array")
+        self.raw = {}
+        for dev, K in fingerprints.items():
+            K = np.asarray(K)
+            if K.ndim != 2:
+                raise ValueError(f"fingerprints[{dev!r}] must be 2-D (H, W), got shape {K.shape}")
+            self.raw[str(dev)] = K
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def get(self, device: str, shape: tuple[int, int], crop: int | None = None) -> np.ndarray:
+        key = (device, tuple(shape), crop)
+        if key not in self._cache:
+            win = fingerprint_window(self.raw[device], shape, crop_box(tuple(shape), crop))
+            win = np.ascontiguousarray(win, dtype=np.float32)
+            win.setflags(write=False)
+            self._cache[key] = win
+        return self._cache[key]
+
+
+def describe_item(item: Any, k: int) -> str:
+    return str(item) if isinstance(item, (str, os.PathLike)) else f"array#{k}"
+
+
+def _windows(a: np.ndarray, p: int) -> np.ndarray:
+    """Read-only view of every ``p x p`` window of a stack ``(n, h, w, ...)``: ``(n, h-p+1, w-p+1, p, p, ...)``.
+
+    Examples
+    --------
+    >>> a = np.arange(2 * 4 * 5).reshape(2, 4, 5)
+    >>> w = _windows(a, 3)
+    >>> w.shape, bool((w[1, 1, 2] == a[1, 1:4, 2:5]).all())
+    ((2, 2, 3, 3, 3), True)
+    """
+    sh, st = a.shape, a.strides
+    return np.lib.stride_tricks.as_strided(a, (sh[0], sh[1] - p + 1, sh[2] - p + 1, p, p, *sh[3:]),
+                                           (*st[:3], st[1], st[2], *st[3:]), writeable=False)
+
+
+def mix_weights(is_copy: Sequence[bool], copy_probability: float) -> np.ndarray:
+    """Per-image sampling weights so that a drawn training image is a platform copy with a given probability.
+
+    Originals share ``1 - copy_probability`` equally, copies share ``copy_probability`` equally; pass the
+    result as ``PairSampler(weights=...)``. (Uniform drawing over a list of originals plus 5 platform copies
+    of each draws a copy 5/6 of the time.)
+
+    Parameters
+    ----------
+    is_copy : sequence of bool
+        ``(n,)``, True for a platform copy (e.g. ``df["platform"] != "original"``).
+    copy_probability : float
+        In [0, 1]; must be 0 if there is no copy and 1 if there is no original.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` float64 >= 0, summing to 1.
+
+    Examples
+    --------
+    >>> mix_weights([False, False, True, True, True, True], 0.5).round(3).tolist()
+    [0.25, 0.25, 0.125, 0.125, 0.125, 0.125]
+    """
+    c = np.asarray(is_copy, dtype=bool).ravel()
+    p = float(copy_probability)
+    if c.size == 0:
+        raise ValueError("is_copy is empty")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"copy_probability must lie in [0, 1], got {copy_probability}")
+    n_copy, n_orig = int(c.sum()), int((~c).sum())
+    if (n_copy == 0 and p > 0) or (n_orig == 0 and p < 1):
+        raise ValueError(f"copy_probability {p} impossible with {n_orig} originals and {n_copy} copies")
+    w = np.where(c, p / max(n_copy, 1), (1.0 - p) / max(n_orig, 1))
+    return w / w.sum()
+
+
+class PairSampler:
+    """The paper's training pairs (Fig. 2, Sec. 3.2.2), deterministic per seed, assembled vectorised.
+
+    A pair is ``(label, I', K')``: ``I'`` a random ``patch x patch`` window of a random training image;
+    label 1 (probability 1/2): ``K'`` is the window at the same position of the source camera's
+    fingerprint; label 0: ``K'`` is a same-size window of another camera's fingerprint (camera drawn
+    uniformly from the others; position uniform at random, or the same position with
+    ``negative_position="same"``).
+
+    Each image is decoded once, centre-cropped to ``crop`` (the paper's "blocks in the central area") and
+    kept as uint8, stacked by size; a batch is one gather per image size. Platform copies get every camera's
+    fingerprint aligned as at evaluation (:class:`FingerprintWindows`). ``weights`` sets how often each image
+    is drawn (:func:`mix_weights`). Unreadable or too-small images are skipped, listed in :attr:`skipped`.
+
+    Parameters
+    ----------
+    images : sequence of path or ndarray
+        Paths (read with :func:`csi.io.read_rgb`) or ``(H, W, 3)`` uint8 / 0-255 float arrays; any sizes.
+    devices : sequence of str
+        Source camera of each image; every one must be a key of ``fingerprints``.
+    fingerprints : dict str -> ndarray
+        ``(H, W)`` float32 camera fingerprints (Eq. 5 output), at least two cameras. Not modified.
+    patch, batch : int
+        Patch side (paper 64) and pairs per batch (paper 64).
+    seed : int
+        Batches depend only on ``(seed, stream, step)``, so training can resume exactly.
+    crop : int or None
+        Centre block kept of every image (``None``: whole image).
+    negative_position : {"random", "same"}
+    progress : bool
+        progress bar while decoding (:mod:`csi.progress`).
+    weights : sequence of float or None
+        ``(len(images),)`` non-negative drawing weights (normalised here; skipped images drop out);
+        None draws every image with the same probability.
+
+    Attributes
+    ----------
+    images : list of ndarray
+        The kept ``(h, w, 3)`` uint8 blocks (read-only views).
+    fingerprint_views : list of ndarray
+        The own camera's ``(h, w)`` float32 fingerprint window of each kept block.
+    devices : list of str
+    skipped : list of (str, str)
+        ``(image, reason)``.
+
+    References
+    ----------
+    Wang et al. (2021), Sec. 3.2.2 and Fig. 2.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> imgs = [rng.integers(0, 256, (80, 96, 3), dtype=np.uint8) for _ in range(4)]
+    >>> K = {"a": rng.normal(size=(80, 96)).astype(np.float32), "b": rng.normal(size=(80, 96)).astype(np.float32)}
+    >>> s = PairSampler(imgs, ["a", "b", "a", "b"], K, patch=32, batch=8, seed=0, crop=None)
+    >>> x, y, label = s.batch_at(0, 0)
+    >>> tuple(x.shape), tuple(y.shape), tuple(label.shape)
+    ((8, 3, 32, 32), (8, 1, 32, 32), (8,))
+    """
+
+    def __init__(self, images: Sequence[Any], devices: Sequence[str], fingerprints: Mapping[str, np.ndarray],
+                 patch: int = 64, batch: int = 64, seed: int = 0, crop: int | None = None,
+                 negative_position: str = "random", progress: bool = False,
+                 weights: Sequence[float] | None = None):
+        images, devices = list(images), [str(d) for d in devices]
+        if len(images) != len(devices):
+            raise ValueError(f"images and devices differ in length: {len(images)} != {len(devices)}")
+        if not images:
+            raise ValueError("images is empty")
+        for name, v in (("patch", patch), ("batch", batch)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if crop is not None and (not isinstance(crop, (int, np.integer)) or crop < patch):
+            raise ValueError(f"crop must be None or an int >= patch ({patch}), got {crop!r}")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        check_choice("negative_position", negative_position, NEGATIVE_POSITIONS)
+        w_in = None
+        if weights is not None:
+            w_in = np.asarray(weights, dtype=np.float64).ravel()
+            if w_in.shape != (len(images),) or not np.isfinite(w_in).all() or (w_in < 0).any():
+                raise ValueError(f"weights must be {len(images)} finite non-negative numbers")
+        self.fp = FingerprintWindows(fingerprints)
+        unknown = sorted(set(devices) - set(self.fp.raw))
+        if unknown:
+            raise ValueError(f"devices without a fingerprint: {', '.join(unknown)}")
+        if len(self.fp.raw) < 2:
+            raise ValueError("fingerprints must hold at least two cameras (label-0 pairs need another camera)")
+        self.patch, self.batch, self.seed, self.crop = int(patch), int(batch), int(seed), crop
+        self.negative_position = negative_position
+        self.device_names = sorted(self.fp.raw)
+        self.skipped: list[tuple[str, str]] = []
+        kept: list[tuple[np.ndarray, str, tuple[int, int], float]] = []
+        for k, (item, dev) in enumerate(progress_bar(list(zip(images, devices, strict=True)),
+                                                     desc="decode training images", enabled=progress, unit="img")):
+            name = describe_item(item, k)
+            try:
+                img = as_image(item)
+                full_shape = tuple(img.shape[:2])
+                y0, y1, x0, x1 = crop_box(full_shape, crop)
+                img = np.ascontiguousarray(img[y0:y1, x0:x1])
+            except (ImageReadError, OSError, ValueError) as exc:
+                self.skipped.append((name, str(exc)))
+                continue
+            if min(img.shape[:2]) < self.patch:
+                self.skipped.append((name, f"smaller than the patch ({img.shape[:2]} < {self.patch})"))
+                continue
+            if self.fp.get(dev, full_shape, crop).shape != img.shape[:2]:
+                self.skipped.append((name, f"larger than its camera's fingerprint {self.fp.raw[dev].shape}"))
+                continue
+            small = [d for d in self.device_names if min(self.fp.get(d, full_shape, crop).shape) < self.patch]
+            if small:
+                raise ValueError(f"fingerprints of {', '.join(small)} are smaller than the patch ({self.patch})")
+            kept.append((img, dev, full_shape, 1.0 if w_in is None else float(w_in[k])))
+        if self.skipped:
+            log.warning("PairSampler skipped %d of %d images: %s", len(self.skipped), len(images),
+                        "; ".join(f"{p}: {r}" for p, r in self.skipped[:5]))
+        if not kept:
+            raise ValueError("no usable training image (all skipped): " + "; ".join(r for _, r in self.skipped[:3]))
+        self._build(kept, w_in is not None)
+        log.info("PairSampler: %d images of %d cameras in %d sizes, patch %d, batch %d", len(self.images),
+                 len(set(self.devices)), len(self._stacks), self.patch, self.batch)
+
+    def _build(self, kept: list, weighted: bool) -> None:
+        """Stack the kept blocks by size and index everything a batch needs as arrays."""
+        cams = {d: j for j, d in enumerate(self.device_names)}
+        groups: dict[tuple[int, int], list[int]] = {}  # full image shape -> kept indices
+        for i, (_, _, full, _) in enumerate(kept):
+            groups.setdefault(full, []).append(i)
+        n = len(kept)
+        self._group = np.empty(n, np.int64)
+        self._member = np.empty(n, np.int64)
+        self._stacks: list[np.ndarray] = []
+        self._xwin: list[np.ndarray] = []  # per group: (n_g, h-p+1, w-p+1, p, p, 3) view of all windows
+        self._kwin: list = []  # per group: (n_cams, h-p+1, w-p+1, p, p) view, or a list per camera if sizes differ
+        self._kshape = np.empty((len(groups), len(cams), 2), np.int64)
+        self.images, self.fingerprint_views, self.devices = [None] * n, [None] * n, [None] * n
+        self._shapes: list[tuple[int, int]] = [None] * n
+        for g, (full, members) in enumerate(groups.items()):
+            stack = np.empty((len(members), *kept[members[0]][0].shape), np.uint8)
+            for m, i in enumerate(members):  # copy and drop one by one: peak memory ~ one copy of the data
+                stack[m] = kept[i][0]
+                kept[i] = (None, *kept[i][1:])
+            stack.setflags(write=False)
+            self._stacks.append(stack)
+            views = [self.fp.get(d, full, self.crop) for d in self.device_names]
+            same = len({v.shape for v in views}) == 1
+            self._xwin.append(_windows(stack, self.patch))
+            self._kwin.append(_windows(np.stack(views), self.patch) if same
+                              else [_windows(v[None], self.patch)[0] for v in views])
+            for j, v in enumerate(views):
+                self._kshape[g, j] = v.shape
+            for m, i in enumerate(members):
+                self._group[i], self._member[i] = g, m
+                self.images[i] = stack[m]
+                self.devices[i] = kept[i][1]
+                self.fingerprint_views[i] = views[cams[kept[i][1]]]
+                self._shapes[i] = full
+        self._own = np.array([cams[d] for d in self.devices], np.int64)
+        self._h = np.array([im.shape[0] for im in self.images], np.int64)
+        self._w = np.array([im.shape[1] for im in self.images], np.int64)
+        w = np.array([k[3] for k in kept], np.float64)
+        if weighted:
+            if w.sum() <= 0:
+                raise ValueError("weights of the usable images are all zero")
+            self.weights: np.ndarray | None = w / w.sum()
+        else:
+            self.weights = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def plan(self, stream: int, step: int) -> dict[str, np.ndarray]:
+        """The random draws of batch ``step`` of ``stream`` (:func:`csi.train.fit` uses stream 0): which image, window and fingerprint window per pair.
+
+        Returns
+        -------
+        dict of str -> numpy.ndarray
+            ``(batch,)`` int64 arrays: ``label`` (0/1), ``image`` (index into :attr:`images`), ``row``,
+            ``col`` (top-left of I' in the kept block), ``camera`` (index into :attr:`device_names` of the
+            fingerprint K' is cut from: the own camera for label 1, another one for label 0), ``krow``,
+            ``kcol`` (top-left of K' in that camera's window aligned to the image; equal to ``row``,
+            ``col`` for label 1).
+        """
+        rng = np.random.default_rng([self.seed, int(stream), int(step)])
+        p, n, n_cams = self.patch, self.batch, len(self.device_names)
+        label = rng.integers(0, 2, n)
+        if self.weights is None:
+            idx = rng.integers(0, len(self.images), n)
+        else:
+            idx = rng.choice(len(self.images), n, p=self.weights)
+        r = rng.integers(0, self._h[idx] - p + 1)
+        c = rng.integers(0, self._w[idx] - p + 1)
+        own = self._own[idx]
+        o = rng.integers(0, n_cams - 1, n)
+        other = o + (o >= own)  # uniform over the other cameras
+        g = self._group[idx]
+        kh, kw = self._kshape[g, other, 0], self._kshape[g, other, 1]
+        if self.negative_position == "random":
+            rk, ck = rng.integers(0, kh - p + 1), rng.integers(0, kw - p + 1)
+        else:  # "same"; a smaller fingerprint (another sensor size) clips the position
+            rk, ck = np.minimum(r, kh - p), np.minimum(c, kw - p)
+        pos = label == 1
+        return {"label": label, "image": idx, "row": r, "col": c, "camera": np.where(pos, own, other),
+                "krow": np.where(pos, r, rk), "kcol": np.where(pos, c, ck)}
+
+    def arrays_at(self, stream: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Batch ``(stream, step)`` as NumPy arrays (what :meth:`batch_at` converts to tensors).
+
+        The patches of :meth:`plan`, cut with one gather per image size from a strided view of all
+        ``patch x patch`` windows (no copy; each selected window is copied row by row) - and per camera
+        only when the cameras' aligned fingerprints differ in size.
+
+        Returns
+        -------
+        x : numpy.ndarray
+            ``(batch, patch, patch, 3)`` uint8 RGB patches.
+        y : numpy.ndarray
+            ``(batch, 1, patch, patch)`` float32 fingerprint patches.
+        label : numpy.ndarray
+            ``(batch,)`` int64 in {0, 1}.
+        """
+        pl = self.plan(stream, step)
+        p, n = self.patch, self.batch
+        idx, r, c, cam, kr, kc = (pl[k] for k in ("image", "row", "col", "camera", "krow", "kcol"))
+        g = self._group[idx]
+        x = np.empty((n, p, p, 3), np.uint8)
+        y = np.empty((n, 1, p, p), np.float32)
+        for gg in np.unique(g):
+            sel = np.flatnonzero(g == gg)
+            x[sel] = self._xwin[gg][self._member[idx[sel]], r[sel], c[sel]]
+            kw = self._kwin[gg]
+            if not isinstance(kw, list):
+                y[sel, 0] = kw[cam[sel], kr[sel], kc[sel]]
+            else:  # cameras of different sensor sizes: one gather per camera
+                for j in np.unique(cam[sel]):
+                    s2 = sel[cam[sel] == j]
+                    y[s2, 0] = kw[j][kr[s2], kc[s2]]
+        return x, y, pl["label"]
+
+    def batch_at(self, stream: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Batch number ``step`` of ``stream``; the same arguments give the same batch.
+
+        :func:`fit` trains update ``t`` (0-based) on ``batch_at(0, t)``.
+
+        Returns
+        -------
+        x : torch.Tensor
+            ``(batch, 3, patch, patch)`` float32 RGB in [0, 1] (contiguous).
+        y : torch.Tensor
+            ``(batch, 1, patch, patch)`` float32 fingerprint patches.
+        label : torch.Tensor
+            ``(batch,)`` float32 in {0, 1}.
+        """
+        x, y, label = self.arrays_at(stream, step)
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255.0)
+        return xt.contiguous(), torch.from_numpy(y), torch.from_numpy(label.astype(np.float32))
