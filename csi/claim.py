@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from csi import cache, datasets, evaluate, io, pipeline, prnu, train
+from csi import cache, datasets, evaluate, io, pipeline, prnu, train, wavelet
 from csi.experiments import PLATFORMS, SCALES, Config, sizes
 from csi.progress import bar
 
@@ -124,7 +124,7 @@ def score_oracle(cfg: Config, ds: pipeline.Dataset, condition: str, progress: bo
     K = pipeline.fingerprints(cfg, ds, progress=progress)
     k = cache.key("oracle", {"condition": condition, "crop": cfg.crop, "files": cache.files_digest(view["path"]),
                              "twins": cache.files_digest(twins["path"]), "fingerprints": pipeline.fingerprints_digest(K)},
-                  code=[prnu, evaluate, oracle_residual])
+                  code=[prnu, wavelet, evaluate, oracle_residual])
     path = cfg.cache / "scores" / f"{k}.csv"
     if path.is_file():
         return pd.read_csv(path, dtype={"image": str, "true_device": str, "candidate_device": str})

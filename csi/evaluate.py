@@ -19,6 +19,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,29 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import models, prnu, wavelet
+from .cache import code_digest
+from .checkpoints import load_model
 from .config import check_choice, check_keys, select_device
+from .io import ImageReadError, read_rgb
+from .metrics import auc_mann_whitney, closed_set_accuracy
+from .models import CSICNN, DnCNN, export_inference_model, predict_tiled, receptive_radius
+from .prnu import (
+    GRAY_WEIGHTS,
+    align_fingerprint,
+    common_centre,
+    crop_box,
+    fingerprint_window,
+    ncc,
+    ncc_matrix,
+    noise_residual,
+    pce,
+    postprocess,
+    rgb_to_gray,
+    unit_rows,
+)
 from .progress import bar
+from .runtime import torch_runtime
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +63,11 @@ __all__ = [
     "evaluate",
     "score_matrix",
     "accuracy_table",
-    "roc_table",
     "auc_table",
-    "correlation_matrix",
-    "confusion",
 ]
 
 METHODS: tuple[str, ...] = ("wavelet", "dncnn", "csi-cnn")
 REFERENCES: tuple[str, ...] = ("K", "IK")
-#: Gray weights (the reference PRNU code's RGB -> gray), used for the image intensity of ``reference="IK"``.
-_GRAY = np.array([0.29893602, 0.58704307, 0.11402090], np.float32)
 _CACHE_VERSION = "2"
 #: Noise level (0-255 scale) the wavelet filter assumes for a *query*: 3, as the reference pipeline uses for test
 #: images (fingerprint images: 5). It won on every condition of docs/residual.md's downscaling study.
@@ -58,117 +75,6 @@ QUERY_SIGMA: float = 3.0
 #: Options of :func:`get_extractor` (besides method, checkpoint, device).
 EXTRACTOR_OPTIONS: tuple[str, ...] = ("sigma", "levels", "wavelet", "zero_mean", "wiener", "tile", "boundary",
                                       "shifts")
-
-
-def align_fingerprint(K: np.ndarray, shape: Sequence[int], rtol: float = 0.02) -> np.ndarray:
-    """Bring a camera fingerprint to a query image's size and orientation.
-
-    * same shape: ``K`` itself;
-    * portrait query, landscape ``K``: ``K`` rotated (:func:`csi.prnu.match_orientation`);
-    * smaller query with the same aspect ratio (within ``rtol``; a platform's downscaled copy):
-      :func:`csi.prnu.resample_fingerprint` to the query's size;
-    * smaller query with another aspect ratio (a crop of the sensor, e.g. Kaggle's 512x512 test
-      crops): the centre crop of ``K``.
-
-    Parameters
-    ----------
-    K : numpy.ndarray
-        ``(H, W)`` float fingerprint.
-    shape : (int, int)
-        ``(h, w)`` of the query image.
-    rtol : float
-        Relative aspect-ratio tolerance for "same aspect ratio" (resizers round sizes to pixels).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(h, w)`` float32; a new array unless ``K`` already had that shape.
-
-    Raises
-    ------
-    ValueError
-        If the query is larger than the fingerprint.
-
-    Examples
-    --------
-    >>> K = np.zeros((60, 80), np.float32)
-    >>> align_fingerprint(K, (60, 80)).shape
-    (60, 80)
-    >>> align_fingerprint(K, (50, 50)).shape
-    (50, 50)
-    """
-    K = np.asarray(K)
-    if K.ndim != 2:
-        raise ValueError(f"K must be 2-D (H, W), got shape {K.shape}")
-    h, w = (int(s) for s in shape[:2])
-    if (h, w) == K.shape:
-        return K.astype(np.float32, copy=False)
-    if (h > w) != (K.shape[0] > K.shape[1]) and h != w and K.shape[0] != K.shape[1]:
-        from .prnu import match_orientation
-
-        K = match_orientation(np.broadcast_to(np.float32(0), (h, w)), K)
-        if (h, w) == K.shape:
-            return K.astype(np.float32, copy=False)
-    H, W = K.shape
-    if h > H or w > W:
-        raise ValueError(f"query of shape {(h, w)} is larger than the fingerprint {K.shape}")
-    if abs((h / w) / (H / W) - 1.0) <= rtol:
-        from .prnu import resample_fingerprint
-
-        return np.asarray(resample_fingerprint(K, (h, w)), np.float32)
-    y0, x0 = (H - h) // 2, (W - w) // 2
-    return np.ascontiguousarray(K[y0:y0 + h, x0:x0 + w], dtype=np.float32)
-
-
-def fingerprint_window(K: np.ndarray, image_shape: Sequence[int], box: Sequence[int]) -> np.ndarray:
-    """The part of camera fingerprint ``K`` that lines up with ``image[y0:y1, x0:x1]``.
-
-    The fingerprint is first aligned to the whole image (:func:`align_fingerprint`). A camera whose
-    fingerprint cannot be aligned (a smaller sensor than the image: it cannot be the source) still gets a
-    score for the closed-set argmax: its centre window of the box's size is used, or, if even that does
-    not fit, its whole centre (the caller then compares the common centre of residual and window).
-
-    Parameters
-    ----------
-    K : numpy.ndarray
-        ``(H, W)`` float fingerprint.
-    image_shape : (int, int)
-        ``(h, w)`` of the full query image.
-    box : (y0, y1, x0, x1)
-        Crop of the query that the residual was computed on.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(y1 - y0, x1 - x0)`` float32 when aligned; otherwise possibly smaller.
-
-    Examples
-    --------
-    >>> K = np.arange(48, dtype=np.float32).reshape(6, 8)
-    >>> fingerprint_window(K, (6, 8), (1, 3, 2, 5)).tolist()
-    [[10.0, 11.0, 12.0], [18.0, 19.0, 20.0]]
-    """
-    y0, y1, x0, x1 = (int(v) for v in box)
-    try:
-        return np.ascontiguousarray(align_fingerprint(K, image_shape)[y0:y1, x0:x1])
-    except ValueError:
-        K = np.asarray(K, np.float32)
-        h, w = min(y1 - y0, K.shape[0]), min(x1 - x0, K.shape[1])
-        a, b = (K.shape[0] - h) // 2, (K.shape[1] - w) // 2
-        return np.ascontiguousarray(K[a:a + h, b:b + w])
-
-
-def _common_centre(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre crops of ``a`` and ``b`` to their common shape (no copy when the shapes agree)."""
-    if a.shape == b.shape:
-        return a, b
-    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-
-    def cut(x):
-        y, z = (x.shape[0] - h) // 2, (x.shape[1] - w) // 2
-        return x[y:y + h, z:z + w]
-
-    return cut(a), cut(b)
 
 
 class Extractor:
@@ -218,8 +124,6 @@ def _file_digest(path: str | os.PathLike) -> str:
 
 def _cnn_runner(model: torch.nn.Module, dev: str, tile: int | None) -> Callable[[torch.Tensor], torch.Tensor]:
     """Fast inference: BN folded, channels-last, inference mode, tiles of ``tile`` pixels."""
-    from .models import export_inference_model, predict_tiled
-
     fast = export_inference_model(model).to(dev).to(memory_format=torch.channels_last)
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -245,7 +149,7 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
 
     CNNs run through the fast path (BatchNorm folded into the convolutions, channels-last, inference
     mode; images larger than ``tile`` go in exact halo tiles so memory stays bounded); it equals plain
-    eager float32 within 1e-4 and is 2.4-4x faster on a 512x512 crop (benchmarks/bench_models.py).
+    eager float32 within 1e-4 (speed: docs/performance.md).
 
     Parameters
     ----------
@@ -261,8 +165,7 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
     zero_mean, wiener : bool
         Post-processing applied to every method's gray residual.
     tile : int or None
-        CNN tile side on CPU (None: always one pass). 512 keeps a 512x512 crop in one pass (measured
-        fastest) and bounds the activations of larger images (128 channels x 512^2 x 4 B = 128 MB).
+        CNN tile side on CPU (None: always one pass); bounds the activations of large images.
 
     Returns
     -------
@@ -280,8 +183,6 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
     (8, 8)
     """
     if callable(method) and not isinstance(method, str):
-        from .cache import code_digest
-
         name = getattr(method, "__name__", type(method).__name__)
         # keyed by the callable's code (its source, bytecode, defaults and captured values), so editing a
         # residual extractor in a notebook cell recomputes its residuals
@@ -289,8 +190,6 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
     check_choice("method", method, METHODS)
     post = {"zero_mean": bool(zero_mean), "wiener": bool(wiener)}
     if method == "wavelet":
-        from .prnu import noise_residual
-
         opts = {"sigma": float(QUERY_SIGMA if sigma is None else sigma), "levels": int(levels), "wavelet": str(wavelet), "boundary": str(boundary),
                 "shifts": int(shifts), **post}
 
@@ -300,8 +199,6 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
         return Extractor(wav, "wavelet:" + json.dumps(opts, sort_keys=True), "wavelet")
     if checkpoint is None:
         raise ValueError(f"method {method!r} needs a checkpoint (see csi.train.get_or_train)")
-    from .checkpoints import load_model
-    from .models import CSICNN, DnCNN, receptive_radius
 
     dev = select_device(device)
     model = load_model(checkpoint, device="cpu")
@@ -314,8 +211,6 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
     def to_tensor(img: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
         return t.div_(255.0).unsqueeze(0)
-
-    from .prnu import postprocess, rgb_to_gray
 
     if method == "csi-cnn":
         def csicnn(img: np.ndarray) -> np.ndarray:
@@ -331,30 +226,6 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
         return postprocess(rgb_to_gray(res), **post)
 
     return Extractor(dncnn, key, "dncnn", halo=receptive_radius(model))
-
-
-def crop_box(shape: tuple[int, int], crop: int | tuple[int, int] | None) -> tuple[int, int, int, int]:
-    """The centre crop of an image of ``shape`` as ``(y0, y1, x0, x1)``, clamped to the image.
-
-    Parameters
-    ----------
-    shape : (int, int)
-        ``(H, W)`` of the image.
-    crop : int, (int, int) or None
-        Side (or ``(h, w)``) of the centre crop; None is the whole image.
-
-    Examples
-    --------
-    >>> crop_box((768, 1024), 128)
-    (320, 448, 448, 576)
-    """
-    h, w = shape
-    if crop is None:
-        return 0, h, 0, w
-    ch, cw = (crop, crop) if isinstance(crop, (int, np.integer)) else crop
-    ch, cw = min(int(ch), h), min(int(cw), w)
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    return y0, y0 + ch, x0, x0 + cw
 
 
 def _check_crop(crop: Any) -> None:
@@ -374,10 +245,7 @@ def _residual_cache_path(cache_dir: Path, key: str, path: str, box: tuple[int, .
 
 def _code_key() -> str:
     """Digest of the code every residual depends on (filters, post-processing, networks, this module)."""
-    from . import models, prnu
-    from .cache import code_digest
-
-    return code_digest(prnu, models, crop_box, _halo_box)
+    return code_digest(prnu, wavelet, models, crop_box, _halo_box)
 
 
 def _halo_box(shape: tuple[int, int], box: tuple[int, int, int, int], halo: int) -> tuple[int, int, int, int]:
@@ -476,11 +344,7 @@ def evaluate(method: str | Callable | Extractor, images_df: pd.DataFrame, finger
     if unknown:
         log.warning("images of cameras without a fingerprint (scored as negatives only): %s", ", ".join(unknown))
     has_platform = "platform" in images_df.columns
-    # a CNN runs with every core and glibc's heap kept between images (no page faults on its activations):
-    # 4x faster here on a 268 x 268 crop (csi.runtime.torch_runtime)
-    from contextlib import ExitStack
-
-    from .runtime import torch_runtime
+    # a CNN runs with every core and glibc's heap kept between images (docs/performance.md)
 
     stack = ExitStack()
     if extractor.halo > 0:
@@ -504,9 +368,6 @@ def evaluate(method: str | Callable | Extractor, images_df: pd.DataFrame, finger
 def _score_images(images_df, extractor, fingerprints, cams, crop, cache, reference, with_pce, pce_search, progress,
                   has_platform):
     """The image loop of :func:`evaluate`: rows of (image, candidate) scores, skipped files, cache hits."""
-    from .io import ImageReadError, read_rgb
-    from .prnu import ncc, pce
-
     aligned: dict[tuple, np.ndarray] = {}
     stacked: dict[tuple, np.ndarray | None] = {}
     rows: list[dict] = []
@@ -545,18 +406,13 @@ def _score_images(images_df, extractor, fingerprints, cams, crop, cache, referen
                 os.replace(tmp, cfile)
         intensity = None
         if reference == "IK":
-            intensity = part.astype(np.float32) @ _GRAY
+            intensity = part.astype(np.float32) @ np.asarray(GRAY_WEIGHTS, np.float32)
         skey = (img.shape[:2], box)
         if intensity is None and not with_pce and skey not in stacked:
             wins = [fingerprint_window(fingerprints[c], img.shape[:2], box) for c in cams]
-            stacked[skey] = _normalised_stack(wins) if all(w.shape == W.shape for w in wins) else None
+            stacked[skey] = unit_rows(wins) if all(w.shape == W.shape for w in wins) else None
         if intensity is None and not with_pce and stacked[skey] is not None:
-            # every candidate at once: rho = <W~, K~_c> with both sides mean-free and unit-norm (= csi.prnu.ncc)
-            refs = stacked[skey]
-            w = W.astype(np.float64).ravel()
-            w -= w.mean()
-            norm = np.sqrt(w @ w)
-            vals = np.clip(refs @ w / norm, -1.0, 1.0) if norm > 0 else np.zeros(len(cams))
+            vals = ncc_matrix(W[None], stacked[skey], normalised=True)[0]  # every candidate at once
             for cam, v in zip(cams, vals, strict=True):
                 rows.append({"image": path, "true_device": true, "candidate_device": cam, "ncc": float(v),
                              "pce": float("nan")})
@@ -571,8 +427,8 @@ def _score_images(images_df, extractor, fingerprints, cams, crop, cache, referen
                 if aligned[k].shape != W.shape:
                     log.warning("%s: fingerprint of %r does not cover the image (sensor too small); "
                                 "scored on the common centre %s", path, cam, aligned[k].shape)
-            ref = aligned[k] if intensity is None else np.multiply(*_common_centre(intensity, aligned[k]))
-            Wc, refc = _common_centre(W, ref)
+            ref = aligned[k] if intensity is None else np.multiply(*common_centre(intensity, aligned[k]))
+            Wc, refc = common_centre(W, ref)
             row = {"image": path, "true_device": true, "candidate_device": cam, "ncc": float(ncc(Wc, refc)),
                    "pce": float(pce(Wc, refc, search=pce_search)) if with_pce else float("nan")}
             rows.append(row)
@@ -580,14 +436,6 @@ def _score_images(images_df, extractor, fingerprints, cams, crop, cache, referen
             for r in rows[-len(cams):]:
                 r["platform"] = rec.platform
     return rows, skipped, hits
-
-
-def _normalised_stack(windows: Sequence[np.ndarray]) -> np.ndarray:
-    """``(C, h*w)`` float64: each window mean-free and scaled to unit norm (a zero window stays zero)."""
-    m = np.stack([np.asarray(w, np.float64).ravel() for w in windows])
-    m -= m.mean(1, keepdims=True)
-    n = np.sqrt((m * m).sum(1, keepdims=True))
-    return np.divide(m, n, out=np.zeros_like(m), where=n > 0)
 
 
 def _check_table(table: pd.DataFrame, score: str) -> None:
@@ -661,8 +509,6 @@ def accuracy_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | 
     ----------
     Wang et al. (2021), Eq. 9 and Table 3 (argmax rule).
     """
-    from .metrics import closed_set_accuracy
-
     _check_table(table, score)
     out = []
     for key, sub in _groups(table, by):
@@ -697,8 +543,6 @@ def auc_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str |
     ----------
     Wang et al. (2021), Eq. 12 (Mann-Whitney), Fig. 4.
     """
-    from .metrics import auc_mann_whitney
-
     _check_table(table, score)
     out = []
     for key, sub in _groups(table, by):
@@ -706,56 +550,3 @@ def auc_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str |
         auc = float(auc_mann_whitney(sub[score].to_numpy(np.float64), lab)) if 0 < lab.sum() < len(lab) else float("nan")
         out.append((*key, auc, int(lab.sum()), int((~lab).sum())))
     return pd.DataFrame(out, columns=[*_by_names(table, by), "auc", "n_pos", "n_neg"])
-
-
-def roc_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str | None = None) -> pd.DataFrame:
-    """ROC curves (Fig. 5) in long form.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``*by, fpr, tpr, threshold``.
-
-    References
-    ----------
-    Wang et al. (2021), Eq. 10-11, Fig. 5.
-    """
-    from .metrics import roc_curve
-
-    _check_table(table, score)
-    parts = []
-    names = _by_names(table, by)
-    for key, sub in _groups(table, by):
-        fpr, tpr, thr = roc_curve(sub[score].to_numpy(np.float64), _labels(sub))
-        part = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
-        for n, k in zip(names, key, strict=True):
-            part.insert(len(part.columns) - 3, n, k)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*names, "fpr", "tpr", "threshold"])
-
-
-def correlation_matrix(table: pd.DataFrame, score: str = "ncc") -> pd.DataFrame:
-    """Mean score of each true camera's images with each candidate fingerprint (Table 2, Fig. 3).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``true_device``, columns ``candidate_device``, float means.
-
-    References
-    ----------
-    Wang et al. (2021), Table 2.
-    """
-    _check_table(table, score)
-    return table.pivot_table(index="true_device", columns="candidate_device", values=score, aggfunc="mean")
-
-
-def confusion(table: pd.DataFrame, score: str = "ncc") -> pd.DataFrame:
-    """Confusion matrix of the argmax decisions (rows true camera, columns predicted camera)."""
-    from .metrics import confusion_matrix
-
-    s, ti, cams, _ = score_matrix(table, score)
-    keep = ti >= 0
-    true = [cams[i] for i in ti[keep]]
-    pred = [cams[i] for i in s[keep].argmax(1)]
-    return confusion_matrix(true, pred, labels=cams)

@@ -21,7 +21,6 @@ Table 3 (closed-set accuracy), Fig. 4-5 (AUC, ROC).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy.stats import rankdata
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "accuracy",
     "roc_curve",
     "auc_mann_whitney",
-    "confusion_matrix",
 ]
 
 
@@ -75,22 +73,9 @@ def _both_classes(labels: np.ndarray, name: str = "labels") -> tuple[int, int]:
 
 
 def closed_set_predictions(scores) -> np.ndarray:
-    """Predicted camera index of each image: the argmax of its row of scores.
+    """Predicted camera of each image: the argmax of its row of ``(n_images, n_cameras)`` scores (Table 3's rule).
 
-    Parameters
-    ----------
-    scores : array_like
-        ``(n_images, n_cameras)`` float scores (correlation or PCE of each image with each fingerprint).
-        Ties go to the lowest camera index (``numpy.argmax``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_images,)`` ``int64`` indices in ``[0, n_cameras)``.
-
-    References
-    ----------
-    Table 3: "the camera whose fingerprint correlates best counts as the source".
+    Returns ``(n_images,)`` int64 column indices; ties go to the lowest index.
 
     Examples
     --------
@@ -108,29 +93,30 @@ def closed_set_predictions(scores) -> np.ndarray:
     return np.argmax(arr, axis=1).astype(np.int64)
 
 
-def closed_set_accuracy(scores, true_index) -> float:
-    """Closed-set identification accuracy: the share of images whose best-scoring camera is the true one.
+def closed_set_accuracy(scores, true_index, weights=None):
+    """Closed-set accuracy (Eq. 9 as Table 3 uses it): the share of images whose best-scoring camera is the true one.
 
     Parameters
     ----------
     scores : array_like
         ``(n_images, n_cameras)`` float scores; higher means more likely the source.
     true_index : array_like
-        ``(n_images,)`` ints in ``[0, n_cameras)``: column of each image's true camera.
+        ``(n_images,)`` ints in ``[-1, n_cameras)``: column of each image's true camera; -1 when it is not a
+        candidate (never correct).
+    weights : array_like, optional
+        ``(n_images,)`` or ``(B, n_images)`` non-negative image weights (bootstrap counts).
 
     Returns
     -------
-    float
+    float, or ``(B,)`` float64 for 2-D ``weights``
         In ``[0, 1]``.
-
-    References
-    ----------
-    Eq. 9 as Table 3 uses it (argmax over the cameras).
 
     Examples
     --------
     >>> closed_set_accuracy([[0.1, 0.3], [0.5, 0.2], [0.0, 0.1]], [1, 0, 0])
     0.6666666666666666
+    >>> closed_set_accuracy([[0.1, 0.3], [0.5, 0.2]], [1, 1], weights=[[1, 1], [2, 0]]).tolist()
+    [0.5, 1.0]
     """
     pred = closed_set_predictions(scores)
     n_cams = np.shape(scores)[1]
@@ -139,35 +125,22 @@ def closed_set_accuracy(scores, true_index) -> float:
         raise ValueError(f"true_index must have shape ({pred.shape[0]},), got {true.shape}")
     if true.dtype.kind not in "ui" or true.dtype == bool:
         raise TypeError(f"true_index must hold ints, got dtype {true.dtype}")
-    if (true < 0).any() or (true >= n_cams).any():
-        raise ValueError(f"true_index values must be in [0, {n_cams}), got min {true.min()} max {true.max()}")
-    return float(np.mean(pred == true))
+    if (true < -1).any() or (true >= n_cams).any():
+        raise ValueError(f"true_index values must be in [0, {n_cams}) or -1, got min {true.min()} max {true.max()}")
+    correct = pred == true
+    if weights is None:
+        return float(np.mean(correct))
+    w = np.asarray(weights, np.float64)
+    if w.shape[-1] != correct.size or w.ndim > 2:
+        raise ValueError(f"weights must have shape ({correct.size},) or (B, {correct.size}), got {w.shape}")
+    out = w @ correct / w.sum(-1)
+    return float(out) if w.ndim == 1 else out
 
 
 def verification_counts(scores, labels, threshold: float) -> dict[str, int]:
-    """TP/FP/TN/FN of a thresholded detector, with the standard definitions.
+    """TP/FP/TN/FN of the detector ``score >= threshold`` (standard definitions, see the module notes).
 
-    A pair is accepted when ``score >= threshold``. TP: positive accepted; FN: positive rejected;
-    FP: negative accepted; TN: negative rejected. (The paper's text swaps the FN and TN descriptions; see
-    the module notes.)
-
-    Parameters
-    ----------
-    scores : array_like
-        ``(n,)`` float scores, no NaN.
-    labels : array_like
-        ``(n,)`` bool or 0/1: 1 if the image comes from the camera.
-    threshold : float
-        Decision threshold (e.g. a correlation value, or PCE 60).
-
-    Returns
-    -------
-    dict
-        ``{"TP": int, "FP": int, "TN": int, "FN": int}``, summing to ``n``.
-
-    References
-    ----------
-    Sec. 4.2.2 definitions used by Eq. 9-11.
+    ``scores``: ``(n,)`` float, no NaN; ``labels``: ``(n,)`` bool or 0/1, 1 when the image comes from the camera.
 
     Examples
     --------
@@ -180,30 +153,12 @@ def verification_counts(scores, labels, threshold: float) -> dict[str, int]:
     if np.isnan(t):
         raise ValueError("threshold is NaN")
     accept = s >= t
-    return {
-        "TP": int(np.sum(accept & y)),
-        "FP": int(np.sum(accept & ~y)),
-        "TN": int(np.sum(~accept & ~y)),
-        "FN": int(np.sum(~accept & y)),
-    }
+    return {"TP": int(np.sum(accept & y)), "FP": int(np.sum(accept & ~y)), "TN": int(np.sum(~accept & ~y)),
+            "FN": int(np.sum(~accept & y))}
 
 
 def accuracy(counts) -> float:
-    """ACC = (TP + TN) / (TP + FN + TN + FP).
-
-    Parameters
-    ----------
-    counts : mapping
-        With non-negative integer keys ``"TP"``, ``"FP"``, ``"TN"``, ``"FN"`` (see :func:`verification_counts`).
-
-    Returns
-    -------
-    float
-        In ``[0, 1]``.
-
-    References
-    ----------
-    Eq. 9.
+    """Eq. 9 as printed, for a thresholded detector: ``ACC = (TP + TN) / (TP + FN + TN + FP)``.
 
     Examples
     --------
@@ -224,25 +179,12 @@ def accuracy(counts) -> float:
 
 
 def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ROC curve: FPR (Eq. 10) and TPR (Eq. 11) at every distinct score used as threshold.
+    """ROC curve (Fig. 5): FPR (Eq. 10) and TPR (Eq. 11) at every distinct score used as threshold.
 
-    Parameters
-    ----------
-    scores : array_like
-        ``(n,)`` float scores, no NaN.
-    labels : array_like
-        ``(n,)`` bool or 0/1, both classes present.
-
-    Returns
-    -------
-    fpr, tpr, thresholds : numpy.ndarray
-        ``(m + 1,)`` ``float64`` each, for the ``m`` distinct scores in decreasing order. The first point is
-        ``(0, 0)`` with threshold ``+inf`` (nothing accepted); the last is ``(1, 1)``. Point ``i`` accepts
-        ``score >= thresholds[i]``. Same as ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``.
-
-    References
-    ----------
-    Eq. 10-11; Fig. 5.
+    ``scores``: ``(n,)`` float, no NaN; ``labels``: ``(n,)`` bool or 0/1, both classes present. Returns ``fpr,
+    tpr, thresholds``, ``(m + 1,)`` float64 for the ``m`` distinct scores in decreasing order, from ``(0, 0)``
+    (threshold ``+inf``) to ``(1, 1)``; point ``i`` accepts ``score >= thresholds[i]`` (as
+    ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``).
 
     Examples
     --------
@@ -266,13 +208,13 @@ def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fpr, tpr, thresholds
 
 
-def auc_mann_whitney(scores, labels) -> float:
-    """Area under the ROC curve by the Mann-Whitney rank formula.
+def auc_mann_whitney(scores, labels, weights=None):
+    """Area under the ROC curve (Eq. 12) by the Mann-Whitney formula, ties counting 1/2.
 
     ``AUC = (sum_{i in positives} rank_i - M (M + 1) / 2) / (M N)`` with ``M`` positives, ``N`` negatives and
-    ``rank_i`` the *ascending* rank of score ``i`` among all ``M + N`` scores (1 = lowest), tied scores
-    sharing their average rank. This equals the trapezoidal area under :func:`roc_curve`, ties included.
-    (The paper says "descending rank"; with descending ranks the formula gives ``1 - AUC``.)
+    *ascending* ranks, ties averaged; it equals the trapezoidal area under :func:`roc_curve`. (The paper says
+    "descending rank", which gives ``1 - AUC``.) With ``weights`` (bootstrap counts) the same statistic is
+    ``sum_{pos, neg} w_p w_n [s_p > s_n] + 1/2 [s_p = s_n]`` over ``sum w_p sum w_n``.
 
     Parameters
     ----------
@@ -280,49 +222,54 @@ def auc_mann_whitney(scores, labels) -> float:
         ``(n,)`` float scores, no NaN.
     labels : array_like
         ``(n,)`` bool or 0/1, both classes present.
+    weights : array_like, optional
+        ``(n,)`` or ``(B, n)`` non-negative sample weights; one AUC per row.
 
     Returns
     -------
-    float
+    float, or ``(B,)`` float64 for 2-D ``weights`` (NaN where a row weighs no positive or no negative)
         In ``[0, 1]``; 0.5 for a detector that cannot separate the classes.
-
-    References
-    ----------
-    Eq. 12; Fig. 4 and 6.
 
     Examples
     --------
     >>> auc_mann_whitney([0.9, 0.2, 0.6, 0.1], [1, 1, 0, 0])
     0.75
+    >>> auc_mann_whitney([0.9, 0.2, 0.6, 0.1], [1, 1, 0, 0], weights=[1, 1, 0, 1])
+    1.0
     """
     s = _scores_1d(scores)
     y = _labels_1d(labels, s.size)
+    if weights is not None:
+        return _weighted_auc(s, y, weights)
     m, n = _both_classes(y)
     ranks = rankdata(s, method="average")
     return float((ranks[y].sum() - m * (m + 1) / 2.0) / (m * n))
 
 
+def _weighted_auc(s: np.ndarray, lab: np.ndarray, weights) -> float | np.ndarray:
+    """:func:`auc_mann_whitney` with ``(n,)`` or ``(B, n)`` weights: tie groups and cumulative negative weight."""
+    w = np.atleast_2d(np.asarray(weights, np.float64))
+    if w.shape[-1] != s.size or w.ndim > 2:
+        raise ValueError(f"weights must have shape ({s.size},) or (B, {s.size}), got {np.shape(weights)}")
+    order = np.argsort(s, kind="stable")
+    s, lab, w = s[order], lab[order], w[:, order]
+    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]  # groups of tied scores
+    neg_group = np.add.reduceat(np.where(lab, 0.0, w), starts, axis=1)
+    pos_group = np.add.reduceat(np.where(lab, w, 0.0), starts, axis=1)
+    neg_below = np.cumsum(neg_group, axis=1) - neg_group
+    num = (pos_group * (neg_below + 0.5 * neg_group)).sum(1)
+    den = pos_group.sum(1) * neg_group.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(den > 0, num / den, np.nan)
+    return float(out[0]) if np.ndim(weights) == 1 else out
+
+
 def downsample_roc(fpr, tpr, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """At most about ``n`` points of a ROC curve, for storing and drawing (compute the AUC on the full curve).
 
-    The curve is read at ``n`` FPR values evenly spaced in [0, 1] plus its corners; at each FPR the largest
-    TPR reached is kept, so the staircase is kept from above and the drawn curve never shows a better
-    detector than the data.
-
-    Parameters
-    ----------
-    fpr, tpr : (m,) float arrays
-        A ROC curve from :func:`roc_curve` (non-decreasing, from (0, 0) to (1, 1)).
-    n : int
-        Number of FPR grid points (>= 2).
-
-    Returns
-    -------
-    (fpr, tpr) : float64 arrays of length ``n + 1`` at most.
-
-    References
-    ----------
-    Wang et al. (2021), Eq. 10-11 and Fig. 5.
+    The curve from :func:`roc_curve` is read at ``n + 1`` FPR values evenly spaced in [0, 1], keeping the
+    largest TPR reached at each: the staircase from above, never a better detector than the data. Returns
+    ``(fpr, tpr)`` float64 of length ``n + 1`` at most.
 
     Examples
     --------
@@ -345,60 +292,3 @@ def downsample_roc(fpr, tpr, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     # keep both ends of every flat stretch so the staircase shape survives
     keep |= np.r_[np.diff(out_t) != 0, True]
     return grid[keep], out_t[keep]
-
-
-def confusion_matrix(true, pred, labels=None) -> pd.DataFrame:
-    """Confusion matrix as a labelled DataFrame: rows are true cameras, columns predicted ones.
-
-    Parameters
-    ----------
-    true, pred : array_like
-        ``(n,)`` camera names or indices of each image (same length, no missing values).
-    labels : sequence, optional
-        Row/column order. Default: the sorted union of ``true`` and ``pred``. A value of ``true`` or
-        ``pred`` outside ``labels`` is an error.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``(len(labels), len(labels))`` ``int64`` counts; index named ``"true"``, columns ``"predicted"``.
-        The diagonal sum over ``n`` is the closed-set accuracy.
-
-    References
-    ----------
-    Table 3 (closed-set identification), Fig. 3.
-
-    Examples
-    --------
-    >>> confusion_matrix(["a", "b", "b"], ["a", "a", "b"]).to_numpy().tolist()
-    [[1, 0], [1, 1]]
-    """
-    t = np.asarray(true, dtype=object).ravel()
-    p = np.asarray(pred, dtype=object).ravel()
-    if t.size != p.size:
-        raise ValueError(f"true and pred have different lengths: {t.size} and {p.size}")
-    if t.size == 0:
-        raise ValueError("true and pred are empty")
-    for name, v in (("true", t), ("pred", p)):
-        missing = pd.isna(v)
-        if missing.any():
-            raise ValueError(f"{name} has a missing value at index {int(np.flatnonzero(missing)[0])}")
-    if labels is None:
-        labels = sorted(set(t.tolist()) | set(p.tolist()), key=lambda v: (str(type(v)), v))
-    labels = list(labels)
-    if len(set(labels)) != len(labels):
-        raise ValueError("labels contains duplicates")
-    pos = {lab: i for i, lab in enumerate(labels)}
-    for name, v in (("true", t), ("pred", p)):
-        unknown = [x for x in v.tolist() if x not in pos]
-        if unknown:
-            raise ValueError(f"{name} has values not in labels: {sorted(set(map(str, unknown)))[:5]}")
-    ti = np.fromiter((pos[x] for x in t.tolist()), dtype=np.int64, count=t.size)
-    pi = np.fromiter((pos[x] for x in p.tolist()), dtype=np.int64, count=p.size)
-    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    np.add.at(counts, (ti, pi), 1)
-    return pd.DataFrame(
-        counts,
-        index=pd.Index(labels, name="true"),
-        columns=pd.Index(labels, name="predicted"),
-    )

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from csi import cache, config, datasets, evaluate, experiments, io, prnu, simulator, train, weights
+from csi import cache, config, datasets, evaluate, experiments, io, prnu, simulator, train, wavelet, weights
 from csi.experiments import Config
 from csi.progress import bar
 
@@ -327,7 +327,7 @@ def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, n
         shape = (int(g["height"].iloc[0]), int(g["width"].iloc[0]))
         keys[lab] = cache.key("fingerprint", {"label": lab, "files": cache.files_digest(g["path"]),
                                               "size": cfg.fingerprint_size, "shape": shape},
-                              code=[prnu, io, _estimate, evaluate.crop_box])
+                              code=[prnu, wavelet, io, _estimate, evaluate.crop_box])
     memo = "|".join(f"{lab}:{k}" for lab, k in sorted(keys.items()))
     folder = cfg.cache / "fingerprints"
     if memo in _FINGERPRINTS:
@@ -547,7 +547,7 @@ def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
         k = cache.key("scores", {"dataset": ds.name, "condition": condition, "crop": cfg.crop,
                                  "files": cache.files_digest(view["path"]), "labels": list(view["device"]),
                                  "fingerprints": fingerprints_digest(K), "extractor": ex.key},
-                      code=[evaluate, prnu, io])
+                      code=[evaluate, prnu, wavelet, io])
         path = cfg.cache / "scores" / f"{k}.csv"
         if path.is_file():
             return pd.read_csv(path, dtype={"image": str, "true_device": str, "candidate_device": str})

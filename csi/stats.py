@@ -21,9 +21,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
-__all__ = ["wilson_interval", "weighted_auc", "auc_interval", "mcnemar", "paired_bootstrap", "verdict",
-           "format_ci"]
+from .metrics import auc_mann_whitney, closed_set_accuracy
+
+__all__ = ["wilson_interval", "auc_interval", "mcnemar", "paired_bootstrap", "VERDICTS", "verdict_category",
+           "verdict", "format_ci"]
+
+#: The categories of a comparison's ``verdict`` column: A beats B, A loses to B, or no difference.
+VERDICTS: tuple[str, ...] = ("beats", "loses", "no difference")
 
 _Z95 = 1.959963984540054
 
@@ -61,45 +67,6 @@ def wilson_interval(k: int | np.ndarray, n: int | np.ndarray, z: float = _Z95) -
     lo = np.where(n > 0, lo, np.nan)
     hi = np.where(n > 0, hi, np.nan)
     return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
-
-
-def weighted_auc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUC (Mann-Whitney, Eq. 12, ties count 1/2) for one or many weightings of the same samples.
-
-    Parameters
-    ----------
-    scores : (n,) float
-    labels : (n,) bool
-        True for positive samples.
-    weights : (n,) or (B, n) float
-        Non-negative sample weights (bootstrap counts); one AUC per row.
-
-    Returns
-    -------
-    float or (B,) float64 in [0, 1]; NaN where a row has no positive or no negative weight.
-
-    Examples
-    --------
-    >>> float(weighted_auc(np.array([0.9, 0.1, 0.5]), np.array([True, False, False]), np.ones(3)))
-    1.0
-    """
-    s = np.asarray(scores, np.float64)
-    lab = np.asarray(labels, bool)
-    w = np.atleast_2d(np.asarray(weights, np.float64))
-    order = np.argsort(s, kind="stable")
-    s, lab, w = s[order], lab[order], w[:, order]
-    # groups of tied scores
-    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    wneg = np.where(lab, 0.0, w)
-    wpos = np.where(lab, w, 0.0)
-    neg_group = np.add.reduceat(wneg, starts, axis=1)
-    pos_group = np.add.reduceat(wpos, starts, axis=1)
-    neg_below = np.cumsum(neg_group, axis=1) - neg_group
-    num = (pos_group * (neg_below + 0.5 * neg_group)).sum(1)
-    den = pos_group.sum(1) * neg_group.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(den > 0, num / den, np.nan)
-    return float(out[0]) if np.ndim(weights) == 1 else out
 
 
 def _image_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -143,8 +110,8 @@ def auc_interval(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_b
     True
     """
     rng = np.random.default_rng(seed)
-    full = weighted_auc(scores, labels, np.ones(len(scores)))
-    boots = weighted_auc(scores, labels, _image_weights(np.asarray(groups), n_boot, rng))
+    full = auc_mann_whitney(scores, labels, weights=np.ones(len(scores)))
+    boots = auc_mann_whitney(scores, labels, weights=_image_weights(np.asarray(groups), n_boot, rng))
     a = (1 - level) / 2
     lo, hi = np.nanquantile(boots, [a, 1 - a])
     return float(full), float(lo), float(hi)
@@ -170,8 +137,6 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
     >>> r["a_only"], r["b_only"], round(r["p_value"], 4)
     (7, 0, 0.0156)
     """
-    from scipy.stats import binomtest
-
     a = np.asarray(correct_a, bool)
     b = np.asarray(correct_b, bool)
     if a.shape != b.shape or a.ndim != 1:
@@ -201,7 +166,7 @@ def paired_bootstrap(table: pd.DataFrame, metric: str, a: str, b: str, n_boot: i
     -------
     dict
         ``a``, ``b`` (metric of each on all data, averaged over seeds), ``diff``, ``ci_low``, ``ci_high``,
-        ``n_images``, ``n_seeds_a``, ``n_seeds_b``.
+        ``verdict`` (:func:`verdict_category`), ``n_images``, ``n_seeds_a``, ``n_seeds_b``.
 
     Examples
     --------
@@ -245,7 +210,8 @@ def paired_bootstrap(table: pd.DataFrame, metric: str, a: str, b: str, n_boot: i
     q = (1 - level) / 2
     lo, hi = np.nanquantile(d, [q, 1 - q])
     return {"a": point[a], "b": point[b], "diff": point[a] - point[b], "ci_low": float(lo), "ci_high": float(hi),
-            "n_images": n, "n_seeds_a": len(blocks[a]), "n_seeds_b": len(blocks[b])}
+            "verdict": verdict_category(lo, hi), "n_images": n, "n_seeds_a": len(blocks[a]),
+            "n_seeds_b": len(blocks[b])}
 
 
 def _blocks(t: pd.DataFrame, metric: str) -> dict:
@@ -264,33 +230,41 @@ def _metric_with_weights(blk: dict, images: Sequence, counts: np.ndarray, metric
     rows = np.array([idx[im] for im in images])
     s, ti = blk["scores"][rows], blk["true"][rows]
     if metric == "acc":
-        ok = (ti >= 0) & (s.argmax(1) == ti)
-        full = float(ok.mean())
-        boot = counts @ ok / counts.sum(1)
-        return full, boot
+        return closed_set_accuracy(s, ti), closed_set_accuracy(s, ti, weights=counts)
     n_img, n_cam = s.shape
     lab = np.zeros_like(s, dtype=bool)
     lab[np.arange(n_img)[ti >= 0], ti[ti >= 0]] = True
     flat_s, flat_l = s.ravel(), lab.ravel()
     w = np.repeat(counts, n_cam, axis=1)
-    return weighted_auc(flat_s, flat_l, np.ones(flat_s.size)), weighted_auc(flat_s, flat_l, w)
+    return (auc_mann_whitney(flat_s, flat_l, weights=np.ones(flat_s.size)),
+            auc_mann_whitney(flat_s, flat_l, weights=w))
+
+
+def verdict_category(ci_low: float, ci_high: float) -> str:
+    """The verdict of a difference ``A - B`` from its interval: "beats" when the whole interval lies above 0,
+    "loses" when it lies below, else "no difference" (:data:`VERDICTS`; also for an undefined, NaN, interval).
+
+    Examples
+    --------
+    >>> verdict_category(0.01, 0.08), verdict_category(-0.05, 0.02), verdict_category(-0.2, -0.1)
+    ('beats', 'no difference', 'loses')
+    """
+    lo, hi = float(ci_low), float(ci_high)
+    if lo > hi:
+        raise ValueError(f"ci_low must be <= ci_high, got [{ci_low}, {ci_high}]")
+    return "beats" if lo > 0 else "loses" if hi < 0 else "no difference"
 
 
 def verdict(ci_low: float, ci_high: float, a: str = "CSI-CNN", b: str = "the wavelet") -> str:
-    """The sentence for a difference interval: "beats" only when the whole 95 % interval lies above 0.
+    """The sentence of :func:`verdict_category` for reading.
 
     Examples
     --------
     >>> verdict(0.01, 0.08)
     'CSI-CNN beats the wavelet'
-    >>> verdict(-0.05, 0.02)
-    'no significant difference between CSI-CNN and the wavelet'
     """
-    if ci_low > 0:
-        return f"{a} beats {b}"
-    if ci_high < 0:
-        return f"{a} loses to {b}"
-    return f"no significant difference between {a} and {b}"
+    return {"beats": f"{a} beats {b}", "loses": f"{a} loses to {b}",
+            "no difference": f"no significant difference between {a} and {b}"}[verdict_category(ci_low, ci_high)]
 
 
 def format_ci(value: float, low: float, high: float, digits: int = 3) -> str:

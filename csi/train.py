@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import cache, losses, metrics, models, pairs, prnu, simulator, validation
+from . import cache, losses, metrics, models, pairs, prnu, simulator, validation, wavelet
 from .checkpoints import load_checkpoint, load_history, save_checkpoint
 from .config import check_choice, check_keys, check_scale, seed_everything, select_device
 from .evaluate import align_fingerprint, crop_box, fingerprint_window
@@ -368,8 +368,8 @@ _REQUIRED = {"csi-cnn": ("pairs", "evals", "batch", "patch", "crop", "val_crop")
 
 def _training_code() -> tuple:
     """The code a checkpoint depends on (digested with :func:`csi.cache.code_digest`)."""
-    return (sys.modules[__name__], pairs, validation, losses, models, prnu, align_fingerprint, fingerprint_window, crop_box,
-            metrics.auc_mann_whitney, metrics.closed_set_accuracy)
+    return (sys.modules[__name__], pairs, validation, losses, models, prnu, wavelet, align_fingerprint,
+            fingerprint_window, crop_box, metrics.auc_mann_whitney, metrics.closed_set_accuracy)
 
 
 def _csi_recipe(sc: Mapping[str, Any]) -> dict[str, Any]:

@@ -73,8 +73,7 @@ used = {name: pipeline.fingerprint_images(ds) for name, ds in data.items()}
 
 def ncc_centre(a: np.ndarray, b: np.ndarray) -> float:
     """ρ of two arrays over their common centre (a fingerprint and a truth of another size line up at the centre)."""
-    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    return prnu.ncc(prnu.center_crop(a, (h, w)), prnu.center_crop(b, (h, w)))
+    return prnu.ncc(*prnu.common_centre(a, b))
 
 
 {name: f"{len(k)} cameras, truth for {len(truth[name])}" for name, k in K.items()}

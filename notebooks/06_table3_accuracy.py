@@ -189,10 +189,11 @@ for (d, p), g in scores.groupby(["dataset", "platform"], sort=False):
     diff = stats.paired_bootstrap(g, "acc", "csi-cnn", "wavelet", n_boot=1000, seed=cfg.seed)
     c = {m: correct(g[g.method == m]) for m in ("csi-cnn", "wavelet")}
     mc = stats.mcnemar(c["csi-cnn"].to_numpy(), c["wavelet"].reindex(c["csi-cnn"].index).to_numpy())
-    rows.append({"dataset": d, "platform": p, "n_images": diff["n_images"], "diff": diff["diff"],
+    rows.append({"dataset": d, "platform": p, "n_images": diff["n_images"], "csi_cnn": diff["a"],
+                 "wavelet": diff["b"], "diff": diff["diff"],
                  "ci_low": diff["ci_low"], "ci_high": diff["ci_high"], "cnn_only": mc["a_only"],
                  "wavelet_only": mc["b_only"], "mcnemar_p": mc["p_value"],
-                 "verdict": stats.verdict(diff["ci_low"], diff["ci_high"])})
+                 "verdict": diff["verdict"]})
 paired = pd.DataFrame(rows)
 figures.save_table(paired, cfg.out, "csicnn_minus_wavelet")
 paired
@@ -268,9 +269,9 @@ both = t3.dropna(subset=["paper_csi_cnn", "ours_csi_cnn"])
 informative = paired[paired.dataset != "kaggle-other"]
 lines = [f"- Paired comparison on {len(informative)} dataset × condition cells (Kaggle's other-phone reading left "
          f"out): CSI-CNN beats the wavelet (95 % interval of the ACC difference above 0) in "
-         f"{int(informative.verdict.str.startswith('CSI-CNN beats').sum())}, loses in "
-         f"{int(informative.verdict.str.startswith('CSI-CNN loses').sum())}, and the difference is not significant "
-         f"in {int(informative.verdict.str.startswith('no significant').sum())}; the median difference is "
+         f"{int((informative.verdict == 'beats').sum())}, loses in "
+         f"{int((informative.verdict == 'loses').sum())}, and the difference is not significant "
+         f"in {int((informative.verdict == 'no difference').sum())}; the median difference is "
          f"{informative['diff'].median():+.3f} with a median n of {int(informative.n_images.median())} images."]
 for d, g in acc[acc.platform != "original"].groupby("dataset", sort=False):
     means = g.groupby("method")["acc"].mean()
@@ -285,10 +286,10 @@ deltas = [paper.delta_sentence(both[f"ours_{t}"], both[f"paper_{t}"], f"{labels[
           for m, t in (("csi-cnn", "csi_cnn"), ("wavelet", "wavelet"), ("dncnn", "dncnn"))]
 k_pub = int((both.paper_csi_cnn > both[["paper_wavelet", "paper_dncnn"]].max(axis=1)).sum())
 beats_both = informative[informative.dataset.isin(set(both.dataset)) & informative.platform.isin(experiments.PLATFORMS)]
-holds = bool(beats_both.verdict.str.startswith("CSI-CNN beats").all()) if len(beats_both) else None
+holds = bool((beats_both.verdict == "beats").all()) if len(beats_both) else None
 claim = paper.claim_markdown(
     "table3", holds, f"CSI-CNN beats the wavelet with a 95 % interval above 0 in "
-    f"{int(beats_both.verdict.str.startswith('CSI-CNN beats').sum())} of {len(beats_both)} platform conditions "
+    f"{int((beats_both.verdict == 'beats').sum())} of {len(beats_both)} platform conditions "
     f"(the paper's own table has CSI-CNN strictly best in {k_pub} of {len(both)}, without intervals)")
 display(Markdown("\n".join(lines) + "\n\nAgainst the paper: " + " ".join(deltas) + "\n\n" + claim))
 

@@ -98,7 +98,7 @@ for (d, p), g in scores.groupby(["dataset", "platform"], sort=False):
     r = stats.paired_bootstrap(g, "auc", "csi-cnn", "wavelet", n_boot=1000, seed=cfg.seed)
     rows.append({"dataset": d, "platform": p, "n_images": r["n_images"], "csi_cnn": r["a"], "wavelet": r["b"],
                  "diff": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                 "verdict": stats.verdict(r["ci_low"], r["ci_high"])})
+                 "verdict": r["verdict"]})
 auc_diff = pd.DataFrame(rows)
 figures.save_table(auc_diff, cfg.out, "fig4_auc_csicnn_minus_wavelet")
 auc_diff
@@ -185,8 +185,8 @@ fig
 # %%
 GOOD_AUC = 0.8
 cmp = auc_diff[auc_diff.dataset.isin(panels) & auc_diff.platform.isin(experiments.PLATFORMS)]
-better = int(cmp.verdict.str.startswith("CSI-CNN beats").sum())
-worse = int(cmp.verdict.str.startswith("CSI-CNN loses").sum())
+better = int((cmp.verdict == "beats").sum())
+worse = int((cmp.verdict == "loses").sum())
 best = auc.pivot_table(index=["dataset", "platform"], columns="method", values="auc").idxmax(axis=1).value_counts()
 lines = ["- Highest AUC per dataset × condition: " + ", ".join(
     f"{paper.METHOD_LABELS[m]} {int(best.get(m, 0))}" for m in experiments.METHODS) + f" of {int(best.sum())} (point "

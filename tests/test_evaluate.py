@@ -75,13 +75,6 @@ def test_table_rows_values_and_metrics(tmp_path):
     assert acc["acc"].item() == 1.0 and acc["n_images"].item() == len(df)
     auc = E.auc_table(t)
     assert auc["auc"].item() == 1.0 and auc["n_pos"].item() == len(df)
-    cm = E.correlation_matrix(t)
-    assert cm.shape == (3, 3)
-    assert cm.loc["c1", "c2"] == pytest.approx(t[(t.true_device == "c1") & (t.candidate_device == "c2")]["ncc"].mean())
-    assert (np.diag(cm.to_numpy()) > cm.to_numpy().max(0) - 1e-12).all()
-    roc = E.roc_table(t)
-    assert {"method", "platform", "fpr", "tpr", "threshold"} <= set(roc.columns)
-    assert roc["tpr"].max() == 1.0 and roc["fpr"].min() == 0.0
 
 
 def test_accuracy_counts_argmax(tmp_path):
@@ -94,7 +87,6 @@ def test_accuracy_counts_argmax(tmp_path):
     assert E.accuracy_table(t, score="pce")["acc"].item() == 1.0
     # AUC: positives 0.5, 0.2; negatives 0.1, 0.4 -> pairs won: (0.5>0.1, 0.5>0.4, 0.2>0.1) = 3/4
     assert E.auc_table(t)["auc"].item() == pytest.approx(0.75)
-    assert E.confusion(t).loc["y", "x"] == 1
 
 
 def test_residual_cache_is_used_and_invalidated(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csi import experiments, paper
+from csi import experiments, paper, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -180,6 +180,12 @@ def test_06_table3(smoke_run):
     d = pd.read_csv(f / "csicnn_minus_wavelet.csv")
     assert (d.ci_low <= d["diff"] + 1e-12).all() and (d["diff"] <= d.ci_high + 1e-12).all()
     assert d.mcnemar_p.between(0, 1).all()
+    # the notebook's inline Eq. 9 (accuracy_long) equals the library's (stats.paired_bootstrap -> metrics)
+    wide = acc.pivot_table(index=["dataset", "platform"], columns="method", values="acc")
+    lib = d.set_index(["dataset", "platform"])
+    for m, col in (("csi-cnn", "csi_cnn"), ("wavelet", "wavelet")):
+        np.testing.assert_allclose(wide[m].reindex(lib.index), lib[col], atol=1e-12, err_msg=m)
+    assert list(d.verdict) == [stats.verdict_category(lo, hi) for lo, hi in zip(d.ci_low, d.ci_high, strict=True)]
     split = pd.read_csv(f / "split_per_device.csv")
     assert {"fingerprint", "train", "val", "test", "tested"} <= set(split.columns)
     nbcheck.image_ok(f / "table3.png")
@@ -202,6 +208,11 @@ def test_07_fig4_fig5(smoke_run):
         assert g.fpr.iloc[-1] == pytest.approx(1) and g.tpr.iloc[-1] == pytest.approx(1)
     diff = pd.read_csv(f / "fig4_auc_csicnn_minus_wavelet.csv")
     assert np.allclose(diff["diff"], diff.csi_cnn - diff.wavelet)
+    assert list(diff.verdict) == [stats.verdict_category(lo, hi) for lo, hi in zip(diff.ci_low, diff.ci_high, strict=True)]
+    # the AUC of Fig. 4 and the paired comparison's are the same Eq. 12
+    wide = auc.pivot_table(index=["dataset", "platform"], columns="method", values="auc")
+    lib = diff.set_index(["dataset", "platform"])
+    np.testing.assert_allclose(wide["csi-cnn"].reindex(lib.index), lib.csi_cnn, atol=1e-12)
     nbcheck.image_ok(f / "fig4_auc_per_platform.png")
     nbcheck.image_ok(f / "fig5_roc.png")
 
@@ -250,6 +261,7 @@ def test_09_claim_check(smoke_run):
     d = pd.read_csv(f / "differences.csv")
     assert {"platform", "metric", "pairs", "diff", "ci_low", "ci_high"} <= set(d.columns)
     assert (d.ci_low <= d["diff"] + 1e-12).all() and (d["diff"] <= d.ci_high + 1e-12).all()
+    assert list(d.verdict) == [stats.verdict_category(lo, hi) for lo, hi in zip(d.ci_low, d.ci_high, strict=True)]
     head = pd.read_csv(f / "headroom.csv").set_index(["platform", "method"])
     # the oracle residual holds the PRNU term and nothing else: far more of it than the wavelet's residual
     assert head.loc[("original", "oracle"), "ncc_true"] > head.loc[("original", "wavelet"), "ncc_true"]
