@@ -39,7 +39,8 @@ def import_graph() -> dict[str, set[str]]:
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = _resolve(mod, path.name == "__init__.py", node)
-                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+                # "from pkg import sub" depends on pkg.sub; "from pkg import name" on pkg (its __init__)
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in names else base for a in node.names]
             for t in targets:
                 while t and t not in names:
                     t = t.rpartition(".")[0]
@@ -70,6 +71,12 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         if m not in state and (c := visit(m)):
             return c
     return None
+
+
+def test_import_graph_tells_submodules_from_names():
+    graph = import_graph()
+    assert "csi.simulator.camera" in graph["csi.simulator.recipes"]
+    assert "csi.simulator" not in graph["csi.simulator.recipes"]
 
 
 def test_find_cycle_detects_a_cycle():
