@@ -1,27 +1,5 @@
-"""The slow stages the notebooks share, each cached under ``<data_root>/cache`` by its parameters and code.
-
-========================  ===============================================================================
-stage                     returns (cache folder)
-========================  ===============================================================================
-:func:`load`              a :class:`Dataset`: the images, their split (Sec. 3.2.2), the candidate labels
-:func:`fingerprints`      the camera fingerprints of a dataset, Eq. 5 (``fingerprints/``)
-:func:`views`             the test images as a platform serves them (``platforms/``)
-:func:`checkpoints`       trained CSI-CNN and DnCNN (``models/``)
-:func:`score`             NCC of every test image with every camera for one method (``scores/``)
-========================  ===============================================================================
-
-The split protocol (Sec. 3.2.2; docs/data.md, "Split protocol"): a dataset the networks train on is split
-1:1:6:2 per device; any other is only tested, so every photo counts (flat images make the fingerprint); Kaggle is
-read two ways (``kaggle``: the training phones; ``kaggle-other``: a second phone of each model, at chance).
-
-Examples
---------
->>> from csi import experiments, pipeline
->>> cfg = experiments.setup(scale="smoke", notebook="06_table3_accuracy")     # doctest: +SKIP
->>> ds = pipeline.load(cfg, "our")                                             # doctest: +SKIP
->>> K = pipeline.fingerprints(cfg, ds)                                         # doctest: +SKIP
->>> table = pipeline.score(cfg, ds, "wechat", "wavelet")                      # doctest: +SKIP
-"""
+"""The slow stages the notebooks share (load, fingerprints, views, checkpoints, score), cached under
+``<data_root>/cache`` by parameters and code. Split protocol: Sec. 3.2.2 and docs/data.md."""
 
 from __future__ import annotations
 
@@ -45,20 +23,16 @@ log = logging.getLogger(__name__)
 __all__ = ["Dataset", "load", "decode_check", "fingerprints", "ground_truth", "views", "checkpoints", "extractors",
            "score", "score_grid", "select_test"]
 
-#: Split ratios (val : fingerprint : train : test) of a dataset the networks train on (Sec. 3.2.2), and of a
-#: dataset that is only tested (devices without flat images give 1/3 to the fingerprint, 2/3 to the test).
+#: Split ratios (val : fingerprint : train : test) when training (Sec. 3.2.2) and when only tested.
 TRAIN_RATIOS: tuple[int, ...] = (1, 1, 6, 2)
 TEST_RATIOS: tuple[int, ...] = (0, 1, 0, 2)
-#: Flat images a device needs for them to form its fingerprint split.
 MIN_FLAT: int = 3
-#: The platforms of the held-out validation copies that judge a training run (csi.train.ValidationSet).
 VAL_PLATFORMS: tuple[str, ...] = ("original", "facebook", "instagram", "wechat")
 
 
 @dataclass
 class Dataset:
     """One dataset ready for the notebooks (made by :func:`load`)."""
-
     name: str  # our, kaggle, kaggle-other, vision, daxing, or the real source's name
     images: pd.DataFrame  # originals + split (val, fingerprint, train, test) + label (device; Kaggle: model)
     test: pd.DataFrame  # test images (capped for the stand-ins), device = label, source_device = device
@@ -79,11 +53,7 @@ class Dataset:
         return p.assign(source_device=p["device"], device=p["label"]).reset_index(drop=True)
 
     def split_counts(self) -> pd.DataFrame:
-        """Images per device (index) in each split (``fingerprint, train, val, test``, used images only) and
-        ``tested`` (test images scored, after the scale's cap). When files were left out (:attr:`skipped`),
-        columns ``status`` (``used`` / ``left out``), ``file`` and ``reason`` follow, one ``left out`` row per
-        file (counts 0; device: the first folder of its path below the dataset's root); no file is both counted
-        and left out."""
+        """Images per device in each split plus ``tested``; with skipped files, ``status, file, reason`` too."""
         out_paths = {str(p) for p, _ in self.skipped}
         used = self.images[~self.images["path"].astype(str).isin(out_paths)]
         c = used.groupby(["device", "split"]).size().unstack(fill_value=0)
@@ -103,7 +73,6 @@ class Dataset:
         return pd.concat([c, left[c.columns]])
 
     def _device_of(self, path: str) -> str:
-        """The device folder a left-out file lies in: the first folder of its path below the dataset's root."""
         known = self.images.loc[self.images["path"].astype(str) == str(path), "device"]
         if len(known):
             return str(known.iloc[0])
@@ -119,16 +88,9 @@ _DATASETS: dict[tuple, Dataset] = {}
 
 
 def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> Dataset:
-    """Load (building a synthetic recipe first if needed) and split one dataset; memoised per run.
+    """Load (building a synthetic recipe if needed) and split one dataset (Sec. 3.2.2, 4.1); memoised per run.
 
-    ``name`` is a synthetic recipe, ``kaggle-other`` or the real source's name. ``overrides`` change a synthetic
-    recipe (:func:`csi.simulator.recipe_plan`, e.g. ``{"prnu_std": 0.0075}``) and name the dataset
-    ``<name>-<digest>``. Raises ``ValueError`` if fewer than two cameras have fingerprint images or no image is
-    left to test.
-
-    References
-    ----------
-    Wang et al. (2021), Sec. 3.2.2 (1:1:6:2) and Sec. 4.1 (datasets).
+    ``overrides`` change a synthetic recipe (:func:`csi.simulator.recipe_plan`); the name gets a digest suffix.
     """
     base = "kaggle" if name in experiments.KAGGLE_READINGS else name
     if cfg.synthetic:
@@ -145,7 +107,6 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
                                         overrides=overrides)
         root, sensor_scale = Path(frame.attrs["dataset_dir"]), float(frame.attrs.get("sensor_scale", 1.0) or 1.0)
     else:
-        # images smaller than the crop are left out when the folder is read, with the other unusable files
         frame, root, sensor_scale = datasets.load(cfg.source, cfg.data_path, min_size=cfg.crop or 0), None, 1.0
     skipped = list(frame.attrs.get("skipped", []))
     if not cfg.synthetic:  # a real photo truncated after its header is found here, not when it is scored
@@ -181,12 +142,7 @@ def load(cfg: Config, name: str, overrides: Mapping[str, Any] | None = None) -> 
 
 
 def decode_check(cfg: Config, paths: Iterable[str]) -> list[tuple[str, str]]:
-    """The files among ``paths`` whose pixel data cannot be decoded, with the reason; cached per file list.
-
-    Each file is decoded once (:func:`csi.io.check_image` with ``decode=True``; JPEGs at 1/8 scale), and the
-    result is kept under ``cfg.cache / "decode"`` keyed by the files (path, size, mtime), so a rerun lists the
-    same files without decoding them again.
-    """
+    """The files among ``paths`` whose pixel data cannot be decoded, with the reason; cached per file list."""
     paths = sorted(str(p) for p in paths)
     name = cache.key("decode", {"files": cache.files_digest(paths)}, code=[io])
     path = cfg.cache / "decode" / f"{name}.json"
@@ -249,10 +205,7 @@ def _kaggle_protocol(cfg: Config, originals: pd.DataFrame, other: bool):
 
 
 def select_test(df: pd.DataFrame, per_device: int | None, total: int | None, seed: int) -> pd.DataFrame:
-    """Seeded, device-balanced selection of test images (rows with ``device`` and ``path``).
-
-    At most ``per_device`` per device (shuffled with ``seed``), then at most ``total``, taken round-robin over
-    the devices (None: no cap). The result, sorted by ``device`` and ``path``, ignores the input's row order.
+    """Seeded, device-balanced selection: at most ``per_device`` each, then ``total`` round-robin (None: no cap).
 
     Examples
     --------
@@ -274,8 +227,6 @@ def select_test(df: pd.DataFrame, per_device: int | None, total: int | None, see
     return (d.drop(columns=[c for c in ("_key", "_rank", "_dev") if c in d.columns])
             .sort_values(["device", "path"]).reset_index(drop=True))
 
-
-# ---------------------------------------------------------------------------------------- fingerprints (Eq. 5)
 
 _FINGERPRINTS: dict[str, dict[str, np.ndarray]] = {}
 _DIGESTS: dict[int, str] = {}
@@ -311,16 +262,7 @@ def _estimate(paths: list[str], shape: tuple[int, int], size: int | str) -> tupl
 
 
 def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, np.ndarray]:
-    """Every candidate camera's fingerprint (Eq. 5, label -> ``(H, W)`` float32) from its ``fingerprint`` images.
-
-    Cached per camera. With an int ``cfg.fingerprint_size`` only the centre of each image is used, embedded in a
-    full frame of zeros (so resampling to a downscaled copy still lines up). Unreadable files go to ``ds.skipped``,
-    and are kept beside the cached ``K`` so that a cached rerun lists them too.
-
-    References
-    ----------
-    Wang et al. (2021), Eq. 3-5.
-    """
+    """Every candidate camera's fingerprint (Eq. 3-5, label -> ``(H, W)`` float32); cached per camera."""
     groups = fingerprint_images(ds)
     keys = {}
     for lab, g in groups.items():
@@ -340,7 +282,6 @@ def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, n
                           cfg.fingerprint_size)
         if sk:
             log.warning("fingerprint %s/%s: skipped %d of %d files", ds.name, lab, len(sk), len(g))
-        # the files Eq. 5 could not decode are stored beside K, so a cached rerun lists them too
         cache.atomic_write_text(folder / f"{keys[lab]}.skipped.json", json.dumps([[str(p), str(r)] for p, r in sk]))
         cache.atomic_save_npy(folder / f"{keys[lab]}.npy", K)
     out = {lab: np.load(folder / f"{keys[lab]}.npy") for lab in groups}
@@ -367,8 +308,7 @@ def fingerprints_digest(K: Mapping[str, np.ndarray]) -> str:
 
 
 def ground_truth(ds: Dataset) -> dict[str, np.ndarray]:
-    """The simulator's true ``K`` of each candidate label (empty for real data); a Kaggle model's is that of
-    the phone whose images estimated its fingerprint (``<model>_1``)."""
+    """The simulator's true ``K`` of each candidate label (empty for real data)."""
     if ds.root is None:
         return {}
     gt = simulator.ground_truth(ds.root)
@@ -382,20 +322,9 @@ def ground_truth(ds: Dataset) -> dict[str, np.ndarray]:
     return out
 
 
-# ---------------------------------------------------------------------------------------- platform copies
-
-
 def views(cfg: Config, ds: Dataset, condition: str, profiles: Mapping[str, Mapping] | None = None,
           progress: bool = True) -> pd.DataFrame:
-    """The test images of ``ds`` as served on ``condition`` (``"original"`` or a platform): ``path`` the copy.
-
-    A copy the dataset holds itself (VISION's ``natFBH``) is used as it is; any other is made (and cached) by
-    the simulator's platform profile (:func:`csi.simulator.apply_platform`; ``profiles`` override the defaults).
-
-    References
-    ----------
-    Wang et al. (2021), Sec. 4.3 (each dataset uploaded to five platforms).
-    """
+    """The test images of ``ds`` as served on ``condition`` (``"original"`` or a platform; Sec. 4.3)."""
     if condition == "original":
         return ds.test.assign(platform="original")
     src = ds.test
@@ -405,7 +334,6 @@ def views(cfg: Config, ds: Dataset, condition: str, profiles: Mapping[str, Mappi
         if len(real):
             real = real.assign(source_device=real["device"], device=real["device"].map(label).fillna(real["device"]))
             src = pd.concat([src, real], ignore_index=True)
-    # platform_view pairs originals and real copies by device: use the real device while pairing
     src = src.assign(device=src["source_device"])
     folder = cfg.cache / "platforms" / f"{ds.name}-{cache.params_digest(cfg.params())[:10]}"
     view = datasets.platform_view(src, condition, cache_dir=folder, sensor_scale=ds.sensor_scale, seed=cfg.seed,
@@ -414,9 +342,6 @@ def views(cfg: Config, ds: Dataset, condition: str, profiles: Mapping[str, Mappi
     if len(view) != len(ds.test):
         log.warning("%s on %s: %d of %d test images have a copy", ds.name, condition, len(view), len(ds.test))
     return view
-
-
-# ---------------------------------------------------------------------------------------- networks
 
 
 def training_config(cfg: Config) -> Config:
@@ -455,27 +380,9 @@ def validation_copies(cfg: Config, ds: Dataset, platforms: Iterable[str] = VAL_P
 
 
 def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dict[str, Path]:
-    """Trained CSI-CNN and DnCNN checkpoints: the given files, the shipped ones, or trained here once and cached.
+    """``{"csi-cnn": Path, "dncnn": Path}``: given, shipped, or trained once and cached (Sec. 3.2.2, Eq. 6-8).
 
-    A real source uses the networks shipped with the package (:mod:`csi.weights`) where they exist for the
-    run's scale and seed: DnCNN always, CSI-CNN unless ``train_on_source`` or another ``loss`` is asked for.
-    Nothing is trained then. Otherwise (the synthetic source, or no shipped network) they are trained:
-
-    CSI-CNN on the ``train`` split of the ``our`` stand-in (or of a real source with
-    ``train_on_source``) with ``loss`` (the paper's cosine loss, Eq. 6-8, by default; ``"mse"`` is ref. [20]'s,
-    ``"mse-std"`` its fair variant), for the scale's budget of training pairs (``SCALES[scale]["csi_cnn"]``),
-    its fingerprints from the same dataset, judged on the ``val`` images' platform copies
-    (:func:`validation_copies`); DnCNN as a blind Gaussian denoiser on the simulator's scenes. See
-    :func:`csi.train.get_or_train`, which keys the cache by the training parameters, data and code.
-
-    Returns
-    -------
-    dict
-        ``{"csi-cnn": Path, "dncnn": Path}``.
-
-    References
-    ----------
-    Wang et al. (2021), Sec. 3.2.2, Fig. 2, Sec. 4.3.
+    ``loss``: ``"cosine"`` (the paper's), ``"mse"`` (ref. [20]) or ``"mse-std"``.
     """
     out: dict[str, Path] = {}
     common = {"scale": cfg.scale, "seed": cfg.seed, "cache_dir": cfg.cache / "models", "device": cfg.torch_device,
@@ -517,23 +424,9 @@ def extractors(cfg: Config, ckpt: Mapping[str, Path]) -> dict[str, Any]:
             "dncnn": evaluate.get_extractor("dncnn", checkpoint=ckpt["dncnn"], device=cfg.torch_device)}
 
 
-# ---------------------------------------------------------------------------------------- scores
-
-
 def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
           profiles: Mapping[str, Mapping] | None = None, progress: bool = True) -> pd.DataFrame:
-    """The NCC of every test image with every camera, for one method on one dataset and condition.
-
-    The residual of each image's centre crop (``cfg.crop``) is correlated with every fingerprint aligned to
-    the image (:func:`csi.evaluate.evaluate`). ``method``: ``"wavelet"``, ``"csi-cnn"``, ``"dncnn"``, an
-    :class:`csi.evaluate.Extractor` or any ``image -> (H, W) residual``; ``condition``: ``"original"`` or a
-    platform; ``profiles`` override the simulator's platforms (:func:`views`). Returns one row per image x
-    candidate: ``image, true_device, candidate_device, ncc, platform, method``.
-
-    References
-    ----------
-    Wang et al. (2021), Sec. 4.2-4.3: the correlation of a residual with the Eq. 5 fingerprints.
-    """
+    """The NCC of every test image with every camera for one method, dataset and condition (Sec. 4.2-4.3)."""
     if isinstance(method, evaluate.Extractor):
         ex = method
     elif isinstance(method, str) and method != "wavelet":
@@ -561,8 +454,7 @@ def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
 
 def score_grid(cfg: Config, datasets: Iterable[str], conditions: Iterable[str], methods: Mapping[str, Any], *,
                profiles: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
-    """:func:`score` for every dataset x condition x method, stacked (``dataset, platform, method`` first),
-    with one progress bar for the grid."""
+    """:func:`score` for every dataset x condition x method, stacked (``dataset, platform, method`` first)."""
     grid = [(d, c, m) for d in datasets for c in conditions for m in methods]
     parts = []
     with bar(total=len(grid), desc="scores", unit="table") as b:
