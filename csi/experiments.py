@@ -1,9 +1,4 @@
-"""Run settings and parameter validation for the numbered notebooks.
-
-Every notebook starts with the same ``parameters`` cell (papermill overrides it) and passes it to
-:func:`setup`, which validates the *values*, resolves defaults that depend on the data source (the evaluation
-geometry), seeds everything and returns a :class:`Config`. The computations live in the notebooks themselves
-and in the cached stages of :mod:`csi.pipeline`; this module only says how big a run is.
+"""Run settings and parameter validation for the numbered notebooks (:func:`setup` -> :class:`Config`).
 
 Examples
 --------
@@ -42,8 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "dncnn_checkpoint": "", "train_on_source": False, "out_dir": "auto", "data_root": "../data",
 }
 
-#: Where ``out_dir="auto"`` puts a run (relative to the notebooks' folder, like the other defaults): a
-#: gitignored ``runs/<source>-<scale>/``. Only ``make reproduce`` writes the committed ``figures/``, by passing it.
+#: Where ``out_dir="auto"`` puts a run (gitignored ``runs/<source>-<scale>/``; ``make reproduce``: ``figures/``).
 RUNS_DIR: str = "../runs"
 
 #: Data sources: the simulator or a real loader of :mod:`csi.datasets`.
@@ -52,9 +46,7 @@ SOURCES: tuple[str, ...] = ("synthetic", "vision", "kaggle", "daxing", "dresden"
 #: Synthetic recipes, in the paper's Table 3 order.
 RECIPES: tuple[str, ...] = ("our", "kaggle", "vision", "daxing")
 
-#: The two readings of the Kaggle protocol (see :mod:`csi.pipeline`): ``kaggle`` splits the images of the
-#: training library's phones 1:1:6:2 (what Sec. 3.2.2 implies; compared with the paper's Table 3), and
-#: ``kaggle-other`` tests on the competition's test images, taken by a *second* phone of each model.
+#: The two readings of the Kaggle protocol: the training phones split 1:1:6:2, or a second phone of each model.
 KAGGLE_READINGS: tuple[str, ...] = ("kaggle", "kaggle-other")
 
 #: The paper's five platforms, in Table 3's order, and every condition including the camera originals.
@@ -77,31 +69,7 @@ MIN_TRAIN_TOTAL: int = 100
 
 @dataclass(frozen=True)
 class Config:
-    """Validated settings of one notebook run (made by :func:`setup`).
-
-    Attributes
-    ----------
-    scale, source, device, seed
-        As given (validated); ``torch_device`` is the resolved torch device string.
-    data_path : Path or None
-        Root of a real dataset (None for the simulator).
-    datasets : tuple of str
-        Datasets to run: the synthetic recipes, or ``(source,)`` for a real source.
-    crop : int or None
-        Side of the centre crop the residuals are compared on; None compares whole images.
-    fingerprint_size : int or "full"
-        Centre crop of the fingerprint images that Eq. 5 is estimated from (``"full"``: whole frames).
-    csi_cnn_checkpoint, dncnn_checkpoint : Path or None
-        Networks to use instead of training them (None: trained by :func:`csi.pipeline.checkpoints`).
-    train_on_source : bool
-        Train the networks on the real source's own training split (default: on the synthetic default).
-    out_dir, data_root : Path
-        Output root and data/cache root.
-    notebook : str
-        The notebook's name (e.g. ``"06_table3_accuracy"``); its outputs go to :attr:`out`.
-    settings : dict
-        The per-scale numbers (``SCALES[scale]["notebooks"]``).
-    """
+    """Validated settings of one notebook run (made by :func:`setup`); ``crop`` None compares whole images."""
 
     scale: str
     source: str
@@ -189,50 +157,8 @@ def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path =
           data_root: str | Path = "../data", notebook: str = "") -> Config:
     """Validate a notebook's parameters, seed everything and return the run's :class:`Config`.
 
-    Only the *values* are checked: a notebook may define any other names, and the setup cell may be run
-    again at any time.
-
-    Parameters
-    ----------
-    scale : {"smoke", "cpu", "paper"}
-        Run size (see :mod:`csi.config`).
-    source : {"synthetic", "vision", "kaggle", "daxing", "dresden", "fodb", "folder"}
-        The simulator or a real loader.
-    data_path : str or Path
-        Root of the real dataset; required (and must exist) when ``source`` is not ``"synthetic"``.
-    datasets : str or iterable of str
-        Comma-separated synthetic recipes (``our, kaggle, vision, daxing``); ignored for a real source.
-    device : {"auto", "cpu", "cuda", "mps"}
-        Torch device; ``"auto"`` picks the best available.
-    seed : int
-        Non-negative seed for everything random.
-    crop : int, "full" or "auto"
-        Centre crop of the queries; ``"auto"``: the scale's crop for the simulator, ``SCALES[scale]["real_crop"]`` for a
-        real source.
-    fingerprint_size : int, "full" or "auto"
-        Centre crop of the fingerprint images (``"auto"`` = ``"full"``: whole frames).
-    csi_cnn_checkpoint, dncnn_checkpoint : str or Path
-        A trained network to use ("" = train it, see :func:`csi.pipeline.checkpoints`).
-    train_on_source : bool
-        Train the networks on a real source's own images (needs :data:`MIN_TRAIN_PER_CAMERA` per camera).
-    out_dir, data_root : str or Path
-        Output root (the notebook writes to ``<out_dir>/<notebook>/``) and data/cache root. ``out_dir="auto"``
-        is :data:`RUNS_DIR`/``<source>-<scale>`` (e.g. ``../runs/folder-cpu``), so a run in JupyterLab or
-        straight from papermill never overwrites the reference outputs; ``make reproduce`` passes ``../figures``.
-    notebook : str
-        One of :data:`NOTEBOOKS` (or ``"workshop"``).
-
-    Returns
-    -------
-    Config
-
-    Raises
-    ------
-    ValueError
-        Naming the parameter, for an unknown value, a missing or non-existent ``data_path`` or checkpoint,
-        or a device that is not available.
-    TypeError
-        For a parameter of the wrong type.
+    ``crop``/``fingerprint_size``: int >= 8, ``"full"`` or ``"auto"``; a checkpoint ``""`` means train it.
+    Raises ``ValueError``/``TypeError`` naming the bad parameter.
 
     Examples
     --------
@@ -296,14 +222,7 @@ def setup(scale: str = "cpu", source: str = "synthetic", data_path: str | Path =
 
 
 def _set_threads(torch_device: str) -> int:
-    """Use one thread for torch inference and BLAS unless ``OMP_NUM_THREADS`` says otherwise.
-
-    On a small shared machine two threads that wait for each other are far slower than one as soon as any
-    other process runs. Measured on the 2-core reference machine under load: CSI-CNN on a 128 x 128 crop took
-    0.32 s with 2 torch threads and 0.04 s with 1; :func:`csi.prnu.ncc` of two 128 x 128 arrays (a BLAS dot
-    product) took 14 ms with 2 OpenBLAS threads and 0.06 ms with 1. Training (:func:`csi.train.fit`) sets its
-    own thread count. Set ``OMP_NUM_THREADS`` to choose.
-    """
+    """Use one thread for torch inference and BLAS unless ``OMP_NUM_THREADS`` is set (faster on shared CPUs)."""
     import torch
 
     if "OMP_NUM_THREADS" not in os.environ:
