@@ -1,18 +1,5 @@
-"""The stages of notebook 09, which tests the paper's central claim (CSI-CNN beats the wavelet residual).
-
-The claim is tested on a stand-in of the paper's 5-phone set with enough images for every part of the protocol
-and each photo's **PRNU-free twin** (same scene, pipeline and noise with K = 0, :func:`csi.simulator.render_pair`):
-
-* **headroom**: the *oracle* residual, photo minus twin, holds the camera's PRNU term and nothing else, so its
-  scores bound what any extractor can gain over the wavelet filter (:func:`score_oracle`);
-* **training budget**: CSI-CNN trained at several budgets and seeds, on originals only or mixed with their
-  platform copies, validated on held-out platform copies (:func:`train_grid`);
-* **evaluation**: every model, the wavelet, DnCNN and the oracle on the same test images and crops
-  (:func:`csi.pipeline.score`).
-
-Sizes are in ``csi.experiments.SCALES[scale]["claim"]`` and ``["claim_grids"]`` (per grid: ``short`` for
-``make reproduce``, ``full`` for ``make claim-check``).
-"""
+"""The stages of notebook 09, which tests the paper's claim (CSI-CNN beats the wavelet residual) with
+PRNU-free twins (oracle headroom) and a grid of training budgets; sizes in ``SCALES[scale]["claim"]``."""
 
 from __future__ import annotations
 
@@ -51,12 +38,7 @@ def claim_config(cfg: Config) -> Config:
 
 
 def load(cfg: Config) -> pipeline.Dataset:
-    """The claim-check stand-in: the ``our`` recipe with more images per camera and PRNU-free twins.
-
-    Each camera's images are shuffled with the run's seed and cut into ``fingerprint``, ``val``, ``test`` and
-    ``train`` (the rest) by ``SCALES[scale]["claim"]``; every test image is scored. The dataset is named
-    ``claim-<dataset folder>``; column ``twin`` holds each image's twin.
-    """
+    """The claim-check stand-in: the ``our`` recipe with more images per camera; column ``twin`` per image."""
     st = sizes(cfg.scale, "claim")
     frame = datasets.load_synthetic("our", cfg.scale, cfg.seed, root=cfg.synthetic_root, progress=cfg.progress,
                                     overrides={"images": st["images"]}, twins=True)
@@ -117,8 +99,7 @@ def oracle_residual(image: np.ndarray, twin: np.ndarray, zero_mean: bool = True,
 
 
 def score_oracle(cfg: Config, ds: pipeline.Dataset, condition: str, progress: bool = True) -> pd.DataFrame:
-    """The oracle residual's NCC with every camera on one condition (as :func:`csi.pipeline.score`, ``method``
-    ``"oracle"``; same images, crops and fingerprints)."""
+    """The oracle residual's NCC with every camera on one condition (as :func:`csi.pipeline.score`)."""
     view = pipeline.views(cfg, ds, condition, progress=False)
     twins = pipeline.views(cfg, twin_dataset(ds), condition, progress=False)
     K = pipeline.fingerprints(cfg, ds, progress=progress)
@@ -155,17 +136,7 @@ def _training_frames(cfg: Config, ds: pipeline.Dataset, regime: str, st: Mapping
 
 
 def train_grid(cfg: Config, ds: pipeline.Dataset, grid: str, progress: bool = True) -> pd.DataFrame:
-    """Train (or load from the cache) CSI-CNN for every budget, seed and regime of the grid.
-
-    Every run uses the paper's loss (Eq. 6-8), lr 0.001 with x0.2 at 30, 60 and 90 % of its steps, the
-    fingerprints of ``ds`` and validation on held-out platform copies (``csi.train``). In the augmented regime a
-    training pair is cut from a platform copy with probability 1/2, its fingerprint patch resampled to the copy.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``regime, pairs, seed, checkpoint`` (path), one row per model.
-    """
+    """Train (or load) CSI-CNN (Eq. 6-8) for every budget, seed and regime: ``regime, pairs, seed, checkpoint``."""
     st = settings(cfg, grid)
     K = pipeline.fingerprints(cfg, ds, progress=progress)
     runs = [(r, n, s) for r in REGIMES for n in st["pairs"] for s in st["seeds"]
