@@ -1,16 +1,5 @@
-"""The one evaluation API: residual extractors, the evaluation table, and every metric from that table.
-
-:func:`evaluate` turns a method (``"wavelet"``, ``"dncnn"``, ``"csi-cnn"`` or any callable
-``image -> (H, W) residual``), a set of test images and the camera fingerprints into one tidy table
-with a row per image and candidate camera (``image, true_device, candidate_device, ncc, pce``). Closed-set
-accuracy (Table 3), ROC (Fig. 5), AUC (Fig. 4) and correlation matrices (Table 2, Fig. 3) are all computed
-from that table by the functions below, so every notebook scores every method the same way.
-
-One detector for all methods: the residual ``W`` of the (centre-cropped) query is correlated with the
-camera fingerprint ``K`` (the paper's rho; ``reference="K"``) or with ``I * K`` (``reference="IK"``, the
-established PRNU detector), resampled and cropped identically for every method. The same gray
-conversion and post-processing options (CFA zero-mean, DFT Wiener) apply to every extractor.
-"""
+"""The one evaluation API: residual extractors, the evaluation table (:func:`evaluate`, one row per image and
+candidate camera) and the metrics computed from it (Table 2-3, Fig. 3-5), the same for every method."""
 
 from __future__ import annotations
 
@@ -69,30 +58,16 @@ __all__ = [
 METHODS: tuple[str, ...] = ("wavelet", "dncnn", "csi-cnn")
 REFERENCES: tuple[str, ...] = ("K", "IK")
 _CACHE_VERSION = "2"
-#: Noise level (0-255 scale) the wavelet filter assumes for a *query*: 3, as the reference pipeline uses for test
-#: images (fingerprint images: 5). It won on every condition of docs/residual.md's downscaling study.
+#: Noise level (0-255) the wavelet filter assumes for a query (fingerprint images: 5; docs/residual.md).
 QUERY_SIGMA: float = 3.0
-#: Options of :func:`get_extractor` (besides method, checkpoint, device).
 EXTRACTOR_OPTIONS: tuple[str, ...] = ("sigma", "levels", "wavelet", "zero_mean", "wiener", "tile", "boundary",
                                       "shifts")
 
 
 class Extractor:
-    """A residual extractor: ``extractor(image) -> (H, W) float32``, with a :attr:`key` for caching.
+    """A residual extractor: ``(H, W, 3)`` 0-255 image -> ``(H, W)`` float32, with a cache :attr:`key` (None: off).
 
-    Parameters
-    ----------
-    fn : callable
-        ``(H, W, 3)`` uint8/float 0-255 image -> ``(H, W)`` residual.
-    key : str or None
-        Stable description of the method and its options; None disables on-disk caching. The residual
-        cache adds the digest of the code of :mod:`csi.prnu` and :mod:`csi.models` to it.
-    name : str
-    halo : int
-        Context in pixels the extractor needs on each side of a crop: :func:`evaluate` runs it on the crop
-        enlarged by ``halo`` (clipped at the image border) and keeps the crop, so a CNN sees real pixels
-        instead of its zero padding at the crop border. 0 for the wavelet filter (which, as in the
-        established pipeline, works on the crop itself).
+    ``halo``: pixels of context on each side of a crop the extractor runs on (a CNN's receptive radius; 0 wavelet).
     """
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray], key: str | None, name: str, halo: int = 0):
@@ -138,43 +113,9 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
                   *, sigma: float | None = None, levels: int = 4, wavelet: str = "db4", zero_mean: bool = True,
                   wiener: bool = True, tile: int | None = 512, boundary: str = "symmetric",
                   shifts: int = 2) -> Extractor:
-    """Residual extractor for a method; every method gets the same gray conversion and post-processing.
+    """Residual extractor for ``"wavelet"`` (Eq. 3-4), ``"dncnn"``, ``"csi-cnn"`` or a callable (Sec. 4.2.1).
 
-    * ``"wavelet"``: :func:`csi.prnu.noise_residual` (Mihcak wavelet filter per channel, Eq. 3-4,
-      then gray / zero-mean / DFT-Wiener).
-    * ``"dncnn"``: the trained DnCNN's noise estimate per colour channel (x 255), then
-      :func:`csi.prnu.rgb_to_gray` and :func:`csi.prnu.postprocess`.
-    * ``"csi-cnn"``: CSI-CNN's one-channel output, then :func:`csi.prnu.postprocess`.
-    * a callable ``image -> (H, W)``: used as is (its ``cache_key`` attribute, if any, enables caching).
-
-    CNNs run through the fast path (BatchNorm folded into the convolutions, channels-last, inference
-    mode; images larger than ``tile`` go in exact halo tiles so memory stays bounded); it equals plain
-    eager float32 within 1e-4 (speed: docs/performance.md).
-
-    Parameters
-    ----------
-    method : {"wavelet", "dncnn", "csi-cnn"} or callable
-    checkpoint : path or None
-        Checkpoint of the trained network (``"dncnn"`` and ``"csi-cnn"``), e.g. from
-        :func:`csi.train.get_or_train`.
-    device : {"auto", "cpu", "cuda", "mps"}
-    sigma, levels, wavelet : wavelet filter options (``"wavelet"`` only); ``sigma`` None is
-        :data:`QUERY_SIGMA` (3, the reference pipeline's value for test images).
-    boundary, shifts : DWT boundary handling and cycle-spinning shifts of the wavelet filter (``"wavelet"``
-        only; see :func:`csi.prnu.wavelet_residual` and ``docs/residual.md``).
-    zero_mean, wiener : bool
-        Post-processing applied to every method's gray residual.
-    tile : int or None
-        CNN tile side on CPU (None: always one pass); bounds the activations of large images.
-
-    Returns
-    -------
-    Extractor
-        ``(H, W, 3)`` image, uint8 or float on 0-255 -> ``(H, W)`` float32 residual.
-
-    References
-    ----------
-    Wang et al. (2021), Eq. 3-4 and Sec. 4.2.1.
+    ``sigma`` None is :data:`QUERY_SIGMA`; ``tile``: CNN tile side on CPU (None: one pass).
 
     Examples
     --------
@@ -184,8 +125,6 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
     """
     if callable(method) and not isinstance(method, str):
         name = getattr(method, "__name__", type(method).__name__)
-        # keyed by the callable's code (its source, bytecode, defaults and captured values), so editing a
-        # residual extractor in a notebook cell recomputes its residuals
         return Extractor(method, f"callable:{name}:{code_digest(method)}", name, halo=int(getattr(method, "halo", 0)))
     check_choice("method", method, METHODS)
     post = {"zero_mean": bool(zero_mean), "wiener": bool(wiener)}
@@ -261,55 +200,10 @@ def evaluate(method: str | Callable | Extractor, images_df: pd.DataFrame, finger
              cache_dir: str | os.PathLike | None = "data/cache/residuals",
              extractor_options: Mapping[str, Any] | None = None, pce_search: int = 0,
              with_pce: bool = True, progress: bool = True) -> pd.DataFrame:
-    """Score every test image against every camera fingerprint: the one evaluation table.
+    """Score every test image (``path, device``) against every ``(H, W)`` fingerprint (Sec. 4.2-4.3).
 
-    For each image (decoded once with :func:`csi.io.read_rgb`, landscape): the centre crop (``crop``,
-    clamped to the image; ``None`` = whole image) is passed to the extractor; each fingerprint is aligned
-    to the image (:func:`align_fingerprint`: rotated for portrait, resampled for a platform's downscaled
-    copy) and cropped at the same place; then ``ncc`` (the paper's rho, :func:`csi.prnu.ncc`) and
-    ``pce`` (:func:`csi.prnu.pce`) of the residual with the reference (``K``, or ``I * K`` with ``I`` the
-    gray crop). An extractor with a ``halo`` (the CNNs: their receptive radius) runs on the crop enlarged
-    by that many pixels and its residual is cut back to the crop, so the network never sees its own zero
-    padding where the image goes on. Residuals are cached on disk per method configuration and code, file
-    (path, mtime, size) and crop, so no notebook recomputes them. Unreadable images are skipped and listed
-    in ``table.attrs["skipped"]``.
-
-    Parameters
-    ----------
-    method : {"wavelet", "dncnn", "csi-cnn"}, callable or Extractor
-    images_df : pandas.DataFrame
-        Columns ``path`` and ``device`` (true camera); a ``platform`` column is carried into the table.
-    fingerprints : dict str -> ndarray
-        ``(H, W)`` float32 camera fingerprints.
-    crop : int, (int, int) or None
-        Centre crop (the paper uses centre crops); None evaluates the whole image (CNNs run in tiles).
-    reference : {"K", "IK"}
-        Correlate with K (paper) or with I*K; applied equally to every method.
-    checkpoint : path or None
-        For ``"dncnn"`` / ``"csi-cnn"``.
-    device : {"auto", "cpu", "cuda", "mps"}
-    cache_dir : path or None
-        Residual cache; None disables it.
-    extractor_options : dict or None
-        Passed to :func:`get_extractor` (``sigma, levels, wavelet, zero_mean, wiener, tile``).
-    pce_search : int
-        PCE peak search radius (0: peak at zero shift).
-    with_pce : bool
-        Compute the PCE column (an FFT per image and camera); False fills it with NaN, which is much faster
-        with many cameras when only the NCC is needed.
-    progress : bool
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (image, candidate camera): ``image`` (path str), ``true_device``,
-        ``candidate_device``, ``ncc`` (float in [-1, 1]), ``pce`` (float), ``method`` and, if present in
-        ``images_df``, ``platform``. ``attrs``: ``skipped`` (list of (path, reason)), ``method``,
-        ``reference``, ``crop``.
-
-    References
-    ----------
-    Wang et al. (2021), Sec. 4.2-4.3 (correlation with the Eq. 5 fingerprint, centre crops).
+    Returns one row per image and candidate: ``image, true_device, candidate_device, ncc, pce, method``
+    (+ ``platform``); ``attrs["skipped"]`` lists unreadable files. ``reference``: ``"K"`` (paper) or ``"IK"``.
 
     Examples
     --------
@@ -344,8 +238,6 @@ def evaluate(method: str | Callable | Extractor, images_df: pd.DataFrame, finger
     if unknown:
         log.warning("images of cameras without a fingerprint (scored as negatives only): %s", ", ".join(unknown))
     has_platform = "platform" in images_df.columns
-    # a CNN runs with every core and glibc's heap kept between images (docs/performance.md)
-
     stack = ExitStack()
     if extractor.halo > 0:
         stack.enter_context(torch_runtime())
@@ -446,18 +338,7 @@ def _check_table(table: pd.DataFrame, score: str) -> None:
 
 
 def score_matrix(table: pd.DataFrame, score: str = "ncc") -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """Scores as a matrix.
-
-    Returns
-    -------
-    scores : numpy.ndarray
-        ``(n_images, n_cameras)`` float64.
-    true_index : numpy.ndarray
-        ``(n_images,)`` int, column of the true camera, -1 if it is not a candidate.
-    cameras : list of str
-        Column order (sorted).
-    images : list of str
-        Row order.
+    """Scores ``(n_images, n_cameras)`` float64, true camera's column (-1: none), cameras (sorted), images.
 
     Examples
     --------
@@ -492,23 +373,7 @@ def _groups(table: pd.DataFrame, by: Sequence[str] | str | None):
 
 
 def accuracy_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str | None = None) -> pd.DataFrame:
-    """Closed-set accuracy (Table 3): an image counts as correct when its own camera scores highest.
-
-    Parameters
-    ----------
-    table : DataFrame from :func:`evaluate` (several may be concatenated).
-    score : {"ncc", "pce"}
-    by : column name(s) to group by; default the ``method`` and ``platform`` columns present.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``*by, acc, n_images``; images whose camera is not a candidate are left out (logged).
-
-    References
-    ----------
-    Wang et al. (2021), Eq. 9 and Table 3 (argmax rule).
-    """
+    """Closed-set accuracy (Eq. 9, Table 3): columns ``*by, acc, n_images`` (default ``by``: method, platform)."""
     _check_table(table, score)
     out = []
     for key, sub in _groups(table, by):
@@ -532,17 +397,7 @@ def _labels(sub: pd.DataFrame) -> np.ndarray:
 
 
 def auc_table(table: pd.DataFrame, score: str = "ncc", by: Sequence[str] | str | None = None) -> pd.DataFrame:
-    """AUC (Fig. 4): every (image, candidate) row is a sample, positive when the candidate is the source.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``*by, auc, n_pos, n_neg``.
-
-    References
-    ----------
-    Wang et al. (2021), Eq. 12 (Mann-Whitney), Fig. 4.
-    """
+    """AUC (Eq. 12, Fig. 4) over every (image, candidate) row: columns ``*by, auc, n_pos, n_neg``."""
     _check_table(table, score)
     out = []
     for key, sub in _groups(table, by):
