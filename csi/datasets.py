@@ -1,11 +1,4 @@
-"""Loaders for the paper's datasets and a user's own photos, the 1:1:6:2 split, and platform views.
-
-Every loader returns a :class:`pandas.DataFrame` with the columns :data:`COLUMNS`, sorted by ``path``;
-``width``/``height`` are read from the header as :func:`csi.io.read_rgb` returns the image (landscape).
-Unusable files and folders are listed in ``df.attrs["skipped"]`` as ``(path, reason)`` and logged, never
-dropped silently. The layouts (``vision``, ``kaggle``, ``daxing``, ``dresden``, ``fodb``, ``folder``) are
-described in ``docs/data.md`` Sec. 5.
-"""
+"""Loaders for the paper's datasets and a user's own photos, the 1:1:6:2 split, and platform views."""
 
 from __future__ import annotations
 
@@ -49,8 +42,6 @@ _PLATFORM_ALIASES = {alias: name for name, aliases in {
 def parse_device_name(name: str) -> tuple[str, str]:
     """Brand and model from a device folder name (``DXX_Brand_Model``, ``Brand_Model_NN``; else unknown).
 
-    Examples
-    --------
     >>> parse_device_name("D26_Samsung_GalaxyS3Mini"), parse_device_name("Apple_iPhone6S_03")
     (('Samsung', 'GalaxyS3Mini'), ('Apple', 'iPhone6S'))
     """
@@ -259,12 +250,6 @@ _LOAD = {"vision": _load_vision, "kaggle": _load_kaggle, "dresden": _load_dresde
 def load(name: str, root: str | os.PathLike, min_size: int = 0) -> pd.DataFrame:
     """Index a dataset on disk in one of the :data:`LOADERS` layouts, checking each image from its header.
 
-    One row per image with the columns :data:`COLUMNS` (Kaggle adds ``manipulation``); images with a side
-    below ``min_size`` (the evaluation crop) and entries outside the layout go to ``attrs["skipped"]``.
-    Raises ``ValueError`` for an unknown name, a missing root or no usable image.
-
-    Examples
-    --------
     >>> df = load("vision", "data/VISION")      # doctest: +SKIP
     >>> df.groupby("platform").size()           # doctest: +SKIP
     """
@@ -309,12 +294,6 @@ def split(df: pd.DataFrame, ratios: Sequence[float] = (1, 1, 6, 2), seed: int = 
           fingerprint_from: str = "auto", min_flat: int = 5) -> pd.DataFrame:  # fmt: skip
     """A copy of ``df`` with a ``split`` column: ``val``, ``fingerprint``, ``train`` or ``test`` per device.
 
-    Paper Sec. 3.2.2, ratio 1:1:6:2 (val : fingerprint : train : test). Per device, the ``by`` units (a scene
-    with all its versions) are shuffled by ``(seed, device)`` and cut by largest remainder; with ``min_flat``
-    flat originals (``fingerprint_from="auto"``) those are the fingerprint split. Details: ``docs/data.md`` Sec. 5.
-
-    Examples
-    --------
     >>> out = split(df, seed=0)                          # doctest: +SKIP
     >>> out.groupby("split").size()                      # doctest: +SKIP
     """
@@ -369,12 +348,6 @@ def platform_view(df: pd.DataFrame, platform: str, cache_dir: str | os.PathLike,
                   seed: int = 0, profiles: Mapping | None = None, progress: bool = False) -> pd.DataFrame:  # fmt: skip
     """One row per original of ``df``, pointing at its copy on ``platform``: a real one or a cached simulated one.
 
-    A real copy has the same ``device`` and ``scene_id``; else :func:`csi.simulator.apply_platform` makes one,
-    cached under ``cache_dir`` (``docs/data.md`` Sec. 5). ``sensor_scale``: simulated long side / 4032 (1 for real
-    photos). Adds ``source_path`` (the original); ``attrs["skipped"]`` lists originals without a copy.
-
-    Examples
-    --------
     >>> tw = platform_view(df, "twitter", "data/cache/platforms/our", sensor_scale=df.attrs["sensor_scale"])  # doctest: +SKIP
     """
 
@@ -426,12 +399,6 @@ def load_synthetic(recipe: str, scale: str = "cpu", seed: int = 0, root: str | o
                    progress: bool = True, overrides: Mapping | None = None, twins: bool = False) -> pd.DataFrame:  # fmt: skip
     """Build a synthetic recipe if needed (:func:`csi.simulator.build_dataset`) and load it with its loader.
 
-    ``overrides``: recipe counts or sensor parameters to change; ``twins``: also build PRNU-free twins.
-    ``attrs`` gets ``sensor_scale``, ``sensor_shape``, ``recipe``, ``scale``, ``seed``, ``dataset_dir`` and
-    ``ground_truth_dir``.
-
-    Examples
-    --------
     >>> df = load_synthetic("our", "smoke")     # doctest: +SKIP
     >>> df.attrs["sensor_scale"]                # doctest: +SKIP
     0.07936507936507936

@@ -1,10 +1,4 @@
-"""Reading images as ``(H, W, 3) uint8`` RGB in the sensor's (landscape) orientation, with skip reports.
-
-Every image enters the pipeline through :func:`read_rgb`: Pillow decode, EXIF orientation applied, portrait
-rotated back to landscape (``numpy.rot90(image, 1)``; orientation notes in ``docs/data.md`` Sec. 6). Grayscale,
-transparent, 16-bit and float images and corrupt files raise :class:`ImageReadError` naming the file;
-:func:`iter_rgb` streams many images and records the ones it skipped.
-"""
+"""Reading images as ``(H, W, 3) uint8`` RGB in the sensor's (landscape) orientation, with skip reports."""
 
 from __future__ import annotations
 
@@ -121,12 +115,6 @@ def _decode(fp, name, landscape: bool, what: str) -> np.ndarray:
 def read_rgb(path: str | os.PathLike, landscape: bool = True) -> np.ndarray:
     """Read an image file as 8-bit RGB with the EXIF orientation applied.
 
-    Returns a new ``(H, W, 3) uint8`` array; ``landscape=True`` rotates a portrait picture 90 degrees
-    counter-clockwise. :class:`ImageReadError` for a missing, empty, corrupt, grayscale, transparent, 16-bit
-    or float image.
-
-    Examples
-    --------
     >>> img = read_rgb("photo.jpg")           # doctest: +SKIP
     >>> img.shape, img.dtype                  # doctest: +SKIP
     ((3024, 4032, 3), dtype('uint8'))
@@ -144,8 +132,6 @@ def read_rgb(path: str | os.PathLike, landscape: bool = True) -> np.ndarray:
 def decode_rgb(data: bytes, name: str = "<bytes>", landscape: bool = False) -> np.ndarray:
     """Decode encoded image bytes like :func:`read_rgb`; ``name`` stands for the path in errors.
 
-    Examples
-    --------
     >>> decode_rgb(open("photo.jpg", "rb").read()).dtype   # doctest: +SKIP
     dtype('uint8')
     """
@@ -160,10 +146,6 @@ def decode_rgb(data: bytes, name: str = "<bytes>", landscape: bool = False) -> n
 def image_size(path: str | os.PathLike, landscape: bool = True) -> tuple[int, int]:
     """``(width, height)`` of an image from its header only, as :func:`read_rgb` returns it.
 
-    ``landscape=False`` gives the size as displayed (EXIF orientation applied).
-
-    Examples
-    --------
     >>> image_size("photo.jpg")                # doctest: +SKIP
     (4032, 3024)
     """
@@ -189,11 +171,6 @@ def check_image(path: str | os.PathLike, min_size: int = 0, landscape: bool = Tr
                 decode: bool = False) -> tuple[int, int]:
     """``(width, height)`` of an image :func:`read_rgb` will accept, checked from its header.
 
-    Checks: not empty, an image, 8-bit colour, no transparent pixel, both sides ``>= min_size``; ``decode=True``
-    also decodes the data (truncated streams). Else :class:`ImageReadError` with the reason (``docs/data.md`` Sec. 6).
-
-    Examples
-    --------
     >>> check_image("photo.jpg", min_size=512)    # doctest: +SKIP
     (4032, 3024)
     """
@@ -218,8 +195,6 @@ def check_image(path: str | os.PathLike, min_size: int = 0, landscape: bool = Tr
     return w, h
 
 
-# --- JPEG quality estimation --------------------------------------------------------------------------
-
 # libjpeg's standard luminance and chrominance tables (ITU-T T.81 Annex K.1, K.2), natural (row-major) order.
 _STD_TABLES = np.array([
     [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -232,8 +207,6 @@ _STD_TABLES = np.array([
 def libjpeg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
     """libjpeg's luminance and chrominance tables for ``quality`` 1-100: ``(64,) int64`` in 1-255.
 
-    Examples
-    --------
     >>> int(libjpeg_tables(50)[0][0])
     16
     """
@@ -247,10 +220,6 @@ def libjpeg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
 def estimate_jpeg_quality(source) -> int | None:
     """libjpeg quality (1-100) whose tables are nearest (mean absolute difference) to a JPEG's; None if no JPEG.
 
-    ``source``: JPEG bytes or a file.
-
-    Examples
-    --------
     >>> estimate_jpeg_quality("photo.jpg")   # doctest: +SKIP
     92
     """
@@ -273,9 +242,6 @@ def estimate_jpeg_quality(source) -> int | None:
     errors = [np.abs(luma - tl).mean() + (0.0 if chroma is None else np.abs(chroma - tc).mean())
               for tl, tc in map(libjpeg_tables, range(1, 101))]  # fmt: skip
     return int(np.argmin(errors)) + 1  # the first (lowest) quality of the smallest error
-
-
-# --- iteration with skip reports ----------------------------------------------------------------------
 
 
 class RGBIterator(Iterator):
@@ -322,11 +288,6 @@ class RGBIterator(Iterator):
 def iter_rgb(paths: Iterable, errors: str = "skip", progress: bool = False, landscape: bool = True) -> RGBIterator:
     """Read many images one at a time (memory of one image), recording the ones that fail.
 
-    ``errors="skip"`` records ``(path, reason)`` in ``.skipped`` and logs a warning; ``"raise"`` raises the
-    first :class:`ImageReadError`. Yields ``(path, (H, W, 3) uint8)``; a summary is logged at the end.
-
-    Examples
-    --------
     >>> it = iter_rgb(["a.jpg", "broken.jpg"])     # doctest: +SKIP
     >>> images = [img for _, img in it]            # doctest: +SKIP
     >>> it.skipped                                 # doctest: +SKIP

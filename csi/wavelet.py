@@ -1,16 +1,4 @@
-"""The wavelet denoiser's engine (Eq. 3-4): the Mihcak filter on a batched periodic 2-D DWT and the adaptive
-Wiener gain it shares with the DFT-domain filter. :mod:`csi.prnu` holds the public functions built on it.
-
-* The DWT is periodic (PyWavelets' ``"periodization"``) on the image mirror-padded by one filter length on every
-  side and up to a multiple of ``2**levels``, then cropped back (``boundary="symmetric"``; ``"periodic"`` pads
-  only to the multiple, the MATLAB reference's rule).
-* Cycle-spinning: the residual is averaged over the circular shifts of :data:`SHIFT_SETS`.
-* Local variances use zero padding at band borders (the reference's ``filter2``); in the DFT domain the windows
-  wrap (the spectrum is periodic), which keeps the gain Hermitian so that only ``rfft2``'s half is filtered.
-
-How the batched transform is laid out and what was measured: ``docs/performance.md``; ``tests/test_prnu.py``
-pins it to a plain ``pywt.wavedec2`` version.
-"""
+"""The wavelet denoiser's engine (Eq. 3-4): Mihcak filter on a periodic 2-D DWT, and the adaptive Wiener gain."""
 
 from __future__ import annotations
 
@@ -29,9 +17,6 @@ __all__ = ["BOUNDARIES", "SHIFT_SETS"]
 #: Windows of the adaptive local-variance estimate (odd side lengths).
 _WINDOWS: tuple[int, ...] = (3, 5, 7, 9)
 _R: int = _WINDOWS[-1] // 2  # padding radius needed by the largest window
-
-
-# ----------------------------------------------------------------------------------------- validation
 
 
 def _check_sigma(sigma, name: str = "sigma") -> float:
@@ -109,21 +94,12 @@ def _as_2d(x, name: str) -> np.ndarray:
     return arr
 
 
-# ----------------------------------------------------------------------------- adaptive Wiener gain
-
-
 #: Elements per chunk of the local-variance computation (about 200 KB of float32; docs/performance.md).
 _CHUNK_ELEMENTS = 50_000
 
 
 def _shrink_gain(energy: np.ndarray, sigma2: float) -> np.ndarray:
-    """Adaptive Wiener gain ``sigma2 / (v + sigma2)`` from a padded energy array.
-
-    ``energy`` has shape ``(B, h + 8, K, w + 8)``: the squared coefficients padded by 4 cells on axes 1 and
-    3 (zeros, or wrapped values for a periodic signal). Returns the ``(B, h, K, w)`` float32 gain with
-    ``v = max(0, min_w mean_w(c^2) - sigma2)`` over the square windows ``w`` in 3, 5, 7, 9. Note that
-    ``sigma2 / (v + sigma2) = sigma2 / max(min_w mean_w, sigma2)``. Works in blocks of rows.
-    """
+    """Adaptive Wiener gain ``sigma2 / (v + sigma2)`` from a padded energy array."""
     b, hp, k, wp = energy.shape
     h, w = hp - 2 * _R, wp - 2 * _R
     out = np.empty((b, h, k, w), np.float32)
@@ -136,12 +112,7 @@ def _shrink_gain(energy: np.ndarray, sigma2: float) -> np.ndarray:
 
 
 def _shrink_gain_block(energy: np.ndarray, sigma2: float, out: np.ndarray) -> None:
-    """:func:`_shrink_gain` on one contiguous block: ``energy`` ``(h + 8, K, w + 8)`` -> ``out`` ``(h, K, w)``.
-
-    The horizontal window sums run on the flattened block: a window of an output column ``j < w`` never
-    leaves its padded row, so the sums that straddle two rows only land in the 8 padding columns, which
-    are dropped at the end. Every operation is then one contiguous 1-D pass.
-    """
+    """:func:`_shrink_gain` on one contiguous block: ``energy`` ``(h + 8, K, w + 8)`` -> ``out`` ``(h, K, w)``."""
     hp, k, wp = energy.shape
     h, w = hp - 2 * _R, wp - 2 * _R
     f32 = np.float32
@@ -201,17 +172,8 @@ def _pad_energy_zero(*bands: np.ndarray) -> np.ndarray:
     return energy
 
 
-# ------------------------------------------------------------------------------- periodic 2-D DWT
-
-
 def _banded_matmul(filt: np.ndarray, x: np.ndarray, step: int, first: int, taps: int, out: np.ndarray) -> None:
-    """``out[:, i] = filt @ stack(x[:, (step*i + first + t) mod n] for t < taps)`` for every output row ``i``.
-
-    ``x`` is ``(B, n, M)``, or ``(B, n, 2, M)`` with axes 1-2 contiguous (each tap is then a ``(2, M)``
-    block), with a contiguous last axis; ``out`` is ``(B, n_out, P, M)``. The rows whose window lies inside
-    ``x`` are one batched matrix product on a strided view of ``x`` itself (no copy); only the few rows
-    whose window wraps around the ends are gathered.
-    """
+    """``out[:, i] = filt @ stack(x[:, (step*i + first + t) mod n] for t < taps)`` for every output row ``i``."""
     b, n = x.shape[:2]
     n_out = out.shape[1]
     m = x.shape[-1]
@@ -238,11 +200,7 @@ def _banded_matmul(filt: np.ndarray, x: np.ndarray, step: int, first: int, taps:
 
 
 def _dwt_rows(x: np.ndarray, analysis: np.ndarray, start: int, out: np.ndarray | None = None) -> np.ndarray:
-    """One periodic DWT step along axis 1 of ``x`` (B, N, M): returns interleaved (B, N/2, 2, M) = (a, d).
-
-    ``out``, if given, is a contiguous float32 buffer of ``x.size`` elements (not overlapping ``x``) that
-    receives the result.
-    """
+    """One periodic DWT step along axis 1 of ``x`` (B, N, M): returns interleaved (B, N/2, 2, M) = (a, d)."""
     b, n, m = x.shape
     shape = (b, n // 2, 2, m)
     out = np.empty(shape, np.float32) if out is None else out.reshape(shape)
@@ -260,15 +218,7 @@ def _idwt_rows(q: np.ndarray, synth: np.ndarray, qmin: int, out: np.ndarray | No
 
 
 def _dwt2_level(ll: np.ndarray, analysis: np.ndarray, start: int, scratch: np.ndarray) -> np.ndarray:
-    """One level of the periodic 2-D DWT of a ``(B, H, W)`` stack, as ``(B, 2, W/2, 2, H/2)`` (transposed).
-
-    Both 1-D passes are :func:`_dwt_rows` (a batched matrix product along axis 1) with a transpose in
-    between (docs/performance.md). Index ``[:, r, :,
-    c, :]`` is the band filtered with ``r`` (0 low, 1 high) along ``H`` and ``c`` along ``W``; each band is
-    stored transposed, ``(W/2, H/2)``. That is harmless: the square windows of the shrinkage are symmetric,
-    and the next level simply works on the transposed approximation (``[:, 0, :, 0, :]``). ``scratch`` is
-    a flat float32 buffer of at least ``ll.size`` elements that is overwritten; the result is a new array.
-    """
+    """One level of the periodic 2-D DWT of a ``(B, H, W)`` stack, as ``(B, 2, W/2, 2, H/2)`` (transposed)."""
     b, h, w = ll.shape
     p = np.empty((b, 2, w // 2, 2, h // 2), np.float32)
     q = _dwt_rows(ll, analysis, start, out=p)  # (B, H/2, 2, W), held in p's memory for now
@@ -279,10 +229,7 @@ def _dwt2_level(ll: np.ndarray, analysis: np.ndarray, start: int, scratch: np.nd
 
 
 def _idwt2_level(p: np.ndarray, synth: np.ndarray, qmin: int, scratch: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_dwt2_level`: ``(B, 2, W/2, 2, H/2)`` -> ``(B, H, W)``, a view of ``scratch``.
-
-    ``p`` is overwritten (used as the second buffer).
-    """
+    """Inverse of :func:`_dwt2_level`: ``(B, 2, W/2, 2, H/2)`` -> ``(B, H, W)``, a view of ``scratch``."""
     b, _, w2, _, h2 = p.shape
     t = _idwt_rows(p.reshape(2 * b, w2, 2, h2), synth, qmin, out=scratch[: p.size])  # (B*2, W, H/2)
     q = p.reshape(b, h2, 2, 2 * w2)
@@ -292,13 +239,7 @@ def _idwt2_level(p: np.ndarray, synth: np.ndarray, qmin: int, scratch: np.ndarra
 
 def _mihcak_periodic(x: np.ndarray, sigma2: float, levels: int, wavelet: str,
                      scratch: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
-    """Wavelet residual (Eq. 3-4) of a ``(B, H, W)`` float32 stack, periodic DWT; ``H, W`` multiples of 2**levels.
-
-    Per level the three detail bands are shrunk to their residual part ``c * sigma2 / (v + sigma2)``; the
-    approximation is set to 0 before the inverse transform. ``x`` is only read. Returns the ``(B, H, W)``
-    float32 residual as a view of ``scratch``, a flat float32 buffer of at least ``x.size`` elements (a new
-    one if None) that serves every level.
-    """
+    """Wavelet residual (Eq. 3-4) of a ``(B, H, W)`` float32 stack, periodic DWT; ``H, W`` multiples of 2**levels."""
     analysis, synth, start, qmin = _filters(wavelet)
     if scratch is None:
         scratch = np.empty(x.size, np.float32)
@@ -321,8 +262,7 @@ def _mihcak_periodic(x: np.ndarray, sigma2: float, levels: int, wavelet: str,
 
 
 def _pad_amounts(size: int, multiple: int, margin: int = 0) -> tuple[int, int]:
-    """Rows (or columns) to add before and after ``size`` samples: at least ``margin`` on each side, and the
-    padded length a multiple of ``multiple`` (the odd extra sample goes first)."""
+    """Padding ``(before, after)``: >= ``margin`` each side, total a multiple of ``multiple`` (odd extra first)."""
     total = 2 * margin + (-(size + 2 * margin)) % multiple
     extra = total - 2 * margin
     return margin + (extra + 1) // 2, margin + extra // 2
@@ -330,9 +270,7 @@ def _pad_amounts(size: int, multiple: int, margin: int = 0) -> tuple[int, int]:
 
 #: Boundary handling of the DWT (see :func:`wavelet_residual`).
 BOUNDARIES: tuple[str, ...] = ("symmetric", "periodic")
-#: Cycle-spinning shift sets ``(dy, dx)``: ``shifts`` -> circular shifts of the padded image averaged over.
-#: 2 flips the parity of both axes (the level-1 polyphase along the diagonal); 4 covers every level-1
-#: phase; 16 every level-1 and level-2 phase.
+#: Cycle-spinning shift sets ``(dy, dx)``: 2 flips both parities; 4 every level-1, 16 every level-1/2 phase.
 SHIFT_SETS: Mapping[int, tuple[tuple[int, int], ...]] = MappingProxyType({
     1: ((0, 0),),
     2: ((0, 0), (1, 1)),

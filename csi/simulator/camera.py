@@ -1,9 +1,4 @@
-"""The sensor and the camera pipeline (Eq. 1-2): ``I = g^gamma [(1 + K) Y + xi]^gamma + Theta``.
-
-Steps: colour filter (mosaic) -> PRNU ``(1 + K)`` -> shot and read noise, full well, ADC (``xi``) ->
-demosaicing -> white balance and gain ``g`` -> tone curve -> 8-bit quantisation (``Theta``) -> in-camera JPEG.
-Devices of one model share everything but ``K``. Parameters and their reasons: ``docs/data.md`` §1.
-"""
+"""The sensor and the camera pipeline (Eq. 1-2): ``I = g^gamma [(1 + K) Y + xi]^gamma + Theta``."""
 
 from __future__ import annotations
 
@@ -49,12 +44,6 @@ def _rng(*parts) -> np.random.Generator:
 def model_processing(model: str, camera_quality: tuple[int, int] = SENSOR_DEFAULTS["camera_quality"]) -> dict:
     """The in-camera processing of a model, drawn deterministically from its name (ranges: docs/data.md §1).
 
-    Returns ``cfa``, ``demosaic``, ``sensitivity`` (R, G, B; G = 1), ``gamma`` (output = linear ** (1/gamma)),
-    ``contrast`` (S-curve blend 0-0.3), ``quality`` (JPEG QF in ``camera_quality``, inclusive) and
-    ``subsampling``.
-
-    Examples
-    --------
     >>> sorted(model_processing("Apple_iPhone6"))[:3]
     ['cfa', 'contrast', 'demosaic']
     """
@@ -78,10 +67,6 @@ def model_processing(model: str, camera_quality: tuple[int, int] = SENSOR_DEFAUL
 def device_prnu(shape: tuple[int, int], seed: int, recipe: str, device: str, prnu_std: float) -> np.ndarray:
     """The ground-truth PRNU factor ``K`` of Eq. 1-2 for one device (same ``(seed, recipe, device)``, same ``K``).
 
-    Returns ``(H, W)`` ``float32``, zero-mean Gaussian of std ``prnu_std``, clipped at +-4 std; read-only.
-
-    Examples
-    --------
     >>> device_prnu((4, 6), 0, "our", "D01", 0.01).shape
     (4, 6)
     """
@@ -100,8 +85,6 @@ def _device_prnu_cached(shape, seed, recipe, device, prnu_std):
 def mosaic(rgb: np.ndarray, cfa: str = "RGGB") -> np.ndarray:
     """Sample an ``(H, W, 3)`` RGB plane with a Bayer CFA (2x2 pattern read row by row): ``(H, W) float32``.
 
-    Examples
-    --------
     >>> mosaic(np.ones((2, 2, 3)) * [1, 2, 3], "RGGB").tolist()
     [[1.0, 2.0], [2.0, 3.0]]
     """
@@ -124,9 +107,7 @@ def _embed5(k) -> np.ndarray:
     return out
 
 
-# Interpolation kernels (correlation weights over a 5x5 neighbourhood), per method:
-#   "g":    green at a red/blue site;  "row": red (blue) at a green site whose row holds red (blue) samples;
-#   "col":  red (blue) at a green site whose column holds them;  "diag": red at a blue site and vice versa.
+# 5x5 correlation kernels: "g" green at R/B; "row"/"col" R (B) at G with R (B) in its row/column; "diag" R<->B.
 _BILINEAR = {
     "g": _embed5([[0, 1, 0], [1, 0, 1], [0, 1, 0]]) / 4,
     "row": _embed5([[0, 0, 0], [1, 0, 1], [0, 0, 0]]) / 2,
@@ -159,11 +140,6 @@ def _correlate_at(padded: np.ndarray, kernel: np.ndarray, a: int, b: int, h2: in
 def demosaic(raw: np.ndarray, cfa: str = "RGGB", method: str = "bilinear") -> np.ndarray:
     """Interpolate an ``(H, W)`` Bayer mosaic (``H, W >= 5``) to ``(H, W, 3) float32`` RGB, not clipped.
 
-    ``method``: ``"bilinear"`` (mean of the nearest same-colour samples) or ``"malvar"`` (Malvar-He-Cutler
-    5x5 gradient-corrected kernels). Measured samples are kept exactly; borders are mirrored.
-
-    Examples
-    --------
     >>> rgb = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)
     >>> bool(np.allclose(mosaic(demosaic(mosaic(rgb, "GRBG"), "GRBG"), "GRBG"), mosaic(rgb, "GRBG")))
     True
@@ -199,8 +175,6 @@ def demosaic(raw: np.ndarray, cfa: str = "RGGB", method: str = "bilinear") -> np
 def encode_jpeg(image: np.ndarray, quality: int, subsampling: str = "4:2:0", progressive: bool = False) -> bytes:
     """Encode ``(H, W, 3) uint8`` RGB as JPEG with Pillow's libjpeg (standard tables at QF 1-100, no metadata).
 
-    Examples
-    --------
     >>> encode_jpeg(np.zeros((16, 16, 3), np.uint8), 90)[:2] == b"\\xff\\xd8"
     True
     """
@@ -227,10 +201,7 @@ def _sensor_params(sensor: Mapping | None) -> dict:
 
 def _expose(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.random.Generator, p: Mapping,
             twin: bool) -> tuple[np.ndarray, np.ndarray | None, float]:  # fmt: skip
-    """Steps up to the photo-electrons: ``(electrons, twin electrons or None, exposure)``, ``(H, W) float32``.
-
-    The twin's electrons are the same draw minus the PRNU's mean contribution ``lambda0 * K``: no extra draw.
-    """
+    """Steps up to the photo-electrons: ``(electrons, twin electrons or None, exposure)``, ``(H, W) float32``."""
     raw = mosaic(scene * np.asarray(processing["sensitivity"], dtype=np.float32), processing["cfa"])
     lo, hi = p["exposure"]
     exposure = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
@@ -263,12 +234,6 @@ def render_raw(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.ra
                twin: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Eq. 1-2 up to the camera's 8-bit output: ``(H, W, 3) uint8``; with ``twin``, ``(image, twin)``.
 
-    ``scene``: ``(H, W, 3)`` linear light in [0, 1]; ``K``: ``(H, W) float32`` (:func:`device_prnu`);
-    ``processing``: :func:`model_processing`; ``sensor``: overrides of :data:`SENSOR_DEFAULTS`. ``rng`` draws
-    the exposure and the noise, the same draws with or without ``twin`` (:func:`render_pair`).
-
-    Examples
-    --------
     >>> from csi.simulator import make_scene
     >>> rng = np.random.default_rng(0)
     >>> render_raw(make_scene("flat", (32, 32), rng), np.zeros((32, 32), np.float32), model_processing("X_Y"),
@@ -288,10 +253,7 @@ def render_raw(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.ra
 
 
 def render_jpeg(scene, K, processing, rng, sensor=None, twin: bool = False) -> bytes | tuple[bytes, bytes]:
-    """:func:`render_raw` then the in-camera JPEG (model QF and subsampling): JPEG bytes, or ``(jpeg, twin)``.
-
-    The camera JPEG is byte-identical with and without ``twin``.
-    """
+    """:func:`render_raw` then the in-camera JPEG (model QF and subsampling): JPEG bytes, or ``(jpeg, twin)``."""
     out = render_raw(scene, K, processing, rng, sensor, twin=twin)
     if not twin:
         return encode_jpeg(out, processing["quality"], processing["subsampling"])
@@ -306,8 +268,6 @@ def render_pair(scene: np.ndarray, K: np.ndarray, processing: Mapping, rng: np.r
     ``image - twin`` is the PRNU term ``~ I K`` of Eq. 1-2 as the camera delivers it. ``jpeg=True``: the decoded
     in-camera JPEGs; ``False``: the 8-bit output before the JPEG. Returns two ``(H, W, 3) uint8`` arrays.
 
-    Examples
-    --------
     >>> from csi.simulator import make_scene
     >>> rng = np.random.default_rng(0)
     >>> img, twin = render_pair(make_scene("flat", (32, 32), rng), np.zeros((32, 32), np.float32),

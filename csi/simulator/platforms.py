@@ -1,7 +1,4 @@
-"""Social-platform profiles and the upload transform: size rule, watermark, JPEG re-encode.
-
-Each profile's numbers and their sources: ``docs/data.md`` §3 (the ``source`` field repeats them).
-"""
+"""Social-platform profiles and the upload transform: size rule, watermark, JPEG re-encode."""
 
 from __future__ import annotations
 
@@ -85,7 +82,6 @@ PLATFORMS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 #: The five platforms of the paper (Table 3).
-#: The five platforms of the paper (Table 3).
 PAPER_PLATFORMS: tuple[str, ...] = ("twitter", "facebook", "instagram", "wechat", "weibo")
 
 _RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC,
@@ -116,11 +112,6 @@ def _validate_profile(name: str, prof: Mapping) -> dict:
 def load_profiles(path: str | os.PathLike) -> dict[str, dict]:
     """Extra or overriding profiles from a JSON file ``{"name": {profile keys...}}``, validated.
 
-    Omitted keys take defaults (no caps, 4:2:0, not progressive, Lanczos, no watermark). Pass the result as
-    ``profiles=`` to :func:`apply_platform` or ``csi.datasets.platform_view``.
-
-    Examples
-    --------
     >>> prof = load_profiles("profiles.json")  # {"myapp": {"long_side": 1000, "quality": 70}}  # doctest: +SKIP
     """
     p = Path(path)
@@ -138,8 +129,6 @@ def load_profiles(path: str | os.PathLike) -> dict[str, dict]:
 def get_profile(platform: str, profiles: Mapping[str, Mapping] | None = None) -> dict:
     """The profile dict of ``platform``: ``profiles`` (user) first, then :data:`PLATFORMS`.
 
-    Examples
-    --------
     >>> get_profile("wechat")["quality"]
     60
     """
@@ -157,16 +146,8 @@ def get_profile(platform: str, profiles: Mapping[str, Mapping] | None = None) ->
 def platform_size(size: tuple[int, int], profile: Mapping, sensor_scale: float = 1.0) -> tuple[int, int]:
     """Output ``(width, height)`` of a profile's size rule for an input ``(width, height)``; never upscales.
 
-    Caps are multiplied by ``sensor_scale`` (simulated long side / 4032), which keeps the real resize ratio.
-
-    Examples
-    --------
     >>> platform_size((4032, 3024), PLATFORMS["instagram"])
     (1080, 810)
-    >>> platform_size((1024, 768), PLATFORMS["instagram"], sensor_scale=1024 / 4032)
-    (274, 206)
-    >>> platform_size((3024, 4032), PLATFORMS["weibo"])  # Weibo caps the width, not the long side
-    (2000, 2667)
     """
     w, h = int(size[0]), int(size[1])
     longest, shortest = max(w, h), min(w, h)
@@ -188,8 +169,7 @@ def platform_size(size: tuple[int, int], profile: Mapping, sensor_scale: float =
     return max(1, round(w * factor)), max(1, round(h * factor))
 
 
-#: Watermark geometry (estimates): text height as a fraction of the image width, margin to the right and
-#: bottom edges (fraction of the width), opacity of the white text.
+#: Watermark geometry (estimates): text height and margins as fractions of the width; text opacity.
 WATERMARK_STYLE: dict[str, float] = {"height": 0.025, "margin": 0.012, "opacity": 0.6}
 
 
@@ -208,11 +188,6 @@ def _watermark_mask(text: str) -> np.ndarray:
 def draw_watermark(image: np.ndarray, text: str) -> np.ndarray:
     """Blend white text (Pillow's bitmap font) into the bottom-right corner of ``(H, W, 3) uint8`` RGB.
 
-    Height, margin and opacity: :data:`WATERMARK_STYLE`; text that does not fit is shrunk, and below 4 px
-    nothing is drawn. Returns a new ``(H, W, 3) uint8`` array; pixels outside the text box are unchanged.
-
-    Examples
-    --------
     >>> out = draw_watermark(np.zeros((300, 400, 3), np.uint8), "weibo.com/csi")
     >>> bool(out[-20:, -120:].max() > 100), bool(out[:200].max() == 0)
     (True, True)
@@ -243,8 +218,6 @@ def draw_watermark(image: np.ndarray, text: str) -> np.ndarray:
 def strip_jpeg_metadata(data: bytes) -> bytes:
     """JPEG bytes without APPn (except APP0 JFIF and APP14 Adobe) and COM segments; pixels unchanged.
 
-    Examples
-    --------
     >>> jpg = encode_jpeg(np.zeros((8, 8, 3), np.uint8), 90)
     >>> strip_jpeg_metadata(jpg) == jpg
     True
@@ -279,20 +252,6 @@ def apply_platform(image, platform: str, sensor_scale: float = 1.0,
                    profiles: Mapping[str, Mapping] | None = None) -> bytes:  # fmt: skip
     """Simulate an upload and download: the JPEG bytes a platform serves for an image.
 
-    EXIF orientation applied, metadata stripped, resized by the size rule (:func:`platform_size`), watermark
-    drawn (if any), re-encoded at the profile's QF, subsampling and progressive flag. ``keep_if_compliant``
-    (Twitter) keeps a compliant JPEG (metadata stripped); ``passthrough`` (``"original"``) returns camera
-    bytes unchanged.
-
-    Parameters
-    ----------
-    image : ``(H, W, 3) uint8`` RGB array, or encoded image bytes (a camera JPEG).
-    platform : a key of :data:`PLATFORMS` or of ``profiles``.
-    sensor_scale : in (0, 1]: simulated long side / 4032; size caps are multiplied by it.
-    profiles : extra or overriding profiles (:func:`load_profiles`).
-
-    Examples
-    --------
     >>> out = apply_platform(np.zeros((300, 400, 3), np.uint8), "instagram", sensor_scale=0.25)
     >>> Image.open(io.BytesIO(out)).size
     (270, 202)

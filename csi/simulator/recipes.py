@@ -1,8 +1,4 @@
-"""Dataset recipes: the paper's datasets (Sec. 4.1) as synthetic stand-ins in their real on-disk layouts.
-
-Recipes ``our``, ``kaggle``, ``vision``, ``daxing``; counts per scale, layouts, cache key and manifest:
-``docs/data.md`` §4.
-"""
+"""Dataset recipes: the paper's datasets (Sec. 4.1) as synthetic stand-ins in their real on-disk layouts."""
 
 from __future__ import annotations
 
@@ -78,8 +74,7 @@ KAGGLE_CLASSES: dict[str, str] = {
 KAGGLE_MANIPULATIONS: tuple[str, ...] = ("jpg70", "jpg90", "resize0.5", "resize0.8", "resize1.5", "resize2.0",
                                          "gamma0.8", "gamma1.2")  # fmt: skip
 
-#: Daxing stand-in: (brand, model, number of devices). Only "90 devices, 22 models, 5 brands, 23 iPhone 6S /
-#: 6S Plus" is from the paper and Tian et al. (2019); the other models and counts are illustrative.
+#: Daxing stand-in (brand, model, devices); only the totals (90/22/5, 23 iPhone 6S/6S Plus) are real.
 DAXING_MODELS: tuple[tuple[str, str, int], ...] = (
     ("Apple", "iPhone6S", 13), ("Apple", "iPhone6SPlus", 10), ("Apple", "iPhone7", 4), ("Apple", "iPhone7Plus", 4),
     ("Apple", "iPhone8", 3), ("Apple", "iPhoneX", 3),
@@ -122,8 +117,6 @@ def _recipe_devices(recipe: str, scale: str) -> list[str]:
 def recipe_counts(recipe: str, scale: str) -> dict[str, Any]:
     """The default counts of a recipe at a scale (``csi.scales.SCALES[scale]["recipes"]``).
 
-    Examples
-    --------
     >>> recipe_counts("our", "smoke")
     {'devices': 5, 'images': 12}
     """
@@ -201,21 +194,8 @@ def simulator_digest() -> str:
 def recipe_plan(recipe: str, scale: str = "cpu", seed: int = 0, overrides: Mapping[str, Any] | None = None) -> dict:
     """Everything that determines a recipe's output: devices, models, counts, parameters, code.
 
-    ``overrides`` changes the counts (keys of :func:`recipe_counts`; ``"devices": n`` keeps the first ``n``
-    devices, or classes for Kaggle) and the sensor (keys of :data:`SENSOR_DEFAULTS`), e.g.
-    ``{"images": 200, "prnu_std": 0.0075}``. Unknown keys and invalid values raise ``ValueError``; overrides
-    equal to the defaults are dropped.
-
-    Returns a JSON-serialisable dict: ``recipe, scale, seed, sensor_shape, sensor_scale, counts, devices``
-    (device -> model), ``processing`` (model -> :func:`model_processing`), ``sensor, mix, platforms,
-    overrides, simulator_version`` and ``code`` (:func:`simulator_digest`).
-
-    Examples
-    --------
     >>> recipe_plan("our", "smoke")["sensor_shape"]
     [240, 320]
-    >>> recipe_plan("our", "smoke", overrides={"images": 3, "prnu_std": 0.0075})["counts"]["images"]
-    3
     """
     check_choice("recipe", recipe, RECIPES)
     check_scale(scale)
@@ -384,8 +364,6 @@ def dataset_dir(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os.P
                 overrides: Mapping[str, Any] | None = None, twins: bool = False) -> Path:  # fmt: skip
     """``<root>/<recipe>-<scale>-seed<seed>``, plus ``-<8 hex>`` (digest of the effective overrides and twins).
 
-    Examples
-    --------
     >>> dataset_dir("our", "smoke", 0, "data/synthetic").as_posix()
     'data/synthetic/our-smoke-seed0'
     """
@@ -403,14 +381,6 @@ def build_dataset(recipe: str, scale: str = "cpu", seed: int = 0, root: str | os
                   overrides: Mapping[str, Any] | None = None, twins: bool = False) -> Path:  # fmt: skip
     """Build (or reuse) a recipe in the real dataset's on-disk layout (Sec. 4.1; layouts: docs/data.md §4).
 
-    Writes the images, ``ground_truth/<device>.npy`` (``K``, ``(H, W) float32``), with ``twins`` the oracle
-    twins under ``twins/`` (:func:`render_pair`), and last ``manifest.json``. Returns the folder
-    (:func:`dataset_dir`). The bytes depend on ``(recipe, scale, seed, overrides, twins)`` and the code
-    (:func:`simulator_digest`) only, not on ``workers`` (default: 1 below 64 shots, else up to 8 processes);
-    a valid build is reused unless ``force``.
-
-    Examples
-    --------
     >>> path = build_dataset("our", "smoke", seed=0, progress=False)  # doctest: +SKIP
     >>> sorted(p.name for p in path.iterdir())[:2]                    # doctest: +SKIP
     ['D01_Apple_iPhone6', 'D02_Samsung_GalaxyS5']

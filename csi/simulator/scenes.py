@@ -1,7 +1,4 @@
-"""Scene content ``Y`` of Eq. 1-2 (linear light), with no downloads: dead leaves, flat scenes, bundled photos.
-
-Models and parameters: ``docs/data.md`` §2.
-"""
+"""Scene content ``Y`` of Eq. 1-2 (linear light), with no downloads: dead leaves, flat scenes, bundled photos."""
 
 from __future__ import annotations
 
@@ -59,8 +56,6 @@ def _load_photo(index: int) -> np.ndarray:
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """Inverse sRGB transfer curve (IEC 61966-2-1): sRGB in [0, 1] -> ``float32`` linear light, same shape.
 
-    Examples
-    --------
     >>> float(srgb_to_linear(np.array([1.0]))[0])
     1.0
     """
@@ -189,12 +184,6 @@ def _photo(shape, rng) -> np.ndarray:
 def make_scene(kind: str, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """A scene ``Y`` of Eq. 1-2: ``(H, W, 3) float32`` linear light in [0, 1] (``H, W >= 8``).
 
-    ``kind``: ``"dead_leaves"`` (occluding disks, radii ~ r^-3: natural 1/f statistics), ``"flat"`` (skies,
-    walls, gradients; bright and unsaturated) or ``"photo"`` (a random crop of a photo in
-    :data:`PHOTO_SOURCES`, linearised).
-
-    Examples
-    --------
     >>> s = make_scene("flat", (48, 64), np.random.default_rng(0))
     >>> s.shape, s.dtype, bool(0 <= s.min() and s.max() <= 1)
     ((48, 64, 3), dtype('float32'), True)
