@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from csi import config, paper
+from csi import config, paper, weights
 from csi.scales import SCALES, sizes
 
 log = logging.getLogger(__name__)
@@ -278,6 +278,12 @@ def main_dataset(cfg: Config) -> str:
     return "our" if "our" in cfg.datasets else cfg.datasets[0]
 
 
+def _network(given: Path | None, shipped: Path | None) -> str:
+    if given is not None:
+        return str(given)
+    return f"shipped: csi/weights/{shipped.name}" if shipped is not None else "trained here (cached)"
+
+
 def describe(cfg: Config) -> pd.DataFrame:
     """The run's settings as a two-column table (for the top of each notebook), one row per setting.
 
@@ -288,11 +294,12 @@ def describe(cfg: Config) -> pd.DataFrame:
     """
     import torch
 
+    shipped = weights.shipped_for(cfg.synthetic, cfg.scale, cfg.seed, cfg.train_on_source)
     rows = [("scale", cfg.scale), ("source", cfg.source), ("data_path", str(cfg.data_path or "")),
             ("datasets", ", ".join(cfg.datasets)), ("device", f"{cfg.device} -> {cfg.torch_device}"),
             ("seed", cfg.seed), ("crop", cfg.crop or "full"), ("fingerprint_size", cfg.fingerprint_size),
-            ("csi_cnn_checkpoint", str(cfg.csi_cnn_checkpoint or "trained here")),
-            ("dncnn_checkpoint", str(cfg.dncnn_checkpoint or "trained here")),
+            ("csi_cnn_checkpoint", _network(cfg.csi_cnn_checkpoint, shipped.get("csi-cnn"))),
+            ("dncnn_checkpoint", _network(cfg.dncnn_checkpoint, shipped.get("dncnn"))),
             ("train_on_source", cfg.train_on_source), ("out", str(cfg.out_dir / cfg.notebook)),
             ("data_root", str(cfg.data_root)), ("torch_threads", torch.get_num_threads())]
     named = {k for k, _ in rows}

@@ -387,10 +387,7 @@ def checkpoints(cfg: Config, loss: str = "cosine", progress: bool = True) -> dic
     out: dict[str, Path] = {}
     common = {"scale": cfg.scale, "seed": cfg.seed, "cache_dir": cfg.cache / "models", "device": cfg.torch_device,
               "progress": progress}
-    shipped = {} if cfg.synthetic else {k: weights.shipped_checkpoint(k, cfg.scale, cfg.seed)
-                                        for k in ("csi-cnn", "dncnn")}
-    if cfg.train_on_source or loss != "cosine":
-        shipped.pop("csi-cnn", None)
+    shipped = weights.shipped_for(cfg.synthetic, cfg.scale, cfg.seed, cfg.train_on_source, loss)
     if cfg.csi_cnn_checkpoint is not None:
         out["csi-cnn"] = cfg.csi_cnn_checkpoint
     elif shipped.get("csi-cnn") is not None:

@@ -33,7 +33,7 @@ from csi.reproduce import ROOT, _git_commit
 if TYPE_CHECKING:
     from csi.experiments import Config
 
-__all__ = ["WEIGHTS_DIR", "REFERENCE_TRAINING", "shipped_checkpoint", "provenance", "ship_checkpoint",
+__all__ = ["WEIGHTS_DIR", "REFERENCE_TRAINING", "shipped_checkpoint", "shipped_for", "provenance", "ship_checkpoint",
            "ship_reference"]
 
 #: This folder: where the shipped networks lie.
@@ -50,6 +50,16 @@ def shipped_checkpoint(kind: str, scale: str, seed: int, folder: str | os.PathLi
     """The shipped checkpoint of ``kind`` (``"csi-cnn"``, ``"dncnn"``) trained at ``scale`` and ``seed``, or None."""
     path = Path(folder) / f"{kind}-{scale}-s{int(seed)}.pt"
     return path if path.is_file() else None
+
+
+def shipped_for(synthetic: bool, scale: str, seed: int, train_on_source: bool = False,
+                loss: str = "cosine") -> dict[str, Path]:
+    """The shipped networks a run uses instead of training: none on the synthetic source; on a real source both,
+    except CSI-CNN when it trains on the source or with another loss (DnCNN trains on simulated scenes anyway)."""
+    if synthetic:
+        return {}
+    kinds = ("dncnn",) if train_on_source or loss != "cosine" else ("csi-cnn", "dncnn")
+    return {k: p for k in kinds if (p := shipped_checkpoint(k, scale, seed)) is not None}
 
 
 def provenance(path: str | os.PathLike) -> dict[str, Any]:
