@@ -122,6 +122,8 @@ def save_table(df: pd.DataFrame, folder: str | Path, name: str, floatfmt: str = 
         ids = [c for c in df.columns if c not in timing and df[c].dtype.kind not in "fc"]
         paths["timings"] = folder / f"{name}_timings.csv"
         df[ids + timing].to_csv(paths["timings"], index=index, float_format=float_format)
+        paths["timings_md"] = paths["timings"].with_suffix(".md")
+        paths["timings_md"].write_text(to_markdown(df[ids + timing], floatfmt=".1f", index=index))
         df = df.drop(columns=timing)
     df.to_csv(paths["csv"], index=index, float_format=float_format)
     md = to_markdown(df, floatfmt=floatfmt, index=index)

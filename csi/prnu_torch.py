@@ -14,11 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import prnu, wavelet
+from . import prnu
+from . import wavelet as wavelet_engine
 
 __all__ = ["wavelet_residual", "noise_residual", "fingerprint_terms", "intensity_weight", "saturation_mask"]
 
-_R = wavelet._WINDOWS[-1] // 2
+_R = wavelet_engine._WINDOWS[-1] // 2
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -32,7 +33,7 @@ def _as_chw(image, device: torch.device) -> torch.Tensor:
     if isinstance(image, torch.Tensor):
         t = image.to(device=device, dtype=torch.float32)
         return (t[None] if t.ndim == 2 else t.permute(2, 0, 1)).contiguous()
-    arr = wavelet._as_image(image)
+    arr = wavelet_engine._as_image(image)
     if not (arr.flags.c_contiguous and arr.flags.writeable):
         arr = np.array(arr, order="C")  # torch wants a writable buffer (a decoded image may be read-only)
     t = torch.from_numpy(arr).to(device)
@@ -85,7 +86,7 @@ def _shrink(bands: torch.Tensor, sigma2: float) -> torch.Tensor:
     """Residual part ``c sigma2 / max(min_w mean_w(c^2), sigma2)`` of ``(B, K, h, w)`` detail bands."""
     energy = bands * bands
     m = None
-    for k in wavelet._WINDOWS:
+    for k in wavelet_engine._WINDOWS:
         mean = F.avg_pool2d(energy, k, stride=1, padding=k // 2, count_include_pad=True)
         m = mean if m is None else torch.minimum(m, mean)
     return bands * (sigma2 / torch.clamp(m, min=sigma2))
@@ -113,7 +114,7 @@ def _mihcak(x: torch.Tensor, sigma2: float, levels: int, analysis: torch.Tensor,
 def _residual_chw(x: torch.Tensor, sigma: float, levels: int, wavelet: str, boundary: str,
                   shifts: int) -> torch.Tensor:
     """``(C, H, W)`` float32 -> ``(C, H, W)`` residual, every channel and shift in one batch."""
-    analysis_np, _, start, _ = wavelet._filters(wavelet)
+    analysis_np, _, start, _ = wavelet_engine._filters(wavelet)
     analysis = torch.from_numpy(analysis_np).to(x.device)
     c, h, w = x.shape
     block = 2**levels
@@ -121,10 +122,10 @@ def _residual_chw(x: torch.Tensor, sigma: float, levels: int, wavelet: str, boun
         raise ValueError(f"image of size {h}x{w} is too small for levels={levels}: both sides must be at least "
                          f"2**levels = {block} pixels (use fewer levels or a larger image)")
     margin = analysis.shape[1] if boundary == "symmetric" else 0
-    (pt, pb), (pl, pr) = wavelet._pad_amounts(h, block, margin), wavelet._pad_amounts(w, block, margin)
+    (pt, pb), (pl, pr) = wavelet_engine._pad_amounts(h, block, margin), wavelet_engine._pad_amounts(w, block, margin)
     if pt or pb or pl or pr:
         x = x[:, _symmetric_index(h, pt, pb, x.device)][:, :, _symmetric_index(w, pl, pr, x.device)]
-    offsets = wavelet.SHIFT_SETS[shifts]
+    offsets = wavelet_engine.SHIFT_SETS[shifts]
     stack = torch.cat([torch.roll(x, (dy, dx), (1, 2)) if dy or dx else x for dy, dx in offsets])
     rec = _mihcak(stack, sigma * sigma, levels, analysis, start).reshape(len(offsets), c, *x.shape[1:])
     out = None
@@ -176,7 +177,7 @@ def _wiener_dft(x: torch.Tensor) -> torch.Tensor:
     padded[:, direct] = power[rows][:, cols[direct]]
     padded[:, ~direct] = power[(-rows) % h][:, w - cols[~direct]]
     m = None
-    for k in wavelet._WINDOWS:
+    for k in wavelet_engine._WINDOWS:
         r = k // 2
         mean = F.avg_pool2d(padded[None, None], k, stride=1)[0, 0]
         mean = mean[_R - r:_R - r + h, _R - r:_R - r + half]
@@ -189,8 +190,8 @@ def _wiener_dft(x: torch.Tensor) -> torch.Tensor:
 def _residual(image, sigma, levels, wavelet, boundary, shifts, device) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``(C, H, W)`` float32 image on the device and its residual, arguments checked as in :mod:`csi.prnu`."""
     x = _as_chw(image, _device(device))
-    return x, _residual_chw(x, wavelet._check_sigma(sigma), wavelet._check_levels(levels), wavelet,
-                            wavelet._check_boundary(boundary), wavelet._check_shifts(shifts))
+    return x, _residual_chw(x, wavelet_engine._check_sigma(sigma), wavelet_engine._check_levels(levels), wavelet,
+                            wavelet_engine._check_boundary(boundary), wavelet_engine._check_shifts(shifts))
 
 
 @torch.inference_mode()
