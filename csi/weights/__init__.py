@@ -22,16 +22,13 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from csi.cache import atomic_write
 from csi.checkpoints import load_checkpoint, load_model
 from csi.reproduce import ROOT, _git_commit
-
-if TYPE_CHECKING:
-    from csi.experiments import Config
 
 __all__ = ["WEIGHTS_DIR", "REFERENCE_TRAINING", "shipped_checkpoint", "shipped_for", "provenance", "ship_checkpoint",
            "ship_reference"]
@@ -108,7 +105,7 @@ def ship_checkpoint(path: str | os.PathLike, *, scale: str, seed: int, device: s
     return dest
 
 
-def ship_reference(cfg: Config, ckpt: Mapping[str, str | os.PathLike], loss: str = "cosine",
+def ship_reference(cfg: Any, ckpt: Mapping[str, str | os.PathLike], loss: str = "cosine",
                    folder: str | os.PathLike = WEIGHTS_DIR) -> dict[str, Path | None]:
     """Ship the networks the reference run trained (:data:`REFERENCE_TRAINING`; notebook 03 in ``make reproduce``).
 
