@@ -77,13 +77,30 @@ def _relative(path: Path, start: Path) -> str:
     return str(path)
 
 
+def _merge_streams(outputs: list[dict]) -> list[dict]:
+    """Consecutive stream outputs of one name joined into one (as Jupyter shows them; the text is unchanged)."""
+    merged: list[dict] = []
+    for o in outputs:
+        prev = merged[-1] if merged else None
+        if (o.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream"
+                and prev.get("name") == o.get("name")):
+            text = "".join(prev.get("text", "")) + "".join(o.get("text", ""))
+            merged[-1] = {**prev, "text": text.splitlines(keepends=True)}
+        else:
+            merged.append(o)
+    return merged
+
+
 def _scrub_paths(executed: Path) -> None:
-    """Make papermill's ``input_path``/``output_path``/``cwd`` metadata repository-relative."""
+    """Make papermill's ``input_path``/``output_path``/``cwd`` metadata repository-relative; join progress lines."""
     nb = json.loads(executed.read_text())
     meta = nb.get("metadata", {}).get("papermill", {})
     for key in ("input_path", "output_path", "cwd"):
         if isinstance(meta.get(key), str):
             meta[key] = _relative(Path(meta[key]), ROOT)
+    for cell in nb.get("cells", []):
+        if "outputs" in cell:
+            cell["outputs"] = _merge_streams(cell["outputs"])
     executed.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from csi import metrics, prnu, stats
 
+#: The committed CSVs hold 6 significant digits (csi.figures.save_table): two rounded values differ by < 2e-6.
+CSV_ATOL = 2e-6
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -216,7 +218,7 @@ def test_committed_table3_accuracy_and_paired_differences_agree():
     acc = pd.read_csv(f / "accuracy_long.csv")
     paired = pd.read_csv(f / "csicnn_minus_wavelet.csv").set_index(["dataset", "platform"])
     wide = acc.pivot_table(index=["dataset", "platform"], columns="method", values="acc").reindex(paired.index)
-    np.testing.assert_allclose(paired["diff"], wide["csi-cnn"] - wide["wavelet"], atol=1e-12)
+    np.testing.assert_allclose(paired["diff"], wide["csi-cnn"] - wide["wavelet"], rtol=0, atol=CSV_ATOL)
     assert ((paired.ci_low <= paired["diff"] + 1e-12) & (paired["diff"] <= paired.ci_high + 1e-12)).all()
     want = [stats.verdict_category(lo, hi) for lo, hi in zip(paired.ci_low, paired.ci_high, strict=True)]
     # categories once notebook 06 has rerun; the sentence of the same category before
@@ -234,7 +236,7 @@ def test_committed_fig4_auc_and_paired_differences_agree():
     auc = pd.read_csv(f / "fig4_auc.csv").pivot_table(index=["dataset", "platform"], columns="method", values="auc")
     paired = pd.read_csv(f / "fig4_auc_csicnn_minus_wavelet.csv").set_index(["dataset", "platform"])
     for m, col in (("csi-cnn", "csi_cnn"), ("wavelet", "wavelet")):
-        np.testing.assert_allclose(auc[m].reindex(paired.index), paired[col], atol=1e-12)
+        np.testing.assert_allclose(auc[m].reindex(paired.index), paired[col], rtol=0, atol=CSV_ATOL)
 
 
 def test_committed_claim_check_and_its_differences_agree():
@@ -245,6 +247,6 @@ def test_committed_claim_check_and_its_differences_agree():
     wav = cc[cc.method == "wavelet"].set_index("platform")[["acc", "auc"]]
     for metric in ("acc", "auc"):
         d = diffs[diffs.metric == metric].set_index(["platform", "regime", "pairs"])
-        np.testing.assert_allclose(d.csi_cnn, cnn[metric].reindex(d.index), atol=1e-12)
-        np.testing.assert_allclose(d.wavelet, wav[metric].reindex(d.index.get_level_values(0)), atol=1e-12)
-        np.testing.assert_allclose(d["diff"], d.csi_cnn - d.wavelet, atol=1e-12)
+        np.testing.assert_allclose(d.csi_cnn, cnn[metric].reindex(d.index), rtol=0, atol=CSV_ATOL)
+        np.testing.assert_allclose(d.wavelet, wav[metric].reindex(d.index.get_level_values(0)), rtol=0, atol=CSV_ATOL)
+        np.testing.assert_allclose(d["diff"], d.csi_cnn - d.wavelet, rtol=0, atol=CSV_ATOL)
