@@ -118,6 +118,10 @@ book: venv
 	$(BIN)/python tools/build_book.py --executed $(BOOK_EXECUTED) --out $(BOOK_OUT) $(BOOK_ARGS)
 	@echo "open $(BOOK_OUT)/html/index.html in a browser (screenshots: $(BIN)/python tools/screenshots.py)"
 
+# JupyterLab's file browser lists each notebook once: the paired review scripts (NN_*.py, workshop.py) and the
+# encoded workshop solutions are hidden there (they stay in git and in any editor)
+LAB_HIDE = ["__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~", "[0-9][0-9]_*.py", "workshop.py", "*.b64"]
+
 lab: venv
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (csi-companion)" >/dev/null
-	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) --ContentsManager.hide_globs='$(LAB_HIDE)' $(LAB_ARGS)

@@ -1,9 +1,8 @@
 """Run the numbered notebooks with papermill and record a manifest (``make reproduce``).
 
-``python -m csi.reproduce --scale cpu`` runs every ``notebooks/NN_*.ipynb`` in order, then the workshop. Each
-notebook writes into ``<out>/<NN_name>/``, its executed copy into ``<out>/executed/``; ``<out>/manifest.json``
-records scale, seed, data, git commit, package versions, device and each notebook's run time. ``--only 04,06``
-reruns single notebooks. ``<out>`` is :func:`default_out` unless ``--out`` is given (``docs/ARCHITECTURE.md``).
+``python -m csi.reproduce --scale cpu`` runs every ``notebooks/NN_*.ipynb`` in order, then the workshop, into
+``<out>/<NN_name>/`` (executed copies in ``<out>/executed/``; ``<out>/manifest.json``: scale, seed, data, commit,
+versions, device, each notebook's time and commit). ``--only 04,06`` reruns some. ``<out>``: :func:`default_out`.
 """
 
 from __future__ import annotations
@@ -113,8 +112,7 @@ def _git_commit() -> dict:
             return ""
         return out.stdout.strip() if out.returncode == 0 else ""
 
-    status = git("status", "--porcelain", "--", ".", ":(exclude)figures", ":(exclude)figures-*", ":(exclude)data",
-                 ":(exclude)runs")
+    status = git("status", "--porcelain", "--", ".", *(f":(exclude){p}" for p in ("figures", "figures-*", "data", "runs")))
     return {"commit": git("rev-parse", "HEAD") or "unknown", "dirty": bool(status)}
 
 
@@ -184,9 +182,11 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
             "device": device, "seed": int(seed), "out_dir": _relative(out, NOTEBOOKS),
             "data_root": _relative(Path(data_root).resolve(), NOTEBOOKS), **(params or {})}
     os.environ[BATCH_ENV] = "terminal"  # a progress line per stage, relayed by log_output
+    env = _environment(device)  # an --only rerun keeps the full run's commit; each notebook records its own
+    run_git, env["git"] = env["git"], manifest.get("git", env["git"]) if only else env["git"]
     manifest.update({"scale": scale, "seed": int(seed), "source": source, "datasets": datasets,
                      "data_path": str(data_path) if source != "synthetic" else "", "params": dict(params or {}),
-                     **_environment(device)})  # fmt: skip
+                     **env})  # fmt: skip
     manifest.setdefault("notebooks", {})
     started = time.perf_counter()
     failed = None
@@ -205,7 +205,7 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
         seconds = round(time.perf_counter() - t0, 1)
         if target.is_file():
             _scrub_paths(target)
-        manifest["notebooks"][nb.stem] = {"seconds": seconds, "status": status,
+        manifest["notebooks"][nb.stem] = {"seconds": seconds, "status": status, "git": run_git,
                                           "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
         log.info("    %s in %.1f s", status, seconds)
         atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")

@@ -27,16 +27,18 @@
 #
 # **How to work.** Run the cells one by one (Shift + Enter). Each exercise has a Markdown cell with the task and a
 # code cell for you: it already runs as given (it does a first small step) and you complete it. Below it lies a
-# **solution** cell, collapsed: click the bar at its left (or the "⋯") to see it. Running a solution replaces your
-# variables with the reference answer, so the next exercise always starts from a working state; "Run All" runs
-# the solutions too. The short "what you should see" cell after each solution says what to look for.
+# **solution** cell: running it shows the reference answer's code and runs it (the code is kept in
+# `workshop_solutions.b64`, so that it does not sit in plain text beside this notebook). Running a solution
+# replaces your variables with the reference answer, so the next exercise always starts from a working state; "Run
+# All" runs the solutions too. The short "what you should see" cell after each solution says what to look for.
 #
-# **Scale.** `scale = "smoke"` (the default below) simulates pictures of 320 × 240 pixels and scores 10 test
-# pictures: the whole notebook, solutions included, runs in under a minute on a quiet 2-core laptop (a few
-# minutes on a busy one, most of it training CSI-CNN in exercise 4), but with n = 10 every accuracy is uncertain
-# by about ±0.3. `scale = "cpu"` simulates 1024 × 768 pictures and scores 50: about two minutes on a quiet 2-core
-# laptop, data simulation included (five or more on a busy one). The data are simulated stand-ins for the paper's
-# photos (notebook 00), so the *pattern* matters more than the values.
+# **Scale.** `scale = "cpu"` (the default below) simulates pictures of 1024 × 768 pixels and scores 50 test
+# pictures, enough for every exercise to show its effect. The whole notebook, solutions and data simulation
+# included, took 3.5 minutes on this project's 2-core reference machine the first time and 12 seconds once the
+# data and scores were cached. `scale = "smoke"` simulates 320 × 240 pictures and scores 10 in about a minute,
+# but at that size the effects of exercises 2 and 4 drown in the noise (every accuracy is uncertain by about
+# ±0.3). The data are simulated stand-ins for the paper's photos (notebook 00), so the *pattern* matters more
+# than the values.
 
 # %%
 import dataclasses
@@ -47,16 +49,17 @@ import pandas as pd
 from IPython.display import display
 from scipy import ndimage
 
-from csi import evaluate, experiments, figures, io, paper, pipeline, prnu, simulator, stats, train
+from csi import evaluate, experiments, figures, io, paper, pipeline, prnu, simulator, solutions, stats, train
 
 # %% [markdown]
 # ## Parameters
-# Papermill overrides this cell. `scale`: `"smoke"` (quick) or `"cpu"` (larger pictures, longer); `device`:
+# Papermill overrides this cell. `scale`: `"cpu"` (the workshop's scale) or `"smoke"` (quick, too noisy to show
+# the effects); `device`:
 # `"auto"`, `"cpu"` or `"cuda"`; `out_dir`: where tables and figures go (`<out_dir>/workshop/`); `data_root`: the
 # simulated data and every cache.
 
 # %% tags=["parameters"]
-scale = "smoke"
+scale = "cpu"
 device = "auto"
 seed = 0
 out_dir = "../runs"  # your tables and figures go to ../runs/workshop/ (gitignored)
@@ -146,28 +149,9 @@ for n in counts:
 # TODO: plot rho against N
 pd.DataFrame(rows)
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
-# Solution 1
-counts = [2 ** k for k in range(int(np.log2(len(pictures))) + 1)]  # 1, 2, 4, ... up to the number of pictures
-rows = []
-for n in counts:
-    K_n = prnu.estimate_fingerprint(pictures[:n])
-    rows.append({"N": n, "rho_own": prnu.ncc(K_n, K_own), "rho_other": prnu.ncc(K_n, K_other)})
-fp_quality = pd.DataFrame(rows)
-figures.save_table(fp_quality, cfg.out, "ex1_fingerprint_quality")
-
-fig, ax = plt.subplots(figsize=(6.5, 3.4))
-ax.plot(fp_quality["N"], fp_quality["rho_own"], "o-", label=f"true K of the same phone ({phone})")
-ax.plot(fp_quality["N"], fp_quality["rho_other"], "s--", color="0.5", label=f"true K of another phone ({other})")
-ax.axhline(0, color="k", lw=0.6)
-ax.set_xscale("log", base=2)
-ax.set_xticks(counts, [str(n) for n in counts])
-ax.set(xlabel="N pictures in Eq. 5", ylabel="ρ with the true K", title="Exercise 1: fingerprint quality against N")
-ax.legend(loc="best")
-fig.tight_layout()
-figures.save_figure(fig, cfg.out, "ex1_fingerprint_quality")
-display(fp_quality.round(4))
-fig
+# %% tags=["solution"]
+# Solution 1: run this cell to see the reference answer and run it (it replaces your variables).
+solutions.run(1)
 
 # %% [markdown]
 # ### What you should see
@@ -208,38 +192,9 @@ ok = correct(scores)  # one True/False per test picture
 print(f"QF {prof['quality']}: {ok.sum()} of {len(ok)} test pictures attributed to their phone")
 # TODO: ACC = correct / n with its 95 % Wilson interval for each quality, in a table, and a plot against QF
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
-# Solution 2
-qualities = (90, 60, 30, 10)
-rows = []
-for served in ("resized + JPEG", "JPEG only"):
-    for q in qualities:
-        prof = dict(simulator.PLATFORMS["wechat"], quality=q)
-        if served == "JPEG only":
-            prof.update(long_side=None, aspect_short_cap=None)  # the picture keeps its size
-        ok = correct(pipeline.score(cfg, ds, "wechat", "wavelet", profiles={"wechat": prof}, progress=False))
-        lo, hi = stats.wilson_interval(int(ok.sum()), len(ok))
-        rows.append({"served": served, "quality": q, "correct": int(ok.sum()), "n": len(ok),
-                     "acc": float(ok.mean()), "ci_low": lo, "ci_high": hi})
-jpeg = pd.DataFrame(rows)
-figures.save_table(jpeg, cfg.out, "ex2_jpeg_quality")
-
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-for i, (served, g) in enumerate(jpeg.groupby("served", sort=False)):
-    err = np.clip([g["acc"] - g["ci_low"], g["ci_high"] - g["acc"]], 0, None)  # Wilson: asymmetric
-    ax.errorbar(g["quality"] + (i - 0.5) * 1.5, g["acc"], yerr=err, fmt="o-", capsize=3,
-                label=f"WeChat copy, {served}")
-ax.axhline(chance, color="k", ls=":", lw=1, label=f"chance (1/{len(K)})")
-ax.invert_xaxis()
-ax.set_xticks(qualities)
-ax.set(xlabel="JPEG quality factor (stronger compression →)", ylabel="ACC (Eq. 9), 95 % interval",
-       ylim=(-0.02, 1.02),
-       title=f"Exercise 2: wavelet filter, n = {jpeg['n'].iloc[0]} test pictures per point")
-ax.legend(loc="upper right")
-fig.tight_layout()
-figures.save_figure(fig, cfg.out, "ex2_jpeg_quality")
-display(jpeg.round(3))
-fig
+# %% tags=["solution"]
+# Solution 2: run this cell to see the reference answer and run it (it replaces your variables).
+solutions.run(2)
 
 # %% [markdown]
 # ### What you should see
@@ -300,38 +255,9 @@ for condition in ("original", platform):
         print(f"{condition:>9} {name:>12}: ACC {stats.format_ci(r['acc'], r['ci_low'], r['ci_high'], 2)}, "
               f"n = {r['n']}")
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
-# Solution 3
-def my_residual(img: np.ndarray) -> np.ndarray:
-    """W = I - F(I) with F a 3 x 3 median filter on the gray picture, then the usual zero-mean and Wiener steps."""
-    gray = prnu.rgb_to_gray(img.astype(np.float32))
-    return prnu.postprocess(gray - ndimage.median_filter(gray, size=3))
-
-
-rows = []
-for condition in ("original", platform):
-    for method in (my_residual, "wavelet"):
-        name = method if isinstance(method, str) else method.__name__
-        rows.append({"condition": condition, "method": name,
-                     **accuracy(pipeline.score(cfg, ds, condition, method, progress=False))})
-mine = pd.DataFrame(rows)
-figures.save_table(mine, cfg.out, "ex3_my_denoiser")
-
-fig, ax = plt.subplots(figsize=(6.5, 3.4))
-for i, (name, g) in enumerate(mine.groupby("method", sort=False)):
-    x = np.arange(len(g)) + (i - 0.5) * 0.35
-    ax.bar(x, g["acc"], width=0.35, label=name, color=figures.method_style(name)["color"])
-    err = np.clip([g["acc"] - g["ci_low"], g["ci_high"] - g["acc"]], 0, None)
-    ax.errorbar(x, g["acc"], yerr=err, fmt="none", color="k", capsize=3)
-ax.axhline(chance, color="k", ls=":", lw=1, label="chance")
-ax.set_xticks(range(mine["condition"].nunique()), [paper.PLATFORM_LABELS[c] for c in mine["condition"].unique()])
-ax.set(ylabel="ACC (Eq. 9), 95 % interval", ylim=(0, 1.05),
-       title=f"Exercise 3: your denoiser against the wavelet filter (n = {mine['n'].iloc[0]})")
-ax.legend(loc="upper right")
-fig.tight_layout()
-figures.save_figure(fig, cfg.out, "ex3_my_denoiser")
-display(mine.round(3))
-fig
+# %% tags=["solution"]
+# Solution 3: run this cell to see the reference answer and run it (it replaces your variables).
+solutions.run(3)
 
 # %% [markdown]
 # ### What you should see
@@ -381,50 +307,9 @@ history = train.load_history(ckpt)
 #       and platform, and compare ACC and AUC with the wavelet's (stats.paired_bootstrap)
 history[["pairs_seen", "train_loss", "val_auc", "val_ncc_true"]]
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
-# Solution 4
-steps, batch = 300, 8 if cfg.scale == "smoke" else 16
-sizes = {**experiments.sizes(cfg.scale, "csi_cnn"), "pairs": steps * batch, "batch": batch, "evals": 5}
-ckpt = train.get_or_train("csi-cnn", "workshop-our", sizes, scale=cfg.scale, seed=cfg.seed, train=train_df,
-                          val=val_df, fingerprints=K_train, cache_dir=cfg.cache / "models", device=cfg.torch_device)
-history = train.load_history(ckpt)
-figures.save_table(history, cfg.out, "ex4_history")
-cnn = evaluate.get_extractor("csi-cnn", checkpoint=ckpt, device=cfg.torch_device)
-
-rows = []
-for condition in ("original", platform):
-    both = pd.concat([pipeline.score(cfg, ds, condition, m, progress=False) for m in (cnn, "wavelet")],
-                     ignore_index=True)
-    for metric, fn in (("acc", accuracy), ("auc", auc)):
-        each = {m: fn(both[both["method"] == m]) for m in ("csi-cnn", "wavelet")}
-        d = stats.paired_bootstrap(both, metric, "csi-cnn", "wavelet", n_boot=1000, seed=cfg.seed)
-        rows.append({"condition": condition, "metric": metric, "n_images": d["n_images"],
-                     **{f"{m.replace('-', '_')}{s}": each[m][k] for m in each
-                        for s, k in (("", metric), ("_low", "ci_low"), ("_high", "ci_high"))},
-                     "diff": d["diff"], "diff_low": d["ci_low"], "diff_high": d["ci_high"],
-                     "verdict": stats.verdict(d["ci_low"], d["ci_high"])})
-compare = pd.DataFrame(rows)
-figures.save_table(compare, cfg.out, "ex4_csicnn_vs_wavelet")
-
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.3))
-axes[0].plot(history["pairs_seen"], history["train_loss"], "o-", ms=3)
-axes[0].set(xlabel="training pairs", ylabel="cosine loss (Eq. 6)", title="training loss")
-axes[1].plot(history["pairs_seen"], history["val_auc"], "o-", ms=3)
-axes[1].axhline(0.5, color="k", ls=":", lw=1)
-axes[1].set(xlabel="training pairs", ylabel="AUC (Eq. 12)", title="validation copies", ylim=(0, 1.02))
-labels = [f"{paper.PLATFORM_LABELS[c]} {m.upper()}"
-          for c, m in zip(compare["condition"], compare["metric"], strict=True)]
-y = np.arange(len(compare))
-err = np.clip([compare["diff"] - compare["diff_low"], compare["diff_high"] - compare["diff"]], 0, None)
-axes[2].errorbar(compare["diff"], y, xerr=err, fmt="o", capsize=3)
-axes[2].axvline(0, color="k", lw=0.8)
-axes[2].set_yticks(y, labels)
-axes[2].invert_yaxis()
-axes[2].set(xlabel="CSI-CNN − wavelet, 95 % interval", title="paired difference")
-fig.tight_layout()
-figures.save_figure(fig, cfg.out, "ex4_csicnn_vs_wavelet")
-display(compare.round(3))
-fig
+# %% tags=["solution"]
+# Solution 4: run this cell to see the reference answer and run it (it replaces your variables).
+solutions.run(4)
 
 # %% [markdown]
 # ### What you should see

@@ -1,6 +1,7 @@
 """Run configuration and the reproduce driver's argument checks."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,25 @@ def test_scrub_paths_makes_papermill_metadata_relative(tmp_path):
     meta = json.loads(nb.read_text())["metadata"]["papermill"]
     assert meta["input_path"] == "notebooks/00_data.ipynb"
     assert meta["output_path"] == str(tmp_path / "out.ipynb")  # outside the repository: left absolute
+
+
+def test_an_only_rerun_keeps_the_full_runs_commit_and_records_its_own(tmp_path, monkeypatch):
+    import papermill
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for name in ("00_a.ipynb", "06_b.ipynb"):
+        (folder / name).write_text(json.dumps({"cells": [], "metadata": {}}))
+    monkeypatch.setattr(reproduce, "NOTEBOOKS", folder)
+    monkeypatch.setattr(reproduce, "list_notebooks", lambda only="": [
+        p for p in sorted(folder.glob("*.ipynb")) if not only or p.name.startswith(only)])
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dest, **kw: Path(dest).write_text("{}"))
+    commits = iter([{"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40, "dirty": False}])
+    monkeypatch.setattr(reproduce, "_git_commit", lambda: next(commits))
+    out = tmp_path / "figs"
+    full = reproduce.run(scale="smoke", out=out)
+    assert full["git"]["commit"] == "a" * 40 and full["notebooks"]["06_b"]["git"]["commit"] == "a" * 40
+    again = reproduce.run(scale="smoke", out=out, only="06")
+    assert again["git"]["commit"] == "a" * 40  # the commit of the full run stays at the top
+    assert again["notebooks"]["06_b"]["git"]["commit"] == "b" * 40  # the rerun notebook says where it ran
+    assert again["notebooks"]["00_a"]["git"]["commit"] == "a" * 40
