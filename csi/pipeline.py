@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,28 +264,26 @@ def _estimate(paths: list[str], shape: tuple[int, int], size: int | str) -> tupl
 
 
 def fingerprints(cfg: Config, ds: Dataset, progress: bool = True) -> dict[str, np.ndarray]:
-    """Every candidate camera's fingerprint (Eq. 3-5, label -> ``(H, W)`` float32); cached per camera."""
+    """Every candidate camera's fingerprint (Eq. 3-5, label -> ``(H, W)`` float32); cached; cameras in threads."""
     groups = fingerprint_images(ds)
-    keys = {}
-    for lab, g in groups.items():
-        shape = (int(g["height"].iloc[0]), int(g["width"].iloc[0]))
-        keys[lab] = cache.key("fingerprint", {"label": lab, "files": cache.files_digest(g["path"]),
-                                              "size": cfg.fingerprint_size, "shape": shape},
-                              code=[prnu, wavelet, io, _estimate, evaluate.crop_box])
+    shapes = {lab: (int(g["height"].iloc[0]), int(g["width"].iloc[0])) for lab, g in groups.items()}
+    keys = {lab: cache.key("fingerprint", {"label": lab, "files": cache.files_digest(g["path"]),
+                                           "size": cfg.fingerprint_size, "shape": shapes[lab]},
+                           code=[prnu, wavelet, io, _estimate, evaluate.crop_box]) for lab, g in groups.items()}
     memo = "|".join(f"{lab}:{k}" for lab, k in sorted(keys.items()))
     folder = cfg.cache / "fingerprints"
     if memo in _FINGERPRINTS:
         _add_fingerprint_skips(ds, folder, keys)
         return _FINGERPRINTS[memo]
     todo = [lab for lab in groups if not (folder / f"{keys[lab]}.npy").is_file()]
-    for lab in bar(todo, enabled=progress and bool(todo), desc=f"fingerprints {ds.name} (Eq. 5)", unit="camera"):
-        g = groups[lab]
-        K, sk = _estimate(list(g["path"]), (int(g["height"].iloc[0]), int(g["width"].iloc[0])),
-                          cfg.fingerprint_size)
-        if sk:
-            log.warning("fingerprint %s/%s: skipped %d of %d files", ds.name, lab, len(sk), len(g))
-        cache.atomic_write_text(folder / f"{keys[lab]}.skipped.json", json.dumps([[str(p), str(r)] for p, r in sk]))
-        cache.atomic_save_npy(folder / f"{keys[lab]}.npy", K)
+    with ThreadPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:  # decoding, wavelet: no GIL
+        done = pool.map(lambda lab: _estimate(list(groups[lab]["path"]), shapes[lab], cfg.fingerprint_size), todo)
+        for lab, (K, sk) in zip(todo, bar(done, total=len(todo), enabled=progress and bool(todo),
+                                          desc=f"fingerprints {ds.name} (Eq. 5)", unit="camera"), strict=True):
+            if sk:
+                log.warning("fingerprint %s/%s: skipped %d of %d files", ds.name, lab, len(sk), len(groups[lab]))
+            cache.atomic_write_text(folder / f"{keys[lab]}.skipped.json", json.dumps([[str(p), str(r)] for p, r in sk]))
+            cache.atomic_save_npy(folder / f"{keys[lab]}.npy", K)
     out = {lab: np.load(folder / f"{keys[lab]}.npy") for lab in groups}
     _add_fingerprint_skips(ds, folder, keys)
     _FINGERPRINTS[memo] = out
