@@ -1,7 +1,5 @@
 """Saving tables and figures, and the notebooks' style: readable fonts, one look per method, compact PNGs.
-
-Every notebook calls :func:`use_style` first and writes its outputs with :func:`save_table` (CSV at full
-precision and a Markdown copy) and :func:`save_figure`.
+Every notebook calls :func:`use_style` first, then :func:`save_table` (CSV + Markdown) and :func:`save_figure`.
 """
 
 from __future__ import annotations
@@ -95,8 +93,7 @@ def _portable_paths(df: pd.DataFrame) -> pd.DataFrame:
 def _out_folder(folder: str | Path, name: str) -> Path:
     if not isinstance(name, str) or not name or not all(ch.isalnum() or ch in "_-" for ch in name):
         raise ValueError(f"name must be a non-empty file stem of letters, digits, '_' or '-', got {name!r}")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder := Path(folder)).mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -139,8 +136,8 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("p
                 close: bool = True) -> list[Path]:
     """Save a readable (:func:`check_readable`) figure as ``<folder>/<name>.<fmt>``; return the paths.
 
-    ``formats`` from ``png`` (palette PNG, :func:`compact_png`), ``pdf``, ``svg``, ``jpg`` (quality 88: use it at
-    :data:`PHOTO_DPI` for grids of photographs). ``dpi`` defaults to :data:`FIGURE_DPI`; ``close`` closes it in pyplot.
+    ``formats``: ``png`` (palette, :func:`compact_png`), ``pdf`` (undated: same bytes on a rerun), ``svg``, ``jpg``
+    (quality 88, at :data:`PHOTO_DPI` for photo grids). ``dpi``: :data:`FIGURE_DPI`; ``close`` closes it in pyplot.
 
     >>> import tempfile, matplotlib.pyplot as plt
     >>> fig, ax = plt.subplots(); _ = ax.plot([0, 1])
@@ -162,7 +159,7 @@ def save_figure(fig, folder: str | Path, name: str, formats: Sequence[str] = ("p
             fig.savefig(buf, format="png", dpi=dpi or FIGURE_DPI, bbox_inches="tight")
             path.write_bytes(compact_png(buf.getvalue()))
         else:
-            extra = {"pil_kwargs": {"quality": 88}} if fmt == "jpg" else {}
+            extra = {"jpg": {"pil_kwargs": {"quality": 88}}, "pdf": {"metadata": {"CreationDate": None}}}.get(fmt, {})
             fig.savefig(path, dpi=dpi or FIGURE_DPI, bbox_inches="tight", **extra)
     log.info("wrote %s (%s)", folder / name, ", ".join(formats))
     if close:
@@ -227,14 +224,17 @@ def method_style(name: str) -> dict[str, str]:
     return dict(_OTHER_STYLE)
 
 
+def table_number(v: float) -> str:  # TABLE_PRECISION decimals; as many significant digits below 0.1 (rho ~ 0.001)
+    return f"{v:.{TABLE_PRECISION}f}" if abs(v) >= 0.1 or v == 0 or v != v else f"{v:.{TABLE_PRECISION}g}"
+
+
 def _frame_html(df: pd.DataFrame) -> str:
     """A DataFrame as the notebook shows it, without an index that only numbers the rows (unnamed integers)."""
     index = df.index
     plain = (not isinstance(index, pd.MultiIndex) and index.name is None
              and (isinstance(index, pd.RangeIndex) or pd.api.types.is_integer_dtype(index.dtype)))
-    return df.to_html(index=not plain, notebook=True, max_rows=pd.get_option("display.max_rows"),
-                      max_cols=pd.get_option("display.max_columns"),
-                      show_dimensions=pd.get_option("display.show_dimensions"))
+    return df.to_html(index=not plain, notebook=True, float_format=table_number, max_rows=pd.get_option(
+        "display.max_rows"), max_cols=pd.get_option("display.max_columns"), show_dimensions="truncate")
 
 
 def _figure_png(fig) -> bytes | None:

@@ -107,3 +107,11 @@ def test_displayed_tables_drop_only_row_numbers():
     assert "<th>1</th>" not in figures._frame_html(df[df.acc < 0.5])  # row numbers left by a filter: hidden
     assert "<th>b</th>" in figures._frame_html(df.set_index("platform"))  # a meaningful index: shown
     assert "<th>platform</th>" in figures._frame_html(df.set_index("platform").rename_axis("platform"))
+
+
+def test_displayed_floats_have_three_decimals_or_three_significant_digits():
+    df = pd.DataFrame({"auc": [0.97612, 0.5], "diff": [0.0898, -0.0000735], "ncc": [0.00065173, 0.0]})
+    html = figures._frame_html(df)
+    for shown in ("0.976", "0.500", "0.0898", "-7.35e-05", "0.000652", "0.000"):
+        assert f"<td>{shown}</td>" in html, shown
+    assert "8.980e-02" not in html and "0.97612" not in html  # no column-wide switch to e-notation
