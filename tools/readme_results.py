@@ -164,8 +164,16 @@ def times_block(figures: Path) -> list[str]:
     total = sum(v["seconds"] for v in nbs.values())
     dev = man.get("device", {})
     where = dev.get("gpu") or dev.get("cpu") or "cpu"
+    top = str(man.get("git", {}).get("commit", ""))
+    # notebooks rerun with --only record the commit they ran at; name those that differ from the full run's
+    rerun: dict[str, list[str]] = {}
+    for k, v in nbs.items():
+        c = str(v.get("git", {}).get("commit", top))
+        if c != top:
+            rerun.setdefault(c, []).append(k.split("_")[0])
+    later = "".join(f" ({', '.join(ks)} rerun at `{c[:10]}`)" for c, ks in rerun.items())
     return [f"Run of `figures/`: scale `{man.get('scale')}`, seed {man.get('seed')}, commit "
-            f"`{str(man.get('git', {}).get('commit', ''))[:10]}`, on {where} ({dev.get('resolved', '')}); "
+            f"`{top[:10]}`{later}, on {where} ({dev.get('resolved', '')}); "
             "per notebook: " + ", ".join(f"{k.split('_')[0]} {v['seconds']:.0f} s" for k, v in nbs.items())
             + f"; total {total / 60:.1f} min."]
 
