@@ -54,8 +54,10 @@ def _tree(root: Path) -> dict:
 
 @pytest.mark.notebooks
 @pytest.mark.slow
-def test_notebook_06_on_a_folder_of_photos(smoke_run, tmp_path):
+def test_notebook_06_on_a_folder_of_photos(tmp_path):
     import papermill
+
+    from csi import weights
 
     photos = tmp_path / "photos"
     expected = _tree(photos)
@@ -64,7 +66,10 @@ def test_notebook_06_on_a_folder_of_photos(smoke_run, tmp_path):
     papermill.execute_notebook(str(NB_DIR / "06_table3_accuracy.ipynb"), str(executed), kernel_name="python3",
                                cwd=str(NB_DIR), progress_bar=False,
                                parameters={"scale": "smoke", "source": "folder", "data_path": str(photos),
-                                           "out_dir": str(out), "data_root": str(smoke_run["data"])})
+                                           "out_dir": str(out), "data_root": str(tmp_path / "data"),
+                                           # the shipped networks: nothing to train at smoke scale either
+                                           "csi_cnn_checkpoint": str(weights.shipped_checkpoint("csi-cnn", "cpu", 0)),
+                                           "dncnn_checkpoint": str(weights.shipped_checkpoint("dncnn", "cpu", 0))})
     f = out / "06_table3_accuracy"
     acc = pd.read_csv(f / "accuracy_long.csv")
     assert set(acc.dataset) == {"folder"}
