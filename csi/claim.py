@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from csi import cache, datasets, evaluate, io, pipeline, prnu, train, wavelet
-from csi.experiments import PLATFORMS, SCALES, Config, sizes
+from csi import cache, datasets, evaluate, io, metrics, paper, pipeline, prnu, stats, train, wavelet
+from csi.experiments import CONDITIONS, PLATFORMS, SCALES, Config, sizes
 from csi.progress import bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REGIMES", "load", "twin_dataset", "oracle_residual", "score_oracle",
-           "train_grid", "settings"]
+__all__ = ["REGIMES", "READINGS", "load", "twin_dataset", "oracle_residual", "score_oracle", "copies_reading",
+           "calibration", "TARGETS", "targets", "grid_runs", "train_grid", "settings"]
 
 #: The training regimes: camera originals only, or originals mixed with their platform copies.
 REGIMES: tuple[str, ...] = ("originals", "augmented")
@@ -41,10 +41,10 @@ def load(cfg: Config) -> pipeline.Dataset:
     """The claim-check stand-in: the ``our`` recipe with more images per camera; column ``twin`` per image."""
     st = sizes(cfg.scale, "claim")
     frame = datasets.load_synthetic("our", cfg.scale, cfg.seed, root=cfg.synthetic_root, progress=cfg.progress,
-                                    overrides={"images": st["images"]}, twins=True)
+                                    overrides={"images": st["images"], "prnu_std": st["prnu_std"]}, twins=True)
     root = Path(frame.attrs["dataset_dir"])
     orig = frame[frame["platform"] == "original"].sort_values("path").reset_index(drop=True)
-    cuts = np.cumsum([st["fingerprint"], st["val"], st["test"]])
+    cuts = np.cumsum([st["fingerprint"], st["val"], st["test"], st["reserve"]])
     parts = []
     for dev, g in orig.groupby("device", sort=True):
         order = np.random.default_rng([cfg.seed, int(cache.params_digest(dev)[:8], 16)]).permutation(len(g))
@@ -52,14 +52,16 @@ def load(cfg: Config) -> pipeline.Dataset:
             raise ValueError(f"camera {dev} has {len(g)} images; the claim check needs more than {cuts[-1]}")
         split = np.full(len(g), "train", dtype=object)
         split[:cuts[0]], split[cuts[0]:cuts[1]], split[cuts[1]:cuts[2]] = "fingerprint", "val", "test"
+        split[cuts[2]:cuts[3]] = "reserve"
         parts.append(g.iloc[order].reset_index(drop=True).assign(split=split))
     images = pd.concat(parts, ignore_index=True)
     images["label"] = images["device"].astype(str)
     images["twin"] = [str(root / "twins" / Path(p).relative_to(root)) for p in images["path"]]
     test = images[images["split"] == "test"]
     test = test.assign(source_device=test["device"], device=test["label"]).reset_index(drop=True)
-    protocol = (f"per camera: {st['fingerprint']} fingerprint, {st['val']} validation and {st['test']} test images, "
-                f"the other {st['images'] - st['fingerprint'] - st['val'] - st['test']} train")
+    protocol = (f"per camera: {st['fingerprint']} fingerprint, {st['val']} validation, {st['test']} test and "
+                f"{st['reserve']} reserve images (added to the fingerprint images for the target ablation), "
+                f"the other {st['images'] - cuts[-1]} train")
     return pipeline.Dataset(name=f"claim-{root.name}", images=images, test=test, copies=frame.iloc[0:0],
                             root=root, sensor_scale=float(frame.attrs["sensor_scale"]), protocol=protocol,
                             training=True)
@@ -124,6 +126,50 @@ def score_oracle(cfg: Config, ds: pipeline.Dataset, condition: str, progress: bo
     return out
 
 
+#: Which fingerprint a platform copy is compared with (the paper does not say): Eq. 5 on the camera's originals,
+#: resampled to the copy's size, or Eq. 5 on the platform's own copies of the fingerprint images.
+READINGS: tuple[str, ...] = ("originals", "copies")
+
+
+def copies_reading(cfg: Config, ds: pipeline.Dataset, platform: str) -> pipeline.Dataset:
+    """``ds`` with its fingerprint images replaced by their copies on ``platform`` (the "copies" reading)."""
+    fp = ds.part("fingerprint")
+    view = pipeline.views(cfg, dataclasses.replace(ds, test=fp), platform, progress=False).set_index("source_path")
+    images = ds.images.copy()
+    rows = images["split"] == "fingerprint"
+    images.loc[rows, ["path", "width", "height"]] = view.loc[images.loc[rows, "path"], ["path", "width", "height"]].to_numpy()
+    return dataclasses.replace(ds, images=images, skipped=list(ds.skipped))
+
+
+def _acc_row(table: pd.DataFrame) -> dict[str, Any]:
+    """Closed-set ACC (Eq. 9) of a score table with its n and 95 % Wilson interval."""
+    S, true, _, _ = evaluate.score_matrix(table)
+    k, n = int((metrics.closed_set_predictions(S) == true).sum()), len(true)
+    lo, hi = stats.wilson_interval(k, n)
+    return {"acc": k / n, "acc_low": lo, "acc_high": hi, "n_images": n}
+
+
+def calibration(cfg: Config, ds: pipeline.Dataset, crops: Sequence[int], progress: bool = True) -> pd.DataFrame:
+    """The wavelet's and the oracle's ACC per crop, fingerprint reading and condition, beside Table 3's wavelet.
+
+    Chooses the claim check's operating point before any network is scored (issue 16): one row per ``crop``,
+    ``reading`` (:data:`READINGS`; the originals have only ``"originals"``), ``platform`` and ``method``
+    (wavelet, oracle) with ``acc, acc_low, acc_high, n_images`` and ``paper_wavelet`` (Table 3, "Our").
+    """
+    published = paper.table3(long=True).query("dataset == 'our' and method == 'wavelet'").set_index("platform")["acc"]
+    rows = []
+    todo = [(c, r, p) for c in crops for p in CONDITIONS for r in READINGS if p != "original" or r == "originals"]
+    for crop, reading, condition in bar(todo, enabled=progress, desc="calibration", unit="point"):
+        at = dataclasses.replace(cfg, crop=int(crop))
+        d = ds if reading == "originals" else copies_reading(cfg, ds, condition)
+        for method in ("wavelet", "oracle"):
+            t = (pipeline.score(at, d, condition, "wavelet", progress=False) if method == "wavelet"
+                 else score_oracle(at, d, condition, progress=False))
+            rows.append({"crop": int(crop), "reading": reading, "platform": condition, "method": method,
+                         **_acc_row(t), "paper_wavelet": float(published.get(condition, np.nan))})
+    return pd.DataFrame(rows)
+
+
 def _training_frames(cfg: Config, ds: pipeline.Dataset, regime: str, st: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training images of a regime (originals, or originals + their platform copies) and the validation copies."""
     cols = ["path", "device", "scene_id", "platform"]
@@ -135,23 +181,55 @@ def _training_frames(cfg: Config, ds: pipeline.Dataset, regime: str, st: Mapping
     return tr, pipeline.validation_copies(cfg, ds, st["val_platforms"])
 
 
+#: The training targets of the target ablation: Eq. 5 on the fingerprint images (the claim check's), on the
+#: fingerprint and reserve images, and the simulator's true K (an upper bound on target quality).
+TARGETS: tuple[str, ...] = ("fingerprint", "fingerprint+reserve", "true")
+
+
+def targets(cfg: Config, ds: pipeline.Dataset, names: Sequence[str] = TARGETS) -> dict[str, dict[str, np.ndarray]]:
+    """Each named training target (:data:`TARGETS`): camera label -> ``(H, W)`` float32 fingerprint."""
+    out = {}
+    for name in names:
+        if name == "true":
+            out[name] = pipeline.ground_truth(ds)
+            continue
+        images = ds.images.assign(split=ds.images["split"].replace({"reserve": "fingerprint"}))
+        part = ds if name == "fingerprint" else dataclasses.replace(ds, images=images, skipped=list(ds.skipped))
+        out[name] = pipeline.fingerprints(cfg, part, progress=False)
+    return out
+
+
+def grid_runs(st: Mapping[str, Any]) -> list[tuple[str, str, str, int, int]]:
+    """The networks of a grid: ``(extractor, regime, target, pairs, seed)``, each once."""
+    runs = [(ex, "originals", "fingerprint", n, s) for ex, ns in st["budgets"].items() for n in ns for s in st["seeds"]]
+    runs += [("csi-cnn", "augmented", "fingerprint", n, s) for n in st["augmented"] for s in st["seeds"]]
+    runs += [("csi-cnn", "originals", t, st["target_budget"], s) for t in st["targets"] for s in st["seeds"]]
+    return list(dict.fromkeys(runs))
+
+
 def train_grid(cfg: Config, ds: pipeline.Dataset, grid: str, progress: bool = True) -> pd.DataFrame:
-    """Train (or load) CSI-CNN (Eq. 6-8) for every budget, seed and regime: ``regime, pairs, seed, checkpoint``."""
+    """Train (or load) every network of a grid with the cosine loss (Eq. 6-8): CSI-CNN and the gray DnCNN-17
+    ("dncnn-cosine", Zeng et al. 2021's best CNN extractor) per budget, seed, regime and target.
+
+    Returns ``extractor, regime, target, pairs, seed, checkpoint``, one row per :func:`grid_runs` entry.
+    """
     st = settings(cfg, grid)
-    K = pipeline.fingerprints(cfg, ds, progress=progress)
-    runs = [(r, n, s) for r in REGIMES for n in st["pairs"] for s in st["seeds"]
-            if r == "originals" or n in st["augmented"]]
-    frames = {r: _training_frames(cfg, ds, r, st) for r in {r for r, _, _ in runs}}
+    runs = grid_runs(st)
+    K = targets(cfg, ds, sorted({r[2] for r in runs}))
+    frames = {r: _training_frames(cfg, ds, r, st) for r in {r for _, r, *_ in runs}}
     conf = {"batch": st["batch"], "patch": st["patch"], "evals": st["evals"], "val_crop": st["val_crop"]}
     rows = []
-    with bar(total=len(runs), desc=f"training CSI-CNN ({grid} grid)", unit="model", enabled=progress) as b:
-        for regime, pairs, seed in runs:
+    with bar(total=len(runs), desc=f"training ({grid} grid)", unit="model", enabled=progress) as b:
+        for ex, regime, target, pairs, seed in runs:
             tr, va = frames[regime]
             extra = {"copy_probability": 0.5} if regime == "augmented" else {}
+            if ex == "dncnn-cosine":
+                extra |= {"depth": st["dncnn_depth"], "width": st["dncnn_width"], "evals": st["dncnn_evals"]}
             run_sizes = {**sizes(cfg.scale, "csi_cnn"), **conf, **extra, "pairs": pairs}
-            ck = train.get_or_train("csi-cnn", f"{ds.name}-{regime}", run_sizes, scale=cfg.scale, seed=seed, loss="cosine",
-                                    train=tr, val=va, fingerprints=K, cache_dir=cfg.cache / "models",
-                                    device=cfg.torch_device, progress=False)
-            rows.append({"regime": regime, "pairs": pairs, "seed": seed, "checkpoint": str(ck)})
+            ck = train.get_or_train(ex, f"{ds.name}-{regime}-{target.replace('+', '-')}", run_sizes, scale=cfg.scale,
+                                    seed=seed, loss="cosine", train=tr, val=va, fingerprints=K[target],
+                                    cache_dir=cfg.cache / "models", device=cfg.torch_device, progress=False)
+            rows.append({"extractor": ex, "regime": regime, "target": target, "pairs": pairs, "seed": seed,
+                         "checkpoint": str(ck)})
             b.update(1)
     return pd.DataFrame(rows)

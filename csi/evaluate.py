@@ -22,7 +22,7 @@ from .checkpoints import load_model
 from .config import check_choice, check_keys, select_device
 from .io import ImageReadError, read_rgb
 from .metrics import auc_mann_whitney, closed_set_accuracy
-from .models import CSICNN, DnCNN, export_inference_model, predict_tiled, receptive_radius
+from .models import CSICNN, DnCNN, RGBToGray, export_inference_model, predict_tiled, receptive_radius
 from .prnu import (
     GRAY_WEIGHTS,
     align_fingerprint,
@@ -55,7 +55,7 @@ __all__ = [
     "auc_table",
 ]
 
-METHODS: tuple[str, ...] = ("wavelet", "dncnn", "csi-cnn")
+METHODS: tuple[str, ...] = ("wavelet", "dncnn", "csi-cnn", "dncnn-cosine")
 REFERENCES: tuple[str, ...] = ("K", "IK")
 _CACHE_VERSION = "2"
 #: Noise level (0-255) the wavelet filter assumes for a query (fingerprint images: 5; docs/residual.md).
@@ -115,7 +115,8 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
                   shifts: int = 2) -> Extractor:
     """Residual extractor for ``"wavelet"`` (Eq. 3-4), ``"dncnn"``, ``"csi-cnn"`` or a callable (Sec. 4.2.1).
 
-    ``sigma`` None is :data:`QUERY_SIGMA`; ``tile``: CNN tile side on CPU (None: one pass).
+    ``sigma`` None is :data:`QUERY_SIGMA`; ``tile``: CNN tile side on CPU (None: one pass). ``"dncnn-cosine"``
+    (a gray DnCNN of ``get_or_train("dncnn-cosine")``): ``postprocess(model(gray(image)))`` as CSI-CNN's.
 
     Examples
     --------
@@ -144,19 +145,19 @@ def get_extractor(method: str | Callable, checkpoint: str | os.PathLike | None =
     want = CSICNN if method == "csi-cnn" else DnCNN
     if not isinstance(model, want):
         raise ValueError(f"checkpoint {checkpoint} holds a {type(model).__name__}, not a {want.__name__}")
-    run = _cnn_runner(model, dev, tile)
+    run = _cnn_runner(torch.nn.Sequential(RGBToGray(), model) if method == "dncnn-cosine" else model, dev, tile)
     key = f"{method}:{_file_digest(checkpoint)}:" + json.dumps(post, sort_keys=True)
 
     def to_tensor(img: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
         return t.div_(255.0).unsqueeze(0)
 
-    if method == "csi-cnn":
+    if method != "dncnn":  # csi-cnn, dncnn-cosine: RGB in, one residual channel out
         def csicnn(img: np.ndarray) -> np.ndarray:
             r = run(to_tensor(img))[0, 0].numpy()
             return postprocess(r, **post)
 
-        return Extractor(csicnn, key, "csi-cnn", halo=receptive_radius(model))
+        return Extractor(csicnn, key, method, halo=receptive_radius(model))
 
     def dncnn(img: np.ndarray) -> np.ndarray:
         x = to_tensor(img)

@@ -43,6 +43,7 @@ METHOD_STYLE: dict[str, dict[str, str]] = {
     "csi-cnn augmented": {"color": "#56B4E9", "linestyle": "--", "marker": "s"},
     "wavelet": {"color": "#E69F00", "linestyle": "--", "marker": "s"},
     "dncnn": {"color": "#009E73", "linestyle": "-.", "marker": "^"},
+    "dncnn-cosine": {"color": "#882255", "linestyle": "-", "marker": "v"},
     "oracle": {"color": "#000000", "linestyle": ":", "marker": "D"},
     "my_residual": {"color": "#CC79A7", "linestyle": "-", "marker": "v"},
     "mse-std": {"color": "#D55E00", "linestyle": "--", "marker": "s"},
@@ -50,7 +51,8 @@ METHOD_STYLE: dict[str, dict[str, str]] = {
 }
 _OTHER_STYLE: dict[str, str] = {"color": "#555555", "linestyle": "-", "marker": "x"}
 _STYLE_ALIASES: dict[str, str] = {"csi_cnn": "csi-cnn", "csicnn": "csi-cnn", "cosine": "csi-cnn",
-                                  "csi-cnn, augmented": "csi-cnn augmented", "augmented": "csi-cnn augmented"}
+                                  "csi-cnn, augmented": "csi-cnn augmented", "augmented": "csi-cnn augmented",
+                                  "dncnn-17 (cosine)": "dncnn-cosine"}
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4f", index: bool = False) -> str:
@@ -222,6 +224,14 @@ def method_style(name: str) -> dict[str, str]:
         if key.startswith(known) and not key[len(known):len(known) + 1].isalnum():
             return method_style(_STYLE_ALIASES.get(known, known))
     return dict(_OTHER_STYLE)
+
+
+def pairs_axis(ax, ticks) -> None:
+    """Ticks of a (log) axis of training pairs at ``ticks`` only, written 500, 2k, 128k, 3.2M (no minor ticks)."""
+    def short(v: float) -> str:
+        return f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k" if v >= 1e3 else f"{v:g}"
+    ax.minorticks_off()
+    ax.set_xticks(list(ticks), [short(v) for v in ticks])
 
 
 def table_number(v: float) -> str:  # TABLE_PRECISION decimals; as many significant digits below 0.1 (rho ~ 0.001)

@@ -8,8 +8,10 @@ import math
 import torch
 from torch import nn
 
+from .prnu import GRAY_WEIGHTS
+
 __all__ = ["CSICNN", "DnCNN", "export_inference_model", "fold_bn", "count_parameters", "receptive_radius",
-           "predict_tiled", "TABLE1_ROWS"]
+           "predict_tiled", "TABLE1_ROWS", "RGBToGray"]
 
 #: Table 1 row by row: (module name in :class:`CSICNN`, row label, parameter count), parameter-free rows included.
 TABLE1_ROWS: tuple[tuple[str, str, int], ...] = (
@@ -221,11 +223,27 @@ class DnCNN(nn.Module):
         return self.body(x)
 
 
+class RGBToGray(nn.Module):
+    """RGB ``(N, 3, H, W)`` -> gray ``(N, 1, H, W)`` ``0.29893602 R + 0.58704307 G + 0.11402090 B`` in torch.
+
+    As :func:`csi.prnu.rgb_to_gray`; dtype and range kept. ``Sequential(RGBToGray(), DnCNN())``: "dncnn-cosine".
+
+    >>> RGBToGray()(torch.ones(2, 3, 4, 5)).shape
+    torch.Size([2, 1, 4, 5])
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"RGBToGray expects (N, 3, H, W), got {tuple(x.shape)}")
+        wr, wg, wb = GRAY_WEIGHTS
+        return x[:, 0:1] * wr + x[:, 1:2] * wg + x[:, 2:3] * wb
+
+
 def export_inference_model(model: nn.Module) -> nn.Module:
     """Eval-only copy of a CSICNN or DnCNN with every BatchNorm folded into the preceding convolution.
 
     Equal to ``model.eval()(x)`` up to float32 rounding, faster; ``model`` is not modified; no parameter
-    requires grad.
+    requires grad. A gray-input net ``Sequential(RGBToGray(), net)`` keeps its RGBToGray.
 
     Examples
     --------
@@ -236,6 +254,8 @@ def export_inference_model(model: nn.Module) -> nn.Module:
     """
     if isinstance(model, CSICNN):
         return _FusedCSICNN(model)
+    if isinstance(model, nn.Sequential) and isinstance(model[0], RGBToGray):  # a gray-input net
+        return nn.Sequential(model[0], *map(export_inference_model, model[1:])).eval()
     if isinstance(model, DnCNN):
         layers: list[nn.Module] = []
         for m in copy.deepcopy(model).eval().float().body:

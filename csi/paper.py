@@ -22,7 +22,8 @@ CAMERAS: tuple[str, ...] = ("Honor 10", "iPhone 6", "Nubia Z17", "Redmi note8", 
 #: The three algorithms, as the companion names them, in Table 3's column order.
 METHODS: tuple[str, ...] = ("csi-cnn", "wavelet", "dncnn")
 #: Display names for methods, datasets and platforms.
-METHOD_LABELS: dict[str, str] = {"csi-cnn": "CSI-CNN", "wavelet": "Wavelet", "dncnn": "DnCNN"}
+METHOD_LABELS: dict[str, str] = {"csi-cnn": "CSI-CNN", "wavelet": "Wavelet", "dncnn": "DnCNN",
+                                 "dncnn-cosine": "DnCNN-17 (cosine)"}
 DATASET_LABELS: dict[str, str] = {"our": "Our", "kaggle": "Kaggle", "kaggle-other": "Kaggle, other phone",
                                   "vision": "Vision", "daxing": "Daxing"}
 PLATFORM_LABELS: dict[str, str] = {

@@ -47,7 +47,9 @@ class Dataset:
     source_root: Path | None = None  # the folder the loader read (names the device of a left-out file)
 
     def part(self, split: str) -> pd.DataFrame:
-        """The images of one split (``val``, ``fingerprint``, ``train``, ``test``), ``device`` = label."""
+        """The images of one split (``val``, ``fingerprint``, ``train``, ``test``), ``device`` = label.
+
+        (The claim check's ``reserve`` images are in :attr:`images` and :meth:`split_counts` only.)"""
         config.check_choice("split", split, ("val", "fingerprint", "train", "test"))
         if split == "test":
             return self.test
@@ -59,7 +61,7 @@ class Dataset:
         out_paths = {str(p) for p, _ in self.skipped}
         used = self.images[~self.images["path"].astype(str).isin(out_paths)]
         c = used.groupby(["device", "split"]).size().unstack(fill_value=0)
-        c = c.reindex(columns=["fingerprint", "train", "val", "test"], fill_value=0)
+        c = c.reindex(columns=["fingerprint", "train", "val", "test", *(["reserve"] if "reserve" in c else [])], fill_value=0)
         test = self.test[~self.test["path"].astype(str).isin(out_paths)]
         tested = test.groupby("source_device").size()
         if self.name == "kaggle-other":  # tests on other phones: report them as their own rows

@@ -147,7 +147,7 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
 
 
 def paired_bootstrap(table: pd.DataFrame, metric: str, a: str, b: str, n_boot: int = 1000, seed: int = 0,
-                     level: float = 0.95) -> dict[str, float]:
+                     level: float = 0.95, ceiling: str | None = None) -> dict[str, float]:
     """Interval of ``metric(a) - metric(b)`` over the same images, resampling images and seeds.
 
     Parameters
@@ -161,12 +161,18 @@ def paired_bootstrap(table: pd.DataFrame, metric: str, a: str, b: str, n_boot: i
     a, b : str
         The two methods.
     n_boot, seed, level
+    ceiling : str, optional
+        A third method (the oracle): adds its metric ``ceiling`` (``ceiling_low``, ``ceiling_high``: its interval)
+        and the share of the headroom ``a`` closes,
+        ``(a - b) / (ceiling - b)``, as ``closed``, ``closed_low``, ``closed_high`` (same replicates; NaN where
+        the headroom is 0).
 
     Returns
     -------
     dict
         ``a``, ``b`` (metric of each on all data, averaged over seeds), ``diff``, ``ci_low``, ``ci_high``,
-        ``verdict`` (:func:`verdict_category`), ``n_images``, ``n_seeds_a``, ``n_seeds_b``.
+        ``verdict`` (:func:`verdict_category`), ``n_images``, ``n_seeds_a``, ``n_seeds_b``, and each method's own
+        interval from the same replicates, ``a_low, a_high, b_low, b_high``.
 
     Examples
     --------
@@ -181,7 +187,7 @@ def paired_bootstrap(table: pd.DataFrame, metric: str, a: str, b: str, n_boot: i
         raise ValueError(f"metric must be 'acc' or 'auc', got {metric!r}")
     # a method without seeds (the wavelet) may have no seed column, or NaN in a stacked table
     t = table.assign(seed=table["seed"].fillna(-1)) if "seed" in table.columns else table.assign(seed=0)
-    blocks = {m: _blocks(t[t["method"] == m], metric) for m in (a, b)}
+    blocks = {m: _blocks(t[t["method"] == m], metric) for m in (a, b, *([ceiling] if ceiling else []))}
     for m, blk in blocks.items():
         if not blk:
             raise ValueError(f"no scores for method {m!r}")
@@ -209,9 +215,20 @@ def paired_bootstrap(table: pd.DataFrame, metric: str, a: str, b: str, n_boot: i
     d = vals[a] - vals[b]
     q = (1 - level) / 2
     lo, hi = np.nanquantile(d, [q, 1 - q])
-    return {"a": point[a], "b": point[b], "diff": point[a] - point[b], "ci_low": float(lo), "ci_high": float(hi),
-            "verdict": verdict_category(lo, hi), "n_images": n, "n_seeds_a": len(blocks[a]),
-            "n_seeds_b": len(blocks[b])}
+    out = {"a": point[a], "b": point[b], "diff": point[a] - point[b], "ci_low": float(lo), "ci_high": float(hi),
+           "verdict": verdict_category(lo, hi), "n_images": n, "n_seeds_a": len(blocks[a]),
+           "n_seeds_b": len(blocks[b])}
+    for k, m in (("a", a), ("b", b)):  # each method's own interval, from the same replicates
+        out[f"{k}_low"], out[f"{k}_high"] = (float(v) for v in np.nanquantile(vals[m], [q, 1 - q]))
+    if ceiling:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = np.where(vals[ceiling] != vals[b], d / (vals[ceiling] - vals[b]), np.nan)
+            room = point[ceiling] - point[b]
+        flo, fhi = np.nanquantile(f, [q, 1 - q]) if np.isfinite(f).any() else (np.nan, np.nan)
+        clo, chi = np.nanquantile(vals[ceiling], [q, 1 - q])
+        out |= {"ceiling": point[ceiling], "ceiling_low": float(clo), "ceiling_high": float(chi),
+                "closed": out["diff"] / room if room else np.nan, "closed_low": float(flo), "closed_high": float(fhi)}
+    return out
 
 
 def _blocks(t: pd.DataFrame, metric: str) -> dict:

@@ -139,7 +139,8 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
     row, a checkpoint. With ``resume``, a ``checkpoint`` of the same configuration is continued to the same
     weights as an uninterrupted run.
 
-    ``model`` (a CSICNN) is trained in place on ``device``; ``val`` is a ValidationSet or any object with
+    ``model`` (a CSICNN, or a ``DnCNN(channels=1)`` fed the batch's gray, :class:`csi.models.RGBToGray`, config
+    ``input: "gray"``) is trained in place on ``device``; ``val`` is a ValidationSet or any object with
     ``auc(model, device)``; ``threads`` (None: all cores) and ``prefetch`` (batches made ahead in a thread)
     only change speed; ``extra_config`` goes into the checkpoint's config.
 
@@ -158,7 +159,9 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
     >>> h[["epoch", "step", "pairs_seen"]].values.tolist()
     [[0, 0, 0], [1, 2, 8], [2, 4, 16]]
     """
-    for name, value, kind in (("sampler", sampler, PairSampler), ("model", model, CSICNN), ("recipe", recipe, TrainingRecipe)):
+    gray = isinstance(model, DnCNN) and model.channels == 1
+    for name, value, kind in (("sampler", sampler, PairSampler), ("model", model, DnCNN if gray else CSICNN),
+                              ("recipe", recipe, TrainingRecipe)):
         if not isinstance(value, kind):
             raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
     batch, lr = sampler.batch, recipe.lr
@@ -171,9 +174,10 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
     seed_everything(sampler.seed)
     dev = select_device(device)
     model.to(dev).to(memory_format=torch.channels_last)
+    net = torch.nn.Sequential(models.RGBToGray(), model) if gray else model  # RGB batch in, residual out
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     config = {
-        "kind": "csi-cnn", "model": model.config(),
+        "kind": "dncnn" if gray else "csi-cnn", "model": model.config(), **({"input": "gray"} if gray else {}),
         "train": {"loss": recipe.loss, "pairs": steps * batch, "steps": steps, "evals": len(points), "lr": lr,
                   "gamma": recipe.gamma, "milestones": mstones, "phi": float(recipe.phi), "target_std": target_std,
                   "seed": sampler.seed, "batch": batch, "patch": sampler.patch, "crop": sampler.crop,
@@ -203,7 +207,7 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
                "mse-std": lambda o, y, lab: losses.mse_std_loss(o, y, lab, target_std=target_std)}[recipe.loss]
     with torch_runtime(threads if dev == "cpu" else (threads or torch.get_num_threads())):
         if start == 0:
-            metrics_, vsec = _validate(val, model, dev)
+            metrics_, vsec = _validate(val, net, dev)
             row = {"epoch": 0, "step": 0, "pairs_seen": 0, "train_loss": float("nan"),
                    "train_rho_pos": float("nan"), "train_rho_neg": float("nan"), "lr": lr, "seconds": 0.0,
                    "pairs_per_s": float("nan"), "val_seconds": vsec, **metrics_}
@@ -211,7 +215,7 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
             _append_csv(log_csv, row)
         pending = [p for p in points if p > start]
         feeder = Prefetcher(lambda t: _host_batch(sampler, t, pin=dev == "cuda"), range(start, steps), prefetch)
-        bar = progress_bar(total=steps - start, desc="train CSI-CNN", enabled=progress, unit="step")
+        bar = progress_bar(total=steps - start, desc=f"train {config['kind']}", enabled=progress, unit="step")
         try:
             model.train()
             acc_dtype = torch.float32 if dev == "mps" else torch.float64  # MPS has no float64
@@ -224,7 +228,7 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
                 for group in opt.param_groups:
                     group["lr"] = current_lr
                 opt.zero_grad(set_to_none=True)
-                out = model(x)
+                out = net(x)
                 value = loss_fn(out, y, lab)
                 value.backward()
                 opt.step()
@@ -244,7 +248,7 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
                 if not np.isfinite(a[0]):
                     raise FloatingPointError(f"loss became {a[0] / count} before step {t + 1}")
                 model.eval()
-                metrics_, vsec = _validate(val, model, dev)
+                metrics_, vsec = _validate(val, net, dev)
                 model.train()
                 row = {"epoch": points.index(t + 1) + 1, "step": t + 1, "pairs_seen": (t + 1) * batch,
                        "train_loss": a[0] / count, "train_rho_pos": a[1] / a[2] if a[2] else float("nan"),
@@ -364,6 +368,7 @@ TRAIN_CONFIG_KEYS: tuple[str, ...] = (
 _RUNTIME_KEYS: tuple[str, ...] = ("threads", "prefetch")
 _REQUIRED = {"csi-cnn": ("pairs", "evals", "batch", "patch", "crop", "val_crop"),
              "dncnn": ("depth", "width", "steps", "batch", "patch", "scenes", "scene_size")}
+_REQUIRED["dncnn-cosine"] = _REQUIRED["csi-cnn"]  # + depth, width (17, 64): the gray DnCNN on CSI-CNN's pairs
 
 
 def _training_code() -> tuple:
@@ -405,7 +410,8 @@ def training_key(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
     The digest (:func:`csi.cache.key`) covers the arguments, the resolved recipe, the file lists in order
     with their files' sizes and times, the fingerprints' contents and the training code; not the run-time
     options (device, ``threads``, ``prefetch``). The stem is
-    ``<kind>-<dataset_key>-<scale>-s<seed>-<loss>[-p<pairs>]-<digest>``; params are JSON-able.
+    ``<kind>-<dataset_key>-<scale>-s<seed>-<loss>[-p<pairs>]-<digest>``; params are JSON-able. "dncnn-cosine":
+    CSI-CNN's recipe plus ``depth``, ``width`` (default 17, 64; ``val_halo`` defaults to ``depth``).
 
     Examples
     --------
@@ -414,7 +420,7 @@ def training_key(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
     >>> stem.startswith("dncnn-scenes-smoke-s0-mse-noise-"), params["recipe"]["steps"]
     (True, 6)
     """
-    check_choice("kind", kind, ("csi-cnn", "dncnn"))
+    check_choice("kind", kind, tuple(_REQUIRED))
     check_scale(scale)
     check_choice("loss", loss, LOSSES)
     if not isinstance(dataset_key, str) or not dataset_key or any(c in dataset_key for c in "/\\"):
@@ -432,6 +438,9 @@ def training_key(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
         stem = f"dncnn-{dataset_key}-{scale}-s{seed}-mse-noise"
     else:
         recipe = _csi_recipe(semantic)
+        if kind == "dncnn-cosine":  # + the gray DnCNN's sizes; its receptive radius (depth) is the default val_halo
+            depth, width = int(semantic.get("depth", 17)), int(semantic.get("width", 64))
+            recipe.update(depth=depth, width=width, val_halo=int(semantic.get("val_halo", depth)))
         fps = None if fingerprints is None else {str(d): cache.array_digest(np.asarray(K))
                                                  for d, K in sorted(fingerprints.items())}
         params = {"kind": kind, "dataset_key": dataset_key, "scale": scale, "seed": seed, "loss": loss,
@@ -441,7 +450,7 @@ def training_key(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
                   "val_files": None if val is None else cache.files_digest(val["path"].tolist()),
                   "version": 2}
         code = _training_code()
-        stem = f"csi-cnn-{dataset_key}-{scale}-s{seed}-{loss}-p{recipe['pairs']}"
+        stem = f"{kind}-{dataset_key}-{scale}-s{seed}-{loss}-p{recipe['pairs']}"
     digest = cache.key("train", params, code=code).split("-", 1)[1]
     return f"{stem}-{digest}", params
 
@@ -455,11 +464,12 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
     An interrupted CSI-CNN run resumes from its last evaluation point; the history CSV lies next to the
     checkpoint. Load it with :func:`csi.checkpoints.load_model`.
 
-    ``kind``: "csi-cnn" or "dncnn"; ``dataset_key`` names the data (``"scenes"`` for DnCNN); ``config``: sizes
-    and options (:data:`TRAIN_CONFIG_KEYS`), e.g. ``{**csi.experiments.sizes(scale, "csi_cnn"), "pairs": 16_000}``;
-    ``train`` / ``val``: DataFrames with ``path, device`` and optionally ``platform`` (``train`` with
-    ``config["copy_probability"]``, :func:`mix_weights`) or ``weight``; ``fingerprints``: ``(H, W)`` float32 per
-    camera (CSI-CNN only); ``retrain`` ignores a cached checkpoint.
+    ``kind``: "csi-cnn", "dncnn-cosine" (a gray DnCNN trained as CSI-CNN) or "dncnn"; ``dataset_key`` names
+    the data (``"scenes"`` for DnCNN); ``config``: sizes and options (:data:`TRAIN_CONFIG_KEYS`), e.g.
+    ``{**csi.experiments.sizes(scale, "csi_cnn"), "pairs": 16_000}``; ``train`` / ``val``: DataFrames with
+    ``path, device`` and optionally ``platform`` (``train`` with ``config["copy_probability"]``,
+    :func:`mix_weights`) or ``weight``; ``fingerprints``: ``(H, W)`` float32 per camera (not for "dncnn");
+    ``retrain`` ignores a cached checkpoint.
     """
     config = dict(config)
     stem, params = training_key(kind, dataset_key, config, scale=scale, seed=seed, loss=loss, train=train, val=val,
@@ -499,7 +509,8 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
         weights = mix_weights((train["platform"].astype(str) != "original").to_numpy(), rc["copy_probability"])
     elif "weight" in train.columns:
         weights = train["weight"].to_numpy(np.float64)
-    model = CSICNN(relu_after_sub=rc["relu_after_sub"], relu_stage1_out=rc["relu_stage1_out"])
+    model = (DnCNN(depth=rc["depth"], width=rc["width"]) if kind == "dncnn-cosine"
+             else CSICNN(relu_after_sub=rc["relu_after_sub"], relu_stage1_out=rc["relu_stage1_out"]))
     sampler = PairSampler(train["path"].tolist(), train["device"].astype(str).tolist(), fingerprints,
                           patch=rc["patch"], batch=rc["batch"], seed=seed, crop=rc["crop"],
                           negative_position=rc["negative_position"], progress=progress, weights=weights)
@@ -507,7 +518,7 @@ def get_or_train(kind: str, dataset_key: str, config: Mapping[str, Any], *, scal
     if val is not None and len(val):
         vset = ValidationSet.from_frame(val, fingerprints, crop=rc["val_crop"], progress=progress,
                                         halo=rc["val_halo"], zero_mean=rc["val_zero_mean"], wiener=rc["val_wiener"])
-    log.info("training CSI-CNN (%s, %d pairs) -> %s", loss, rc["pairs"], path)
+    log.info("training %s (%s, %d pairs) -> %s", kind, loss, rc["pairs"], path)
     recipe = TrainingRecipe(pairs=rc["pairs"], evals=rc["evals"], loss=loss, lr=rc["lr"], gamma=rc["gamma"],
                             milestones=tuple(rc["milestones"]), phi=rc["phi"], target_std=rc["target_std"])
     fit(model, sampler, recipe, val=vset, device=device, checkpoint=path, log_csv=log_csv, resume=not retrain,

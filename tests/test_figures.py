@@ -115,3 +115,15 @@ def test_displayed_floats_have_three_decimals_or_three_significant_digits():
     for shown in ("0.976", "0.500", "0.0898", "-7.35e-05", "0.000652", "0.000"):
         assert f"<td>{shown}</td>" in html, shown
     assert "8.980e-02" not in html and "0.97612" not in html  # no column-wide switch to e-notation
+
+
+def test_pairs_axis_writes_budgets_short_and_only_at_the_budgets():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([2_000, 3_200_000], [0, 1])
+    ax.set_xscale("log")
+    figures.pairs_axis(ax, [500, 2_000, 128_000, 3_200_000])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["500", "2k", "128k", "3.2M"]
+    assert not ax.xaxis.get_minorticklocs().size
+    plt.close(fig)

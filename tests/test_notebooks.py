@@ -243,17 +243,38 @@ def test_09_claim_check(smoke_run):
     nbcheck.artefacts_paired(f)
     cc = pd.read_csv(f / "claim_check.csv")
     assert list(cc.columns[:7]) == ["platform", "method", "pairs", "seed", "acc", "auc", "n_images"]
-    grid = experiments.SCALES["smoke"]["claim_grids"]["short"]
-    cnn = cc[cc.method == "csi-cnn"]
-    assert set(cnn.pairs) == set(grid["pairs"]) and set(cnn.seed) == set(grid["seeds"])
+    grid = experiments.SCALES["smoke"]["claim_grids"]["full"]  # the smoke run runs make claim-check's grid
+    assert (pd.read_csv(f / "split_per_device.csv").reserve == experiments.SCALES["smoke"]["claim"]["reserve"]).all()
+    for m, budgets in grid["budgets"].items():  # both learned extractors, every budget and seed
+        rows = cc[(cc.method == m) & (cc.target == "fingerprint") & (cc.regime == "originals")]
+        assert set(rows.pairs) == set(budgets) and set(rows.seed) == set(grid["seeds"]), m
+    abl = cc[(cc.method == "csi-cnn") & (cc.pairs == grid["target_budget"]) & (cc.regime == "originals")]
+    assert set(abl.target) == {"fingerprint", *grid["targets"]}
+    assert set(cc[cc.regime == "augmented"].pairs) == set(grid["augmented"])
     assert {"wavelet", "oracle", "dncnn"} <= set(cc.method) and set(cc.platform) == set(experiments.CONDITIONS)
     assert cc[["acc", "auc"]].stack().between(0, 1).all() and (cc.n_images == cc.n_images.iloc[0]).all()
     d = pd.read_csv(f / "differences.csv")
-    assert {"platform", "metric", "pairs", "diff", "ci_low", "ci_high"} <= set(d.columns)
+    assert {"platform", "metric", "method", "pairs", "diff", "ci_low", "ci_high", "closed", "oracle"} <= set(d.columns)
+    assert set(d.method) == set(grid["budgets"])
     assert (d.ci_low <= d["diff"] + 1e-12).all() and (d["diff"] <= d.ci_high + 1e-12).all()
+    assert (d.learned_low <= d.learned + 1e-12).all() and (d.learned <= d.learned_high + 1e-12).all()
     assert list(d.verdict) == [stats.verdict_category(lo, hi) for lo, hi in zip(d.ci_low, d.ci_high, strict=True)]
+    room = d.oracle - d.wavelet  # the share of the headroom closed, from the columns beside it
+    np.testing.assert_allclose(d["closed"][room != 0], (d["diff"] / room)[room != 0], rtol=1e-6)
+    cal = pd.read_csv(f / "calibration.csv")
+    claim_sizes = experiments.SCALES["smoke"]["claim"]
+    assert set(cal.crop) == set(claim_sizes["calibration_crops"]) and set(cal.reading) == {"originals", "copies"}
+    assert set(cal[cal.reading == "copies"].platform) == set(experiments.PLATFORMS)
+    assert (cal.acc_low <= cal.acc + 1e-12).all() and (cal.n_images == cc.n_images.iloc[0]).all()
+    primary = cal[(cal.crop == claim_sizes["crop"]) & (cal.reading == "originals") & (cal.method == "wavelet")]
+    scored = cc[cc.method == "wavelet"].set_index("platform").acc  # the calibration is the claim check's wavelet
+    np.testing.assert_allclose(primary.set_index("platform").acc.reindex(scored.index), scored, atol=1e-5)
+    assert set(pd.read_csv(f / "curve_end.csv").curve) <= {"rising", "flat", "falling"}
+    cost = pd.read_csv(f / "training_time.csv").merge(pd.read_csv(f / "training_time_timings.csv"))
+    assert len(cost) == len(cc[cc.pairs > 0].groupby(["method", "regime", "target", "pairs"])) and (cost.pairs_per_s > 0).all()
+    assert set(pd.read_csv(f / "target_ablation.csv").target) == {"fingerprint", *grid["targets"]}
     head = pd.read_csv(f / "headroom.csv").set_index(["platform", "method"])
     # the oracle residual holds the PRNU term and nothing else: far more of it than the wavelet's residual
     assert head.loc[("original", "oracle"), "ncc_true"] > head.loc[("original", "wavelet"), "ncc_true"]
-    for name in ("headroom", "budget_curve_acc", "budget_curve_auc", "validation_curves"):
+    for name in ("calibration", "headroom", "budget_curve_acc", "budget_curve_auc", "validation_curves"):
         nbcheck.image_ok(f / f"{name}.png")

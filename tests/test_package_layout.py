@@ -11,7 +11,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "csi"
 COMMAND_LINE = {"cli.py", "batch.py"}
 FRONT_ENDS = COMMAND_LINE | {"solutions.py"}
 MAX_MODULE_LINES = 900
-MAX_PACKAGE_LINES = 8_500
+# 8,500 at issue 15; issue 16 added the claim check's calibration and fingerprint readings, its target ablation and
+# the cosine-trained DnCNN-17 (about 150 lines, none of them a second implementation of an equation)
+MAX_PACKAGE_LINES = 8_700
 
 
 def _module_name(path: Path) -> str:

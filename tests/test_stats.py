@@ -83,3 +83,29 @@ def test_paired_bootstrap_uses_every_seed():
     assert r["n_seeds_a"] == 3 and r["n_seeds_b"] == 1
     assert r["a"] == pytest.approx(np.mean([((g[g.candidate_device == "x"].ncc > 0.5).mean())
                                             for _, g in seeds.groupby("seed")]))
+
+
+def test_paired_bootstrap_share_of_the_headroom_closed():
+    # A halfway between the wavelet-like B and the oracle-like O closes half the headroom; the same replicates
+    # give each method its own interval and the share's interval
+    rng = np.random.default_rng(5)
+    n = 200
+    b_ok = rng.random(n) < 0.4
+    o_ok = b_ok | (rng.random(n) < 0.9)  # the ceiling: right wherever B is, and on most others
+    a_ok = b_ok | (o_ok & ~b_ok & (np.arange(n) % 2 == 0))  # half of the images only O gets right
+
+    def table(method, ok):
+        rows = [(method, f"i{i}", "x", c, (0.9 if k else 0.1) if c == "x" else 0.5)
+                for i, k in enumerate(ok) for c in ("x", "y")]
+        return pd.DataFrame(rows, columns=["method", "image", "true_device", "candidate_device", "ncc"])
+
+    t = pd.concat([table("A", a_ok), table("B", b_ok), table("O", o_ok)])
+    r = stats.paired_bootstrap(t, "acc", "A", "B", n_boot=500, ceiling="O")
+    assert r["ceiling"] == pytest.approx(o_ok.mean())
+    expected = (a_ok.mean() - b_ok.mean()) / (o_ok.mean() - b_ok.mean())
+    assert r["closed"] == pytest.approx(expected) and 0.4 < expected < 0.6
+    assert r["closed_low"] < r["closed"] < r["closed_high"] and r["closed_high"] - r["closed_low"] < 0.3
+    assert r["a_low"] < r["a"] < r["a_high"] and r["b_low"] < r["b"] < r["b_high"]
+    assert r["ceiling_low"] < r["ceiling"] < r["ceiling_high"]
+    plain = stats.paired_bootstrap(t, "acc", "A", "B", n_boot=500)
+    assert "closed" not in plain and plain["ci_low"] == r["ci_low"]  # the ceiling changes nothing else

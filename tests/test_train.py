@@ -1,5 +1,7 @@
 """Training pairs (Fig. 2), validation on platform copies, the pair-budget loop, checkpoints, the cache key."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -504,8 +506,8 @@ def test_fit_rejects_bad_input(tmp_path):
     for bad in ({"pairs": 0}, {"evals": 0}, {"lr": 0.0}, {"gamma": 1.5}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             T.TrainingRecipe(**{"pairs": 8, "evals": 1, **bad})
-    with pytest.raises(TypeError, match="CSICNN"):
-        T.fit(DnCNN(depth=3, width=4), s, T.TrainingRecipe(pairs=8, evals=1), progress=False)
+    with pytest.raises(TypeError, match="CSICNN"):  # a colour DnCNN (a gray one is trained: dncnn-cosine)
+        T.fit(DnCNN(depth=3, width=4, channels=3), s, T.TrainingRecipe(pairs=8, evals=1), progress=False)
     with pytest.raises(TypeError, match="TrainingRecipe"):
         T.fit(CSICNN(), s, {"pairs": 8, "evals": 1}, progress=False)
     with pytest.raises(ValueError, match="prefetch"):
@@ -637,6 +639,111 @@ def test_validation_scores_equal_ncc_also_with_a_smaller_sensor(_identity_export
         res = v.residuals(_HighPass())
         want = [[ncc(*_common_centre(r, K)) for K in v._references(i)] for i, r in enumerate(res)]
         assert np.allclose(s, want, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ dncnn-cosine
+
+
+def test_rgb_to_gray_module_equals_the_numpy_gray():
+    from csi.models import RGBToGray
+    from csi.prnu import rgb_to_gray
+
+    img = np.random.default_rng(0).random((23, 31, 3), dtype=np.float32)
+    got = RGBToGray()(torch.from_numpy(img).permute(2, 0, 1)[None])
+    assert got.shape == (1, 1, 23, 31) and got.dtype == torch.float32
+    np.testing.assert_allclose(got[0, 0].numpy(), rgb_to_gray(img), rtol=0, atol=1e-6)
+    assert np.abs(got[0, 0].numpy() - img.mean(-1)).max() > 1e-2  # the weights are not equal
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        RGBToGray()(torch.zeros(1, 1, 4, 4))
+
+
+def test_fit_trains_a_gray_dncnn_with_the_cosine_loss(tmp_path):
+    from csi.losses import DEFAULT_PHI, cosine_loss
+    from csi.prnu import GRAY_WEIGHTS
+
+    images, devices, Ks = _data()
+    s = T.PairSampler(images, devices, Ks, patch=16, batch=8, seed=0, crop=None)
+    v = T.ValidationSet(images, devices, Ks, crop=48, halo=4)
+    torch.manual_seed(0)
+    model = DnCNN(depth=4, width=8)
+    start = copy.deepcopy(model).train()
+    hist = T.fit(model, s, T.TrainingRecipe(pairs=24, evals=3), val=v, device="cpu", checkpoint=tmp_path / "g.pt",
+                 progress=False, threads=1)
+    assert hist["val_auc"].notna().all() and hist["step"].tolist() == [0, 1, 2, 3]  # validated on RGB crops
+    x, y, lab = s.batch_at(0, 0)  # step 1's loss, by hand: the cosine loss of the net on the batch's gray
+    gray = torch.einsum("nchw,c->nhw", x, torch.tensor(GRAY_WEIGHTS))[:, None]
+    want = cosine_loss(start(gray), y, lab, phi=DEFAULT_PHI).item()
+    assert hist["train_loss"].iloc[1] == pytest.approx(want, rel=1e-4)
+    assert not torch.equal(start.body[0].weight, model.body[0].weight)  # trained in place
+    ck = load_checkpoint(tmp_path / "g.pt")
+    assert ck["complete"] and ck["config"]["kind"] == "dncnn" and ck["config"]["input"] == "gray"
+    assert ck["config"]["model"] == {"depth": 4, "width": 8, "channels": 1}
+    again = load_model(tmp_path / "g.pt")
+    assert isinstance(again, DnCNN) and not again.training
+    assert all(torch.equal(w, model.state_dict()[k]) for k, w in again.state_dict().items())
+    g = torch.rand(2, 1, 20, 24)
+    with torch.no_grad():  # same weights; channels-last vs contiguous kernels round differently
+        assert torch.allclose(again(g), model.eval()(g), atol=1e-6)
+
+
+def test_dncnn_cosine_extractor_is_the_net_on_gray_post_processed(tmp_path):
+    from csi.evaluate import get_extractor
+    from csi.models import RGBToGray
+    from csi.prnu import rgb_to_gray
+
+    torch.manual_seed(2)
+    net = DnCNN(depth=4, width=8)
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    ck = save_checkpoint(tmp_path / "g.pt", net, {"kind": "dncnn", "model": net.config(), "input": "gray"})
+    images, devices, Ks = _camera_set(n_cams=2, n_img=1)
+    with torch.no_grad():
+        r = net(torch.from_numpy(rgb_to_gray(images[0].astype(np.float32) / 255))[None, None])[0, 0].numpy()
+    want = postprocess(r)
+    for tile in (None, 40):  # one pass, and tiles with the receptive radius as halo
+        ex = get_extractor("dncnn-cosine", ck, device="cpu", tile=tile)
+        got = ex(images[0])
+        assert got.shape == want.shape and np.abs(got - want).max() / np.abs(want).max() < 1e-4
+    assert ex.name == "dncnn-cosine" and ex.halo == 4
+    assert ex.key != get_extractor("dncnn", ck, device="cpu").key
+    assert np.abs(get_extractor("dncnn", ck, device="cpu")(images[0]) - want).max() > 1e-2 * np.abs(want).max()
+    gray_net = torch.nn.Sequential(RGBToGray(), net)  # what fit validates: the same residual
+    val = T.ValidationSet(images, devices, Ks, crop=512).residuals(gray_net)[0]
+    assert np.abs(val - want).max() / np.abs(want).max() < 1e-4
+    csi_ck = save_checkpoint(tmp_path / "c.pt", CSICNN(), {"kind": "csi-cnn", "model": {}})
+    with pytest.raises(ValueError, match="not a DnCNN"):
+        get_extractor("dncnn-cosine", csi_ck, device="cpu")
+
+
+def test_get_or_train_dncnn_cosine_has_its_own_cache(tmp_path, monkeypatch, _toy):
+    df, Ks, cfg = _toy
+    small = {**cfg, "depth": 4, "width": 8}
+    args = {"scale": "smoke", "train": df, "val": df, "fingerprints": Ks, "cache_dir": tmp_path / "models",
+            "device": "cpu", "progress": False}
+    p1 = T.get_or_train("dncnn-cosine", "toy", small, **args)
+    assert p1.name.startswith("dncnn-cosine-toy-smoke-s0-cosine-p16-") and p1.with_suffix(".csv").exists()
+    ck = load_checkpoint(p1)
+    assert ck["complete"] and ck["config"]["input"] == "gray" and ck["config"]["extra"]["stem"] == p1.stem
+    assert load_history(p1)["val_auc"].notna().all()
+    again = load_model(p1)
+    assert isinstance(again, DnCNN) and again.config() == {"depth": 4, "width": 8, "channels": 1}
+    calls = []
+    monkeypatch.setattr(T, "fit", lambda *a, **k: calls.append(a))
+    assert T.get_or_train("dncnn-cosine", "toy", small, **args) == p1 and not calls  # cached
+    assert T.get_or_train("dncnn-cosine", "toy", {**small, "width": 6}, **args) != p1 and len(calls) == 1
+    # its own key beside CSI-CNN's; CSI-CNN's recipe has no DnCNN sizes (they do not change its key)
+    stem, params = T.training_key("dncnn-cosine", "toy", cfg, scale="smoke", train=df, fingerprints=Ks)
+    assert params["recipe"]["depth"] == 17 and params["recipe"]["width"] == 64 and params["recipe"]["val_halo"] == 17
+    csi_stem, csi_params = T.training_key("csi-cnn", "toy", cfg, scale="smoke", train=df, fingerprints=Ks)
+    assert csi_stem.startswith("csi-cnn-toy-smoke-s0-cosine-p16-") and stem.split("-")[-1] != csi_stem.split("-")[-1]
+    assert "depth" not in csi_params["recipe"] and csi_params["recipe"]["val_halo"] == 6
+    assert T.training_key("csi-cnn", "toy", small, scale="smoke", train=df, fingerprints=Ks)[0] == csi_stem
+    with pytest.raises(ValueError, match="lacks the dncnn-cosine sizes val_crop"):
+        T.training_key("dncnn-cosine", "toy", {k: v for k, v in cfg.items() if k != "val_crop"})
 
 
 # ------------------------------------------------------------------------------------------------ module layers

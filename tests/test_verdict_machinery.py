@@ -240,13 +240,19 @@ def test_committed_fig4_auc_and_paired_differences_agree():
 
 
 def test_committed_claim_check_and_its_differences_agree():
-    # differences.csv (stats.paired_bootstrap, seeds averaged) against claim_check.csv (one row per seed)
+    # differences.csv (stats.paired_bootstrap, seeds averaged) against claim_check.csv (one row per seed); the
+    # reference from before issue 16 has one learned extractor (column csi_cnn), the newer one a method column
     f = ROOT / "figures" / "09_claim_check"
     cc, diffs = pd.read_csv(f / "claim_check.csv"), pd.read_csv(f / "differences.csv")
-    cnn = cc[cc.method == "csi-cnn"].groupby(["platform", "regime", "pairs"])[["acc", "auc"]].mean()
+    if "learned" not in diffs.columns:
+        diffs = diffs.rename(columns={"csi_cnn": "learned"}).assign(method="csi-cnn", target="fingerprint")
+        cc = cc.assign(target="fingerprint")
+    keys = ["method", "platform", "regime", "target", "pairs"]
+    learned = cc[cc.method.isin(set(diffs.method))].groupby(keys)[["acc", "auc"]].mean()
     wav = cc[cc.method == "wavelet"].set_index("platform")[["acc", "auc"]]
     for metric in ("acc", "auc"):
-        d = diffs[diffs.metric == metric].set_index(["platform", "regime", "pairs"])
-        np.testing.assert_allclose(d.csi_cnn, cnn[metric].reindex(d.index), rtol=0, atol=CSV_ATOL)
-        np.testing.assert_allclose(d.wavelet, wav[metric].reindex(d.index.get_level_values(0)), rtol=0, atol=CSV_ATOL)
-        np.testing.assert_allclose(d["diff"], d.csi_cnn - d.wavelet, rtol=0, atol=CSV_ATOL)
+        d = diffs[diffs.metric == metric].set_index(keys)
+        np.testing.assert_allclose(d.learned, learned[metric].reindex(d.index), rtol=0, atol=CSV_ATOL)
+        np.testing.assert_allclose(d.wavelet, wav[metric].reindex(d.index.get_level_values("platform")), rtol=0,
+                                   atol=CSV_ATOL)
+        np.testing.assert_allclose(d["diff"], d.learned - d.wavelet, rtol=0, atol=CSV_ATOL)
