@@ -152,7 +152,8 @@ def _acc_row(table: pd.DataFrame) -> dict[str, Any]:
 def calibration(cfg: Config, ds: pipeline.Dataset, crops: Sequence[int], progress: bool = True) -> pd.DataFrame:
     """The wavelet's and the oracle's ACC per crop, fingerprint reading and condition, beside Table 3's wavelet.
 
-    Chooses the claim check's operating point before any network is scored (issue 16): one row per ``crop``,
+    The table the claim check's operating point is chosen from, before any network is scored (issue 16;
+    docs/claim-calibration.md): one row per ``crop``,
     ``reading`` (:data:`READINGS`; the originals have only ``"originals"``), ``platform`` and ``method``
     (wavelet, oracle) with ``acc, acc_low, acc_high, n_images`` and ``paper_wavelet`` (Table 3, "Our").
     """

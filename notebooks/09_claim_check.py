@@ -18,8 +18,10 @@
 #    bounds what any extractor, learned or not, can reach; if the wavelet is already close, no network can beat it.
 # 2. **An operating point without ceilings, fixed before any network is scored.** Where the wavelet is already at
 #    0.99, no extractor can beat it by more than 0.01. A calibration table gives the wavelet's and the oracle's
-#    accuracy for several crops and both readings of the fingerprint a platform copy is compared with; the primary
-#    operating point is the crop where the wavelet sits below 0.95 on every condition (`SCALES[scale]["claim"]`).
+#    accuracy for several crops and both readings of the fingerprint a platform copy is compared with. The primary
+#    operating point (`SCALES[scale]["claim"]`: simulated PRNU 1 %, crop 144 px at cpu scale) is the measured point
+#    closest to Table 3's wavelet column among those where the wavelet sits below 0.95 on every condition
+#    (docs/claim-calibration.md).
 # 3. **A training-budget curve with seeds, for two learned extractors.** CSI-CNN (Table 1) and a 17-layer DnCNN on
 #    the gray image (the best CNN extractor of Zeng et al., arXiv 2112.02858, 12× CSI-CNN's parameters) are trained
 #    with the same cosine loss (Eq. 6–8), pairs (Fig. 2) and images, at several budgets of training pairs, three
