@@ -315,15 +315,20 @@ def test_validation_auc_detects_the_fingerprint(_identity_export):
     assert v.evaluate(Noise())["val_auc"] < 0.8
 
 
-def test_validation_runs_on_crop_plus_halo_not_on_the_padded_crop():
-    torch.manual_seed(0)
-    net = CSICNN()
-    with torch.no_grad():  # non-trivial BatchNorm statistics
+def _random_bn_statistics(net: torch.nn.Module) -> None:
+    """Non-trivial BatchNorm running statistics, then eval mode (so folding and halos are really tested)."""
+    with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.3, 0.3)
                 m.running_var.uniform_(0.5, 2.0)
     net.eval()
+
+
+def test_validation_runs_on_crop_plus_halo_not_on_the_padded_crop():
+    torch.manual_seed(0)
+    net = CSICNN()
+    _random_bn_statistics(net)
     images, devices, Ks = _camera_set(n_cams=2, n_img=2)
     crop = 48
     y0, x0 = (96 - crop) // 2, (128 - crop) // 2
@@ -693,12 +698,7 @@ def test_dncnn_cosine_extractor_is_the_net_on_gray_post_processed(tmp_path):
 
     torch.manual_seed(2)
     net = DnCNN(depth=4, width=8)
-    with torch.no_grad():  # non-trivial BatchNorm statistics
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-    net.eval()
+    _random_bn_statistics(net)
     ck = save_checkpoint(tmp_path / "g.pt", net, {"kind": "dncnn", "model": net.config(), "input": "gray"})
     images, devices, Ks = _camera_set(n_cams=2, n_img=1)
     with torch.no_grad():
