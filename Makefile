@@ -21,7 +21,8 @@ DATA_PATH ?=
 DATASETS ?= our,kaggle,vision,daxing
 # empty: figures/ for the reference run, runs/<DATA>-<SCALE>/ for any other (csi.reproduce.default_out)
 OUT    ?=
-# notebook 09's grid in make claim-check: full (budgets up to 128,000 pairs at cpu scale), or medium (up to 32,000)
+# notebook 09's grid in make claim-check: full (CSI-CNN up to 128,000 pairs at cpu scale, DnCNN-17 at two budgets,
+# augmentation, target ablation) or medium (make reproduce's short grid with CSI-CNN up to 32,000 pairs)
 GRID   ?= full
 NB     ?=
 # further notebook parameters, e.g. PARAMS="--param crop=256"
