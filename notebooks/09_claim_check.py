@@ -202,9 +202,11 @@ for (m, n), g in main.groupby(["method", "pairs"], sort=True):
     axes[0].plot(mean.index, mean.val_auc, ls=sty["linestyle"], color=sty["color"], marker=sty["marker"], ms=3,
                  label=f"{paper.METHOD_LABELS[m]}, {n:,} pairs (mean of {g.seed.nunique()} seed(s))")
     axes[1].plot(mean.index, mean.val_ncc_true, ls=sty["linestyle"], color=sty["color"], marker=sty["marker"], ms=3)
+budgets = sorted(main.pairs.unique())
 for ax, what in zip(axes, ("validation AUC (Eq. 12)", "mean true-camera NCC"), strict=True):
-    ax.set(xscale="symlog", xlabel="training pairs seen", ylabel=what)
-    figures.pairs_axis(ax, sorted(main.pairs_seen.unique()))
+    ax.set_xscale("symlog", linthresh=budgets[0] / 4)  # 0 (before training) and the budgets, log-spaced
+    ax.set(xlabel="training pairs seen", ylabel=what)
+    figures.pairs_axis(ax, [0, *budgets])
 figures.legend_on_top(fig, *axes[0].get_legend_handles_labels(), ncols=2,
                       title="Held-out platform copies during training")
 figures.save_figure(fig, cfg.out, "validation_curves")
@@ -343,10 +345,14 @@ for metric, name in (("acc", "ACC (Eq. 9)"), ("auc", "AUC (Eq. 12)")):
             g = g.sort_values("pairs")
             sty = figures.method_style(m)
             top.plot(g.pairs, g.learned, color=sty["color"], ls=sty["linestyle"], marker=sty["marker"], ms=4,
-                     label=f"{paper.METHOD_LABELS[m]}: mean of {int(g.n_seeds.iloc[0])} seed(s), 95 % CI band")
+                     label=f"{paper.METHOD_LABELS[m]}: mean of {int(g.n_seeds.iloc[0])} seed(s), 95 % CI (bars, band)")
             top.fill_between(g.pairs, g.learned_low, g.learned_high, color=sty["color"], alpha=0.2, lw=0)
+            top.errorbar(g.pairs, g.learned, [g.learned - g.learned_low, g.learned_high - g.learned], fmt="none",
+                         color=sty["color"], capsize=3, lw=1)  # the interval also where a single budget has no band
             bottom.plot(g.pairs, g["diff"], color=sty["color"], ls=sty["linestyle"], marker=sty["marker"], ms=4)
             bottom.fill_between(g.pairs, g.ci_low, g.ci_high, color=sty["color"], alpha=0.2, lw=0)
+            bottom.errorbar(g.pairs, g["diff"], [g["diff"] - g.ci_low, g.ci_high - g["diff"]], fmt="none",
+                            color=sty["color"], capsize=3, lw=1)
         bottom.axhline(0, color="k", lw=0.8)
         top.set_title(paper.PLATFORM_LABELS[c])
         for ax in (top, bottom):
