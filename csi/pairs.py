@@ -17,7 +17,7 @@ from .progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NEGATIVE_POSITIONS", "FingerprintWindows", "PairSampler", "mix_weights", "check_int"]
+__all__ = ["NEGATIVE_POSITIONS", "FingerprintWindows", "PairSampler", "DevicePairs", "mix_weights", "check_int"]
 
 #: Where label-0's K'' is cut: ``"random"`` (the paper's "randomly select a subgraph K'' ... from Kset - K")
 #: or ``"same"`` (I''s position, in the other camera).
@@ -195,6 +195,7 @@ class PairSampler:
         n = len(kept)
         self._group, self._member = np.empty(n, np.int64), np.empty(n, np.int64)
         self._stacks: list[np.ndarray] = []
+        self._views: list[list[np.ndarray]] = []  # per group: each camera's aligned fingerprint window
         self._xwin: list[np.ndarray] = []  # per group: (n_g, h-p+1, w-p+1, p, p, 3) view of all windows
         self._kwin: list = []  # per group: (n_cams, h-p+1, w-p+1, p, p) view, or a list per camera if sizes differ
         self._kshape = np.empty((len(groups), len(cams), 2), np.int64)
@@ -208,6 +209,7 @@ class PairSampler:
             stack.setflags(write=False)
             self._stacks.append(stack)
             views = [self.fp.get(d, full, self.crop) for d in self.device_names]
+            self._views.append(views)
             same = len({v.shape for v in views}) == 1
             self._xwin.append(_windows(stack, self.patch))
             self._kwin.append(_windows(np.stack(views), self.patch) if same
@@ -283,3 +285,40 @@ class PairSampler:
         x, y, label = self.arrays_at(stream, step)
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255.0)
         return xt.contiguous(), torch.from_numpy(y), torch.from_numpy(label.astype(np.float32))
+
+
+class DevicePairs:
+    """A :class:`PairSampler`'s images and fingerprint windows as tensors on ``device``, loaded once.
+
+    :meth:`batch`: :meth:`PairSampler.arrays_at`'s batch bit for bit, cut on the device (x uint8, y and label
+    float32); only :meth:`PairSampler.plan`'s draws cross from the host, so a GPU is not fed patch by patch.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> K = {c: rng.normal(size=(48, 48)).astype(np.float32) for c in "ab"}
+    >>> s = PairSampler([rng.integers(0, 256, (48, 48, 3), np.uint8) for c in "ab"], list("ab"), K, patch=16)
+    >>> bool((DevicePairs(s, "cpu").batch(0, 3)[0].numpy() == s.arrays_at(0, 3)[0]).all())
+    True
+    """
+
+    def __init__(self, sampler: PairSampler, device: str | torch.device):
+        self.sampler, self.device = sampler, torch.device(device)
+        self.stacks = [torch.tensor(a, device=self.device) for a in sampler._stacks]
+        self.views = [torch.tensor(w, device=self.device) for v in sampler._views for w in v]  # group-major
+        self.offsets = torch.arange(sampler.patch, device=self.device)
+
+    def _cut(self, sources: list, which: np.ndarray, row: np.ndarray, col: np.ndarray, *lead: np.ndarray):
+        """``sources[which[k]][*lead[k], row[k] + i, col[k] + j]`` for ``i, j < patch``: ``(n, patch, patch, ...)``."""
+        parts, order = [], [np.flatnonzero(which == k) for k in np.unique(which)]
+        for k, sel in zip(np.unique(which), order, strict=True):
+            r, c, *ld = (torch.from_numpy(v[sel]).to(self.device)[:, None, None] for v in (row, col, *lead))
+            parts.append(sources[k][(*ld, r + self.offsets[:, None], c + self.offsets)])
+        return torch.cat(parts)[torch.from_numpy(np.argsort(np.concatenate(order))).to(self.device)]
+
+    def batch(self, stream: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        s, pl = self.sampler, self.sampler.plan(stream, step)
+        g = s._group[pl["image"]]
+        x = self._cut(self.stacks, g, pl["row"], pl["col"], s._member[pl["image"]])
+        y = self._cut(self.views, g * len(s.device_names) + pl["camera"], pl["krow"], pl["kcol"])
+        return x, y[:, None], torch.from_numpy(pl["label"].astype(np.float32)).to(self.device)

@@ -23,7 +23,7 @@ from .config import check_choice, check_keys, check_scale, seed_everything, sele
 from .evaluate import align_fingerprint, crop_box, fingerprint_window
 from .losses import DEFAULT_PHI, LOSSES, cosine_similarity, fingerprint_scale
 from .models import CSICNN, DnCNN, count_parameters
-from .pairs import NEGATIVE_POSITIONS, PairSampler, check_int, mix_weights
+from .pairs import NEGATIVE_POSITIONS, DevicePairs, PairSampler, check_int, mix_weights
 from .progress import bar as progress_bar
 from .runtime import Prefetcher, torch_runtime
 from .validation import CSICNN_RADIUS, ValidationSet
@@ -77,11 +77,10 @@ def _append_csv(path: Path | None, row: Mapping[str, Any]) -> None:
     pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
 
 
-def _host_batch(sampler: PairSampler, t: int, pin: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Update ``t``'s batch as CPU tensors: x uint8 NHWC, y float32, label float32 (pinned for a GPU)."""
+def _host_batch(sampler: PairSampler, t: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Update ``t``'s batch as CPU tensors: x uint8 NHWC, y float32, label float32."""
     x, y, lab = sampler.arrays_at(0, t)
-    out = (torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(lab.astype(np.float32)))
-    return tuple(o.pin_memory() for o in out) if pin else out
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(lab.astype(np.float32))
 
 
 def _validate(val: Any, model: torch.nn.Module, dev: str) -> tuple[dict[str, float], float]:
@@ -141,8 +140,8 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
 
     ``model`` (a CSICNN, or a ``DnCNN(channels=1)`` fed the batch's gray, :class:`csi.models.RGBToGray`, config
     ``input: "gray"``) is trained in place on ``device``; ``val`` is a ValidationSet or any object with
-    ``auc(model, device)``; ``threads`` (None: all cores) and ``prefetch`` (batches made ahead in a thread)
-    only change speed; ``extra_config`` goes into the checkpoint's config.
+    ``auc(model, device)``; ``threads`` (None: all cores) and ``prefetch`` (batches made ahead in a thread;
+    on CUDA the pairs are cut on the GPU, :class:`csi.pairs.DevicePairs`) only change speed; ``extra_config`` goes into the checkpoint's config.
 
     Returns a DataFrame, a row per evaluation point: ``epoch`` (the point, 0..evals), ``step``, ``pairs_seen``,
     ``train_loss`` (mean since the last row), ``train_rho_pos`` / ``train_rho_neg`` (mean cosine of output and
@@ -214,7 +213,8 @@ def fit(model: torch.nn.Module, sampler: PairSampler, recipe: TrainingRecipe, *,
             history.append(row)
             _append_csv(log_csv, row)
         pending = [p for p in points if p > start]
-        feeder = Prefetcher(lambda t: _host_batch(sampler, t, pin=dev == "cuda"), range(start, steps), prefetch)
+        cut = DevicePairs(sampler, dev).batch if dev == "cuda" else lambda _, t: _host_batch(sampler, t)
+        feeder = Prefetcher(lambda t: cut(0, t), range(start, steps), prefetch)  # on CUDA, cut on the GPU
         bar = progress_bar(total=steps - start, desc=f"train {config['kind']}", enabled=progress, unit="step")
         try:
             model.train()

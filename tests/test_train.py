@@ -155,6 +155,8 @@ def _check_plan(s, stream, step):
     pl = s.plan(stream, step)
     p = s.patch
     assert np.array_equal(label, pl["label"])
+    xd, yd, ld = T.DevicePairs(s, "cpu").batch(stream, step)  # fit's GPU path, here on the CPU: the same batch
+    assert np.array_equal(xd.numpy(), x) and np.array_equal(yd.numpy(), y) and np.array_equal(ld.numpy(), label)
     for k in range(s.batch):
         i, r, c = pl["image"][k], pl["row"][k], pl["col"][k]
         cam, kr, kc = s.device_names[pl["camera"][k]], pl["krow"][k], pl["kcol"][k]
