@@ -131,6 +131,19 @@ def _operating_point(figures: Path) -> str:
             f"{st['fingerprint']} originals per camera")
 
 
+def _grid(figures: Path, d: pd.DataFrame) -> str:
+    """Which grid of ``SCALES[scale]["claim_grids"]`` made notebook 09's outputs, and the command that runs it."""
+    from csi.experiments import SCALES
+
+    scale = json.loads((figures / "manifest.json").read_text()).get("scale", "cpu")
+    ran = {m: set(g.pairs) for m, g in d[(d.regime == "originals")].groupby("method")}
+    for name, grid in SCALES[scale]["claim_grids"].items():
+        if {m: set(b) for m, b in grid["budgets"].items()} == ran:
+            how = {"short": "as `make reproduce` runs it", "full": "`make claim-check OUT=figures`"}
+            return f"grid `{name}`, " + how.get(name, f"`make claim-check GRID={name} OUT=figures`")
+    return "a grid of its own"
+
+
 def claim_block(figures: Path) -> list[str]:
     f = figures / "09_claim_check"
     if not (f / "differences.csv").is_file():
@@ -141,7 +154,8 @@ def claim_block(figures: Path) -> list[str]:
     top = int(d[d.regime == "originals"].pairs.max())
     end = d[(d.regime == "originals") & (d.pairs == top) & (d.metric == "acc")]
     closed = "closed" in end.columns
-    lines = [f"**The central claim (notebook 09)**, `figures/09_claim_check/`, at {_operating_point(figures)}: "
+    lines = [f"**The central claim (notebook 09)**, `figures/09_claim_check/` ({_grid(figures, everything)}), at "
+             f"{_operating_point(figures)}: "
              f"CSI-CNN at {top:,} training pairs ({_seeds(end.n_seeds.iloc[0])}, originals regime) against the "
              f"wavelet, and the oracle's headroom, n = {int(end.n_images.iloc[0])} test images per condition:", "",
              "| condition | wavelet ACC | oracle ACC | CSI-CNN ACC | CSI-CNN − wavelet, 95 % CI | "
