@@ -220,9 +220,18 @@ def times_block(figures: Path) -> list[str]:
         if c != top:
             rerun.setdefault(c, []).append(k.split("_")[0])
     later = "".join(f" ({', '.join(ks)} rerun at `{c[:10]}`)" for c, ks in rerun.items())
+    # notebook 09 loads cached networks: say what training them cost (each keeps the times of its own run)
+    timings = figures / "09_claim_check" / "training_time_timings.csv"
+    trained = 0.0
+    if timings.is_file():
+        t = pd.read_csv(timings)
+        trained = float(((t.train_seconds + t.val_seconds) * t.seeds).sum())
+    cached = {k: f" (its networks from the cache; training them took {trained / 60:.0f} min)"
+              for k, v in nbs.items() if k.startswith("09") and v["seconds"] < trained}
     return [f"Run of `figures/`: scale `{man.get('scale')}`, seed {man.get('seed')}, commit "
             f"`{top[:10]}`{later}, on {where} ({dev.get('resolved', '')}); "
-            "per notebook: " + ", ".join(f"{k.split('_')[0]} {v['seconds']:.0f} s" for k, v in nbs.items())
+            "per notebook: " + ", ".join(f"{k.split('_')[0]} {v['seconds']:.0f} s{cached.get(k, '')}"
+                                         for k, v in nbs.items())
             + f"; total {total / 60:.1f} min."]
 
 
