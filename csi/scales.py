@@ -26,10 +26,9 @@ SCALE_NAMES: tuple[str, ...] = ("smoke", "cpu", "paper")
 #:   fingerprint images for the target ablation's larger fingerprint), the simulated ``prnu_std`` (real phones
 #:   0.5-1 %), the primary ``crop`` and the crops of the calibration table, the cosine-trained DnCNN's depth, width
 #:   and validation points (each costs 12x CSI-CNN's), validation platforms, batch, patch.
-#: * ``claim_grids``: notebook 09's grids (``short``: ``make reproduce``; ``full``: ``make claim-check``;
-#:   ``medium``: the short grid with CSI-CNN's curve one budget further, ``make claim-check GRID=medium``):
-#:   ``budgets`` in training pairs per learned extractor (CSI-CNN and the
-#:   cosine-trained DnCNN-17), ``seeds``, the ``augmented`` regime's budgets, and the target ablation's extra
+#: * ``claim_grids``: notebook 09's grids (``short``: ``make reproduce``; ``full``: ``make claim-check``; cpu's
+#:   ``medium``: short + CSI-CNN's next budget): ``budgets`` in training pairs per learned extractor (CSI-CNN and
+#:   the cosine-trained DnCNN-17), ``seeds``, the ``augmented`` regime's budgets, and the target ablation's extra
 #:   ``targets`` (``"fingerprint+reserve"``: Eq. 5 on fingerprint + reserve images; ``"true"``: the simulator's K)
 #:   at ``target_budget``.
 #: * ``sensor_shape``: the simulated sensor (H, W), the same for every camera so fingerprints align.
@@ -49,8 +48,6 @@ SCALES: dict[str, dict[str, Any]] = {
                   "val_platforms": ("original", "facebook", "wechat"), "batch": 8, "patch": 32, "evals": 2},
         "claim_grids": {"short": {"budgets": {"csi-cnn": (32, 64), "dncnn-cosine": (32,)}, "seeds": (0,),
                                   "augmented": (), "targets": (), "target_budget": 32},
-                        "medium": {"budgets": {"csi-cnn": (32, 64, 128), "dncnn-cosine": (32,)}, "seeds": (0,),
-                                   "augmented": (), "targets": (), "target_budget": 32},
                         "full": {"budgets": {"csi-cnn": (32, 64), "dncnn-cosine": (32,)}, "seeds": (0,),
                                  "augmented": (64,), "targets": ("fingerprint+reserve", "true"), "target_budget": 32}},
         "sensor_shape": (240, 320),
@@ -94,9 +91,6 @@ SCALES: dict[str, dict[str, Any]] = {
                   "evals": 10},
         "claim_grids": {"short": {"budgets": {"csi-cnn": (64_000, 256_000, 1_000_000), "dncnn-cosine": (64_000,)},
                                   "seeds": (0, 1, 2), "augmented": (), "targets": (), "target_budget": 256_000},
-                        "medium": {"budgets": {"csi-cnn": (64_000, 256_000, 1_000_000, 3_200_000),
-                                               "dncnn-cosine": (64_000,)},
-                                   "seeds": (0, 1, 2), "augmented": (), "targets": (), "target_budget": 256_000},
                         "full": {"budgets": {"csi-cnn": (16_000, 64_000, 256_000, 1_000_000, 3_200_000),
                                              "dncnn-cosine": (16_000, 64_000, 256_000)}, "seeds": (0, 1, 2),
                                  "augmented": (256_000,), "targets": ("fingerprint+reserve", "true"),

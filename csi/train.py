@@ -79,8 +79,7 @@ def _append_csv(path: Path | None, row: Mapping[str, Any]) -> None:
 
 def _host_batch(sampler: PairSampler, t: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Update ``t``'s batch as CPU tensors: x uint8 NHWC, y float32, label float32."""
-    x, y, lab = sampler.arrays_at(0, t)
-    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(lab.astype(np.float32))
+    return tuple(torch.from_numpy(a.astype(np.float32) if a.ndim == 1 else a) for a in sampler.arrays_at(0, t))
 
 
 def _validate(val: Any, model: torch.nn.Module, dev: str) -> tuple[dict[str, float], float]:

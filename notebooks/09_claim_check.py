@@ -51,8 +51,8 @@ from csi.progress import bar
 # ## Parameters
 # As in every notebook (see 06), plus `grid`: `"short"` (what `make reproduce` runs), `"full"` (`make
 # claim-check`: budgets up to 128,000 pairs at cpu scale and 3.2 M at paper scale, platform augmentation and the
-# target ablation) or `"medium"` (`make claim-check GRID=medium`: the short grid with CSI-CNN's curve one budget
-# further, to 32,000 pairs at cpu scale).
+# target ablation) or, at cpu scale, `"medium"` (`make claim-check GRID=medium`: the short grid with CSI-CNN's
+# curve one budget further, to 32,000 pairs).
 
 # %% tags=["parameters"]
 scale = "cpu"
