@@ -18,11 +18,9 @@ from csi.progress import bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REGIMES", "READINGS", "load", "twin_dataset", "oracle_residual", "score_oracle", "copies_reading",
+__all__ = ["READINGS", "load", "twin_dataset", "oracle_residual", "score_oracle", "copies_reading",
            "calibration", "TARGETS", "targets", "grid_runs", "train_grid", "settings"]
 
-#: The training regimes: camera originals only, or originals mixed with their platform copies.
-REGIMES: tuple[str, ...] = ("originals", "augmented")
 
 def settings(cfg: Config, grid: str) -> dict[str, Any]:
     """The claim check's sizes and grid of this run (``SCALES[scale]["claim"]``, ``["claim_grids"]``), merged."""
@@ -110,7 +108,7 @@ def score_oracle(cfg: Config, ds: pipeline.Dataset, condition: str, progress: bo
                   code=[prnu, wavelet, evaluate, oracle_residual])
     path = cfg.cache / "scores" / f"{k}.csv"
     if path.is_file():
-        return pd.read_csv(path, dtype={"image": str, "true_device": str, "candidate_device": str})
+        return pipeline.cached_scores(path, view["path"])
     rows = []
     for p, tp, dev in bar(list(zip(view["path"], twins["path"], view["device"], strict=True)), enabled=progress,
                           desc=f"oracle {condition}", unit="img"):

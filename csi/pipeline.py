@@ -23,7 +23,7 @@ from csi.progress import bar
 log = logging.getLogger(__name__)
 
 __all__ = ["Dataset", "load", "decode_check", "fingerprints", "ground_truth", "views", "checkpoints", "extractors",
-           "score", "score_grid", "select_test"]
+           "score", "cached_scores", "score_grid", "select_test"]
 
 #: Split ratios (val : fingerprint : train : test) when training (Sec. 3.2.2) and when only tested.
 TRAIN_RATIOS: tuple[int, ...] = (1, 1, 6, 2)
@@ -423,30 +423,32 @@ def extractors(cfg: Config, ckpt: Mapping[str, Path]) -> dict[str, Any]:
             "dncnn": evaluate.get_extractor("dncnn", checkpoint=ckpt["dncnn"], device=cfg.torch_device)}
 
 
+def cached_scores(path: Path, paths: Iterable[Any]) -> pd.DataFrame:
+    """A cached score table, its ``image`` column spelled as in ``paths`` (score cache keys resolve the paths)."""
+    t = pd.read_csv(path, dtype={"image": str, "true_device": str, "candidate_device": str})
+    spelled = {os.path.realpath(p): str(p) for p in paths}
+    return t.assign(image=[spelled.get(os.path.realpath(p), p) for p in t["image"]])
+
+
 def score(cfg: Config, ds: Dataset, condition: str, method: str | Callable, *,
           profiles: Mapping[str, Mapping] | None = None, progress: bool = True) -> pd.DataFrame:
     """The NCC of every test image with every camera for one method, dataset and condition (Sec. 4.2-4.3)."""
-    if isinstance(method, evaluate.Extractor):
-        ex = method
-    elif isinstance(method, str) and method != "wavelet":
-        ex = extractors(cfg, checkpoints(cfg))[method]
-    else:
-        ex = evaluate.get_extractor(method)
+    ex = (method if isinstance(method, evaluate.Extractor) else extractors(cfg, checkpoints(cfg))[method]
+          if isinstance(method, str) and method != "wavelet" else evaluate.get_extractor(method))
     view = views(cfg, ds, condition, profiles=profiles, progress=False)
     K = fingerprints(cfg, ds, progress=progress)
-    path = None
-    if ex.key is not None:
+    if ex.key is not None:  # an extractor without a key (a bare callable) is not cached
         k = cache.key("scores", {"dataset": ds.name, "condition": condition, "crop": cfg.crop,
                                  "files": cache.files_digest(view["path"]), "labels": list(view["device"]),
                                  "fingerprints": fingerprints_digest(K), "extractor": ex.key},
                       code=[evaluate, prnu, wavelet, io])
         path = cfg.cache / "scores" / f"{k}.csv"
         if path.is_file():
-            return pd.read_csv(path, dtype={"image": str, "true_device": str, "candidate_device": str})
+            return cached_scores(path, view["path"])
     t = evaluate.evaluate(ex, view, K, crop=cfg.crop, cache_dir=cfg.cache / "residuals", device=cfg.torch_device,
                           with_pce=False, progress=progress)
     t = t.drop(columns=["pce"]).assign(platform=condition)
-    if path is not None:
+    if ex.key is not None:
         cache.atomic_to_csv(path, t)
     return t
 

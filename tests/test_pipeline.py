@@ -160,3 +160,18 @@ def test_training_on_a_small_real_source_is_refused_with_the_minimum(tmp_path):
                             notebook="06_table3_accuracy")
     with pytest.raises(ValueError, match=f"at least {experiments.MIN_TRAIN_PER_CAMERA} training images per camera"):
         pipeline.training_dataset(cfg)
+
+
+def test_cached_scores_take_this_runs_spelling_of_the_images(tmp_path, monkeypatch):
+    """Score caches are keyed by resolved paths, so a hit must give the images as the caller spells them: a table
+    written by a run on ``../data`` and read by one on the absolute path would otherwise share no image."""
+    (tmp_path / "data").mkdir()
+    img = tmp_path / "data" / "a.jpg"
+    img.write_bytes(b"x")
+    monkeypatch.chdir(tmp_path / "data")
+    table = tmp_path / "scores.csv"
+    pd.DataFrame({"image": ["../data/a.jpg", "../data/a.jpg"], "true_device": ["0", "0"],
+                  "candidate_device": ["0", "1"], "ncc": [0.1, 0.0]}).to_csv(table, index=False)
+    got = pipeline.cached_scores(table, [str(img)])
+    assert got["image"].tolist() == [str(img)] * 2 and got["candidate_device"].tolist() == ["0", "1"]
+    assert pipeline.cached_scores(table, ["../data/a.jpg"])["image"].tolist() == ["../data/a.jpg"] * 2
