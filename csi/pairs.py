@@ -310,11 +310,11 @@ class DevicePairs:
 
     def _cut(self, sources: list, which: np.ndarray, row: np.ndarray, col: np.ndarray, *lead: np.ndarray):
         """``sources[which[k]][*lead[k], row[k] + i, col[k] + j]`` for ``i, j < patch``: ``(n, patch, patch, ...)``."""
-        parts, order = [], [np.flatnonzero(which == k) for k in np.unique(which)]
-        for k, sel in zip(np.unique(which), order, strict=True):
+        parts, order = [], {k: np.flatnonzero(which == k) for k in np.unique(which)}
+        for k, sel in order.items():
             r, c, *ld = (torch.from_numpy(v[sel]).to(self.device)[:, None, None] for v in (row, col, *lead))
             parts.append(sources[k][(*ld, r + self.offsets[:, None], c + self.offsets)])
-        return torch.cat(parts)[torch.from_numpy(np.argsort(np.concatenate(order))).to(self.device)]
+        return torch.cat(parts)[torch.from_numpy(np.argsort(np.concatenate(list(order.values())))).to(self.device)]
 
     def batch(self, stream: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         s, pl = self.sampler, self.sampler.plan(stream, step)
