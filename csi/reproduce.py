@@ -20,6 +20,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
 from csi.cache import atomic_write_text
 from csi.config import DEVICES, SCALES, check_choice, select_device
 from csi.progress import BATCH_ENV
@@ -39,15 +41,13 @@ def list_notebooks(only: str = "", folder: Path = NOTEBOOKS) -> list[Path]:
     books = sorted(folder.glob("[0-9][0-9]_*.ipynb")) + sorted(folder.glob("workshop*.ipynb"))
     if not books:
         raise ValueError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
-    if not only:
-        return books
-    chosen = []
+    chosen: list[Path] = []
     for prefix in (s.strip() for s in only.split(",") if s.strip()):
         hits = [b for b in books if b.name.startswith(prefix)]
         if not hits:
             raise ValueError(f"--only {prefix!r} matches no notebook; have: {', '.join(b.stem for b in books)}")
         chosen.extend(h for h in hits if h not in chosen)
-    return sorted(chosen)
+    return sorted(chosen) or books
 
 
 def default_out(scale: str = "cpu", source: str = "synthetic", seed: int = 0,
@@ -71,9 +71,7 @@ def default_out(scale: str = "cpu", source: str = "synthetic", seed: int = 0,
 def _relative(path: Path, start: Path) -> str:
     """``path`` relative to ``start`` when it lies in the repository, else absolute."""
     path = Path(path).resolve()
-    if path == ROOT or ROOT in path.parents:
-        return os.path.relpath(path, start)
-    return str(path)
+    return os.path.relpath(path, start) if path == ROOT or ROOT in path.parents else str(path)
 
 
 def _merge_streams(outputs: list[dict]) -> list[dict]:
@@ -128,9 +126,8 @@ def _environment(device: str) -> dict:
             versions[name] = None
     resolved = select_device(device)
     info = {"requested": device, "resolved": resolved, "cpu": platform.processor() or platform.machine(),
-            "torch_threads": torch.get_num_threads()}
-    if resolved == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(0)
+            "torch_threads": torch.get_num_threads(),
+            **({"gpu": torch.cuda.get_device_name(0)} if resolved == "cuda" else {})}
     return {"git": _git_commit(), "versions": versions, "device": info, "platform": platform.platform()}
 
 
@@ -205,8 +202,11 @@ def run(scale: str = "cpu", device: str = "auto", seed: int = 0, source: str = "
         seconds = round(time.perf_counter() - t0, 1)
         if target.is_file():
             _scrub_paths(target)
-        manifest["notebooks"][nb.stem] = {"seconds": seconds, "status": status, "git": run_git,
-                                          "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+        entry = manifest["notebooks"][nb.stem] = {"seconds": seconds, "status": status, "git": run_git,
+                                                  "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+        costs = out / nb.stem / "training_time_timings.csv"  # 09: each budget's training time (its networks' runs)
+        if status == "ok" and costs.is_file():
+            entry["training_time"] = pd.read_csv(costs).to_dict("records")
         log.info("    %s in %.1f s", status, seconds)
         atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
         if failed:

@@ -26,8 +26,8 @@
 #    the gray image (the best CNN extractor of Zeng et al., arXiv 2112.02858, 12× CSI-CNN's parameters) are trained
 #    with the same cosine loss (Eq. 6–8), pairs (Fig. 2) and images, at several budgets of training pairs, three
 #    seeds each, lr 0.001 ×0.2 at 30/60/90 % of the run, on fingerprints from at least 30 images per camera.
-#    The `full` grid adds platform augmentation and a **target ablation**: CSI-CNN trained against fingerprints from
-#    30 images, from 100 images, and against the simulator's true K.
+#    The `full` grid adds a **target ablation**: CSI-CNN trained against fingerprints from 30 images, from 100
+#    images, and against the simulator's true K (and, at paper scale, training on platform copies as well).
 # 4. **Paired statistics.** All methods see the same test images and crops (the CNNs with a halo of real pixels).
 #    The difference extractor − wavelet gets a 95 % bootstrap interval over images *and* seeds; an extractor "beats"
 #    the wavelet only where the whole interval lies above 0. The share of the headroom it closes,
@@ -50,9 +50,9 @@ from csi.progress import bar
 # %% [markdown]
 # ## Parameters
 # As in every notebook (see 06), plus `grid`: `"short"` (what `make reproduce` runs), `"full"` (`make
-# claim-check`: budgets up to 128,000 pairs at cpu scale and 3.2 M at paper scale, platform augmentation and the
-# target ablation) or, at cpu scale, `"medium"` (`make claim-check GRID=medium`: the short grid with CSI-CNN's
-# curve one budget further, to 32,000 pairs).
+# claim-check`: budgets up to 128,000 pairs at cpu scale and 3.2 M at paper scale, the target ablation, and at paper
+# scale platform augmentation) or, at cpu scale, `"medium"` (`make claim-check GRID=medium`: the short grid with
+# CSI-CNN's curve one budget further, to 32,000 pairs).
 
 # %% tags=["parameters"]
 scale = "cpu"

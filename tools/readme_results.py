@@ -269,13 +269,13 @@ def _budget_sentence(d: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
-def _curve_sentence(claim: Path) -> str:
-    """Whether CSI-CNN's ACC still rises between its two largest budgets (``curve_end.csv``)."""
+def _curve_sentence(claim: Path, method: str = "csi-cnn") -> str:
+    """Whether a learned extractor's ACC still rises between its two largest budgets (``curve_end.csv``)."""
     path = claim / "curve_end.csv"
     if not path.is_file():
         return ""
     e = pd.read_csv(path)
-    e = e[e.method == "csi-cnn"]
+    e = e[e.method == method]
     if not len(e):
         return ""
     kinds = [(k, e[e.curve == k]) for k in ("rising", "flat", "falling")]
@@ -295,7 +295,8 @@ def _dncnn_sentence(claim: Path) -> str:
     c = count_kinds(e.verdict)
     return (f" A 17-layer DnCNN trained the same way (Zeng et al. 2021's best CNN extractor, 12× the parameters) "
             f"at {int(e.pairs.iloc[0]):,} pairs beats the wavelet on {c['beats']} and loses on {c['loses']} of "
-            f"{len(e)} conditions.")
+            f"{len(e)} conditions (ACC {e.learned.min():.2f}–{e.learned.max():.2f})."
+            + _curve_sentence(claim, "dncnn-cosine"))
 
 
 def _closed_sentence(d: pd.DataFrame, top: int, hard) -> str:
